@@ -1,0 +1,158 @@
+//! Connecting, stream and consumer setup, and publishing.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use async_nats::HeaderMap;
+use serde::Serialize;
+
+use crate::{Topology, trace};
+
+/// Why the bus could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The server could not be reached.
+    #[error("cannot connect to NATS: {0}")]
+    Connect(#[source] async_nats::ConnectError),
+    /// A stream or consumer could not be created or found.
+    #[error("cannot set up {what}: {detail}")]
+    Setup {
+        /// The stream or consumer.
+        what: String,
+        /// The server's answer.
+        detail: String,
+    },
+    /// JetStream did not acknowledge a publish; the message may not be stored.
+    #[error("JetStream did not acknowledge the message on {subject}: {detail}")]
+    Publish {
+        /// Where it was sent.
+        subject: String,
+        /// The server's answer.
+        detail: String,
+    },
+}
+
+/// What JetStream answered to a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishReceipt {
+    /// The message's sequence in its stream.
+    pub sequence: u64,
+    /// True when JetStream dropped it as a duplicate of an earlier `Nats-Msg-Id`.
+    pub duplicate: bool,
+}
+
+/// A JetStream connection with Aurora's names.
+#[derive(Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    topology: Topology,
+}
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a repeat publish.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60);
+/// How long messages stay, so a day of alerts can be replayed after an outage.
+const RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+
+impl Bus {
+    /// Connects to NATS and creates the streams if they do not exist.
+    pub async fn connect(url: &str, topology: Topology) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("aurora")
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(BusError::Connect)?;
+        let bus = Self { jetstream: jetstream::new(client.clone()), client, topology };
+        bus.ensure_streams().await?;
+        Ok(bus)
+    }
+
+    /// The names this bus uses.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// True while the connection to the server is up (readiness).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Creates `ALERTS` and `INCIDENTS` if missing; harmless to repeat.
+    async fn ensure_streams(&self) -> Result<(), BusError> {
+        for (name, subjects) in [
+            (self.topology.alerts_stream(), self.topology.all_alert_subjects()),
+            (self.topology.incidents_stream(), self.topology.all_incident_subjects()),
+        ] {
+            let config = stream::Config {
+                name: name.clone(),
+                subjects: vec![subjects],
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: RETENTION,
+                ..Default::default()
+            };
+            self.jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(|err| BusError::Setup { what: format!("stream {name}"), detail: err.to_string() })?;
+        }
+        Ok(())
+    }
+
+    /// Creates (or finds) a durable pull consumer with explicit acks, shared by all replicas.
+    pub async fn durable_consumer(
+        &self,
+        stream_name: &str,
+        durable: &str,
+        filter_subject: String,
+        ack_wait: Duration,
+    ) -> Result<consumer::PullConsumer, BusError> {
+        let setup_error = |err: &dyn std::fmt::Display| BusError::Setup {
+            what: format!("consumer {durable} on {stream_name}"),
+            detail: err.to_string(),
+        };
+        let stream = self.jetstream.get_stream(stream_name).await.map_err(|e| setup_error(&e))?;
+        stream
+            .get_or_create_consumer(
+                durable,
+                consumer::pull::Config {
+                    durable_name: Some(durable.to_owned()),
+                    filter_subject,
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| setup_error(&e))
+    }
+
+    /// Publishes `message` as JSON with a `Nats-Msg-Id` and the current trace context, and
+    /// returns once JetStream has stored it (or recognised it as a duplicate).
+    pub async fn publish<T: Serialize>(
+        &self,
+        subject: String,
+        message_id: &str,
+        message: &T,
+    ) -> Result<PublishReceipt, BusError> {
+        let payload = serde_json::to_vec(message).expect("bus messages always serialize");
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
+        trace::inject_current(&mut headers);
+        let publish_error = |detail: String| BusError::Publish { subject: subject.clone(), detail };
+        let ack = self
+            .jetstream
+            .publish_with_headers(subject.clone(), headers, payload.into())
+            .await
+            .map_err(|err| publish_error(err.to_string()))?
+            .await
+            .map_err(|err| publish_error(err.to_string()))?;
+        Ok(PublishReceipt { sequence: ack.sequence, duplicate: ack.duplicate })
+    }
+
+    /// The JetStream context, for tests and tools that inspect streams.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+}

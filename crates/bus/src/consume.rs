@@ -1,0 +1,119 @@
+//! The consumer loop every worker shares: decode, handle, then ack; never lose a message.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message, consumer::PullConsumer};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{BusError, trace};
+
+/// Why a handler did not finish a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying later (database or bus unavailable): the message is redelivered.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (invalid content): the message is terminated.
+    #[error("poison: {0}")]
+    Poison(String),
+}
+
+/// A decoded message handed to a handler.
+#[derive(Debug)]
+pub struct Delivery<T> {
+    /// The decoded payload.
+    pub payload: T,
+    /// 1 on first delivery, more on redeliveries.
+    pub attempt: u64,
+}
+
+/// The longest a transiently failing message waits before it is redelivered.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Pulls messages from `consumer` until `shutdown` fires, handing each to `handler` one at a
+/// time. Ack comes only after the handler returns `Ok`, and is confirmed by the server; an
+/// in-flight message is finished before the loop stops.
+pub async fn consume<T, F, Fut>(
+    consumer: PullConsumer,
+    shutdown: CancellationToken,
+    handler: F,
+) -> Result<(), BusError>
+where
+    T: DeserializeOwned,
+    F: Fn(Delivery<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let mut messages = consumer.messages().await.map_err(|err| BusError::Setup {
+        what: "message stream".to_owned(),
+        detail: err.to_string(),
+    })?;
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            next = messages.next() => next,
+        };
+        match next {
+            Some(Ok(message)) => handle_one(message, &handler).await,
+            Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn handle_one<T, F, Fut>(message: Message, handler: &F)
+where
+    T: DeserializeOwned,
+    F: Fn(Delivery<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let attempt = message.info().map_or(1, |info| info.delivered.max(1) as u64);
+    let span = tracing::info_span!("bus.message", subject = %message.subject, attempt);
+    trace::continue_from(message.headers.as_ref(), &span);
+    async {
+        let outcome = match serde_json::from_slice::<T>(&message.payload) {
+            Ok(payload) => handler(Delivery { payload, attempt }).await,
+            Err(err) => Err(HandlerError::Poison(format!("cannot decode message: {err}"))),
+        };
+        let acked = match &outcome {
+            Ok(()) => message.double_ack().await,
+            Err(HandlerError::Transient(reason)) => {
+                let delay = retry_delay(attempt);
+                tracing::warn!(%reason, ?delay, "message failed; it will be redelivered");
+                message.ack_with(AckKind::Nak(Some(delay))).await
+            }
+            Err(HandlerError::Poison(reason)) => {
+                tracing::error!(%reason, "message can never be processed; terminating it");
+                message.ack_with(AckKind::Term).await
+            }
+        };
+        if let Err(err) = acked {
+            // The server redelivers after ack_wait; handlers are idempotent for this reason.
+            tracing::warn!(error = %err, "acknowledgement was not confirmed");
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Exponential backoff from 1 s, capped.
+fn retry_delay(attempt: u64) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(5) as u32;
+    Duration::from_secs(1 << exponent).min(MAX_RETRY_DELAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(3), Duration::from_secs(4));
+        assert_eq!(retry_delay(50), MAX_RETRY_DELAY);
+    }
+}

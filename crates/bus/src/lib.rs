@@ -1,0 +1,17 @@
+//! Everything Aurora does with NATS JetStream.
+//!
+//! - [`Topology`] is the only place a subject or stream name is built.
+//! - [`Bus`] connects, creates streams and consumers idempotently, and publishes with a
+//!   `Nats-Msg-Id`, returning only once JetStream acknowledged the message.
+//! - [`consume`] runs a handler over a durable pull consumer: ack after work, nak with a delay
+//!   on transient errors, terminate poison messages.
+//! - W3C trace context travels in message headers ([`trace`]).
+
+mod client;
+mod consume;
+mod topology;
+pub mod trace;
+
+pub use client::{Bus, BusError, PublishReceipt};
+pub use consume::{Delivery, HandlerError, consume};
+pub use topology::{IncidentSubject, Topology, TopologyError};

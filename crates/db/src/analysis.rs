@@ -1,0 +1,248 @@
+//! What the root-cause analysis writes: its claim on the incident, the chat session, thoughts,
+//! suggestions, command runs and the summary.
+
+use aurora_domain::AuroraStatus;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::incidents::Incident;
+use crate::schema::{chat_messages, chat_sessions, command_runs, incident_suggestions, incident_thoughts, incidents};
+use crate::{QueryResult, time};
+
+/// A row of `incident_thoughts`: one step of the analysis, as a person watching reads it.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = incident_thoughts)]
+pub struct Thought {
+    /// Order of thoughts.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// observation, hypothesis, action, conclusion or error.
+    pub kind: String,
+    /// The thought.
+    pub content: String,
+    /// When it was written.
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A row of `incident_suggestions`: a remediation step.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = incident_suggestions)]
+pub struct Suggestion {
+    /// Row id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// The step in a few words.
+    pub title: String,
+    /// Why and how.
+    pub detail: String,
+    /// low, medium or high.
+    pub risk: String,
+    /// A command to run, as an argument list.
+    pub command: Option<Vec<String>>,
+    /// When it was suggested.
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A row of `command_runs`: a diagnostic command the analysis ran.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = command_runs)]
+pub struct CommandRun {
+    /// Row id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// The argument list (never a shell line).
+    pub argv: Vec<String>,
+    /// Exit code; null when killed.
+    pub exit_code: Option<i32>,
+    /// Captured output, capped.
+    pub output: String,
+    /// Wall time.
+    pub duration_ms: i32,
+    /// When it started.
+    #[serde(serialize_with = "time::serialize")]
+    pub started_at: NaiveDateTime,
+}
+
+/// A row of `chat_messages`.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = chat_messages)]
+pub struct ChatMessage {
+    /// Order of messages.
+    pub id: i64,
+    /// The session.
+    pub session_id: Uuid,
+    /// user, assistant or system.
+    pub role: String,
+    /// The message.
+    pub content: String,
+    /// When it was written.
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: NaiveDateTime,
+}
+
+/// Claims an incident's analysis: `idle` → `running`, for exactly one caller. `None` when the
+/// analysis was already claimed (by another worker, or before a redelivery).
+pub async fn claim(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Option<Incident>> {
+    diesel::update(incidents::table.find(incident_id))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
+        .set((
+            incidents::aurora_status.eq(AuroraStatus::Running.as_str()),
+            incidents::updated_at.eq(time::now()),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Creates the incident's chat session and records it on the incident.
+pub async fn start_chat_session(
+    conn: &mut AsyncPgConnection,
+    incident: &Incident,
+    title: &str,
+) -> QueryResult<Uuid> {
+    let session_id: Uuid = diesel::insert_into(chat_sessions::table)
+        .values((
+            chat_sessions::user_id.eq(&incident.user_id),
+            chat_sessions::incident_id.eq(incident.id),
+            chat_sessions::title.eq(title),
+            chat_sessions::created_at.eq(time::now()),
+        ))
+        .returning(chat_sessions::id)
+        .get_result(conn)
+        .await?;
+    diesel::update(incidents::table.find(incident.id))
+        .set(incidents::aurora_chat_session_id.eq(session_id))
+        .execute(conn)
+        .await?;
+    Ok(session_id)
+}
+
+/// Appends a message to a chat session.
+pub async fn add_chat_message(
+    conn: &mut AsyncPgConnection,
+    session_id: Uuid,
+    role: &str,
+    content: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(chat_messages::table)
+        .values((
+            chat_messages::session_id.eq(session_id),
+            chat_messages::role.eq(role),
+            chat_messages::content.eq(content),
+            chat_messages::created_at.eq(time::now()),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Writes one thought; it is visible to readers as soon as this returns.
+pub async fn add_thought(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    kind: &str,
+    content: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(incident_thoughts::table)
+        .values((
+            incident_thoughts::incident_id.eq(incident_id),
+            incident_thoughts::kind.eq(kind),
+            incident_thoughts::content.eq(content),
+            incident_thoughts::created_at.eq(time::now()),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Ends a running analysis with its summary: `complete` and `analyzed_at`.
+pub async fn complete(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    summary: &str,
+) -> QueryResult<Incident> {
+    let now = time::now();
+    diesel::update(incidents::table.find(incident_id))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .set((
+            incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
+            incidents::aurora_summary.eq(summary),
+            incidents::analyzed_at.eq(now),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// An incident's thoughts, in the order they were written.
+pub async fn thoughts(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Vec<Thought>> {
+    incident_thoughts::table
+        .filter(incident_thoughts::incident_id.eq(incident_id))
+        .order(incident_thoughts::id.asc())
+        .select(Thought::as_select())
+        .load(conn)
+        .await
+}
+
+/// An incident's suggestions.
+pub async fn suggestions(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Vec<Suggestion>> {
+    incident_suggestions::table
+        .filter(incident_suggestions::incident_id.eq(incident_id))
+        .order(incident_suggestions::id.asc())
+        .select(Suggestion::as_select())
+        .load(conn)
+        .await
+}
+
+/// The diagnostic commands run for an incident.
+pub async fn command_runs(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Vec<CommandRun>> {
+    command_runs::table
+        .filter(command_runs::incident_id.eq(incident_id))
+        .order(command_runs::id.asc())
+        .select(CommandRun::as_select())
+        .load(conn)
+        .await
+}
+
+/// The messages of a chat session.
+pub async fn chat_messages(
+    conn: &mut AsyncPgConnection,
+    session_id: Uuid,
+) -> QueryResult<Vec<ChatMessage>> {
+    chat_messages::table
+        .filter(chat_messages::session_id.eq(session_id))
+        .order(chat_messages::id.asc())
+        .select(ChatMessage::as_select())
+        .load(conn)
+        .await
+}
+
+/// Ends a running analysis as `error`, with the reason as its last thought.
+pub async fn fail(conn: &mut AsyncPgConnection, incident_id: Uuid, reason: &str) -> QueryResult<()> {
+    add_thought(conn, incident_id, "error", reason).await?;
+    diesel::update(incidents::table.find(incident_id))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .set((
+            incidents::aurora_status.eq(AuroraStatus::Error.as_str()),
+            incidents::updated_at.eq(time::now()),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,157 @@
+//! Incidents, the alerts linked to them, and the reads the API serves.
+
+use aurora_domain::{ActiveTab, AuroraStatus, IncidentStatus, UserId};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::alerts::Alert;
+use crate::schema::{incident_alerts, incidents};
+use crate::{QueryResult, time};
+
+/// A row of `incidents`, serialized with its column names as the API's JSON.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = incidents)]
+#[expect(missing_docs, reason = "the fields are the columns documented in DESIGN.md")]
+pub struct Incident {
+    pub id: Uuid,
+    pub user_id: String,
+    pub source_type: String,
+    pub source_alert_id: i32,
+    pub status: String,
+    pub severity: Option<String>,
+    pub alert_title: Option<String>,
+    pub alert_service: Option<String>,
+    pub alert_environment: Option<String>,
+    pub aurora_status: Option<String>,
+    pub aurora_summary: Option<String>,
+    pub aurora_chat_session_id: Option<Uuid>,
+    #[serde(serialize_with = "time::serialize")]
+    pub started_at: NaiveDateTime,
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub analyzed_at: Option<NaiveDateTime>,
+    pub slack_message_ts: Option<String>,
+    pub active_tab: Option<String>,
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub created_at: Option<NaiveDateTime>,
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub updated_at: Option<NaiveDateTime>,
+    pub merged_into_incident_id: Option<Uuid>,
+    pub correlated_alert_count: i32,
+    pub affected_services: Vec<String>,
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub resolved_at: Option<NaiveDateTime>,
+}
+
+/// A row of `incident_alerts`: why an alert belongs to an incident.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = incident_alerts)]
+pub struct IncidentAlert {
+    /// Row id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// The alert.
+    pub alert_id: i32,
+    /// `primary` for the alert that opened the incident, else the correlation strategy.
+    pub strategy: String,
+    /// The correlation score in [0, 1].
+    pub score: f32,
+    /// The reason in words a person can check.
+    pub reason: String,
+    /// When it was attached.
+    #[serde(serialize_with = "time::serialize")]
+    pub attached_at: NaiveDateTime,
+}
+
+/// Opens an incident for the alert that starts it, links that alert as primary, and files the
+/// alert under it. Call inside the transaction that stored the alert.
+pub async fn open_for_alert(
+    conn: &mut AsyncPgConnection,
+    alert: &Alert,
+    now: NaiveDateTime,
+) -> QueryResult<Incident> {
+    let incident = diesel::insert_into(incidents::table)
+        .values((
+            incidents::user_id.eq(&alert.user_id),
+            incidents::source_type.eq(&alert.source_type),
+            incidents::source_alert_id.eq(alert.id),
+            incidents::status.eq(IncidentStatus::Investigating.as_str()),
+            incidents::severity.eq(&alert.severity),
+            incidents::alert_title.eq(&alert.title),
+            incidents::alert_service.eq(&alert.service),
+            incidents::alert_environment.eq(&alert.environment),
+            incidents::aurora_status.eq(AuroraStatus::Idle.as_str()),
+            incidents::active_tab.eq(ActiveTab::Thoughts.as_str()),
+            incidents::started_at.eq(alert.started_at),
+            incidents::created_at.eq(now),
+            incidents::updated_at.eq(now),
+            incidents::affected_services.eq(alert.service.iter().cloned().collect::<Vec<_>>()),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(incident_alerts::table)
+        .values((
+            incident_alerts::incident_id.eq(incident.id),
+            incident_alerts::alert_id.eq(alert.id),
+            incident_alerts::strategy.eq("primary"),
+            incident_alerts::score.eq(1.0_f32),
+            incident_alerts::reason.eq("opened this incident"),
+            incident_alerts::attached_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    crate::alerts::set_incident(conn, alert.id, incident.id).await?;
+    Ok(incident)
+}
+
+/// One incident by id, whoever owns it (workers, not the API).
+pub async fn get(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Incident> {
+    incidents::table.find(incident_id).select(Incident::as_select()).first(conn).await
+}
+
+/// One incident of a user; `None` for an unknown id and for another user's incident alike.
+pub async fn find_for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: &UserId,
+    incident_id: Uuid,
+) -> QueryResult<Option<Incident>> {
+    incidents::table
+        .filter(incidents::id.eq(incident_id))
+        .filter(incidents::user_id.eq(user_id.as_str()))
+        .select(Incident::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A user's newest incidents, at most `limit`.
+pub async fn list_for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: &UserId,
+    limit: i64,
+) -> QueryResult<Vec<Incident>> {
+    incidents::table
+        .filter(incidents::user_id.eq(user_id.as_str()))
+        .order((incidents::created_at.desc(), incidents::id.desc()))
+        .limit(limit)
+        .select(Incident::as_select())
+        .load(conn)
+        .await
+}
+
+/// Why each alert belongs to an incident, in the order they were attached.
+pub async fn links(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Vec<IncidentAlert>> {
+    incident_alerts::table
+        .filter(incident_alerts::incident_id.eq(incident_id))
+        .order(incident_alerts::id.asc())
+        .select(IncidentAlert::as_select())
+        .load(conn)
+        .await
+}

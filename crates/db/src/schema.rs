@@ -1,0 +1,203 @@
+//! Diesel's view of the tables in `migrations/`. Kept by hand; the `schema_matches_database`
+//! test fails when it and the migrations drift.
+
+diesel::table! {
+    users (id) {
+        id -> Varchar,
+        name -> Text,
+        api_token_hash -> Bytea,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    integrations (id) {
+        id -> Uuid,
+        user_id -> Varchar,
+        source_type -> Varchar,
+        token_hash -> Bytea,
+        signing_secrets -> Array<Text>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Uuid,
+        user_id -> Varchar,
+        source_type -> Varchar,
+        source_alert_id -> Int4,
+        status -> Varchar,
+        severity -> Nullable<Varchar>,
+        alert_title -> Nullable<Text>,
+        alert_service -> Nullable<Text>,
+        alert_environment -> Nullable<Text>,
+        aurora_status -> Nullable<Varchar>,
+        aurora_summary -> Nullable<Text>,
+        aurora_chat_session_id -> Nullable<Uuid>,
+        started_at -> Timestamp,
+        analyzed_at -> Nullable<Timestamp>,
+        slack_message_ts -> Nullable<Varchar>,
+        active_tab -> Nullable<Varchar>,
+        created_at -> Nullable<Timestamp>,
+        updated_at -> Nullable<Timestamp>,
+        merged_into_incident_id -> Nullable<Uuid>,
+        correlated_alert_count -> Int4,
+        affected_services -> Array<Text>,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Int4,
+        user_id -> Varchar,
+        source_type -> Varchar,
+        fingerprint -> Varchar,
+        status -> Varchar,
+        severity -> Varchar,
+        title -> Text,
+        service -> Nullable<Text>,
+        environment -> Nullable<Text>,
+        labels -> Jsonb,
+        url -> Nullable<Text>,
+        started_at -> Timestamp,
+        received_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        occurrence_count -> Int4,
+        raw_payload -> Jsonb,
+        incident_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    incident_alerts (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        alert_id -> Int4,
+        strategy -> Varchar,
+        score -> Float4,
+        reason -> Text,
+        attached_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_deliveries (user_id, delivery_id, alert_index) {
+        user_id -> Varchar,
+        delivery_id -> Varchar,
+        alert_index -> Int4,
+        alert_id -> Int4,
+        opened_incident_id -> Nullable<Uuid>,
+        processed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_sessions (id) {
+        id -> Uuid,
+        user_id -> Varchar,
+        incident_id -> Nullable<Uuid>,
+        title -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_messages (id) {
+        id -> Int8,
+        session_id -> Uuid,
+        role -> Varchar,
+        content -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incident_thoughts (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        kind -> Varchar,
+        content -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incident_suggestions (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        title -> Text,
+        detail -> Text,
+        risk -> Varchar,
+        command -> Nullable<Array<Text>>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    command_runs (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        argv -> Array<Text>,
+        exit_code -> Nullable<Int4>,
+        output -> Text,
+        duration_ms -> Int4,
+        started_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deployments (id) {
+        id -> Int8,
+        user_id -> Varchar,
+        source_type -> Varchar,
+        service -> Text,
+        environment -> Nullable<Text>,
+        result -> Varchar,
+        build_number -> Nullable<Text>,
+        build_url -> Nullable<Text>,
+        commit_sha -> Nullable<Text>,
+        deployed_at -> Timestamp,
+        received_at -> Timestamp,
+        raw_payload -> Jsonb,
+    }
+}
+
+diesel::table! {
+    incident_events (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        kind -> Varchar,
+        detail -> Jsonb,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(integrations -> users (user_id));
+diesel::joinable!(alerts -> incidents (incident_id));
+diesel::joinable!(incident_alerts -> incidents (incident_id));
+diesel::joinable!(incident_alerts -> alerts (alert_id));
+diesel::joinable!(chat_messages -> chat_sessions (session_id));
+diesel::joinable!(incident_thoughts -> incidents (incident_id));
+diesel::joinable!(incident_suggestions -> incidents (incident_id));
+diesel::joinable!(command_runs -> incidents (incident_id));
+diesel::joinable!(incident_events -> incidents (incident_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    integrations,
+    incidents,
+    alerts,
+    incident_alerts,
+    alert_deliveries,
+    chat_sessions,
+    chat_messages,
+    incident_thoughts,
+    incident_suggestions,
+    command_runs,
+    deployments,
+    incident_events,
+);

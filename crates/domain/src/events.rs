@@ -1,0 +1,64 @@
+//! Messages on the bus. Their JSON Schemas in `proto/` are generated from these types and a test
+//! fails when the two drift apart.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{NormalizedAlert, SourceType, UserId};
+
+/// One accepted webhook delivery, published on `alerts.<source_type>` by the ingress after
+/// authentication and normalization.
+///
+/// A delivery is one message however many alerts it holds, so JetStream takes it whole or not
+/// at all and the sender's retry cannot half-duplicate a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertBatch {
+    /// Identifies this delivery: the vendor's delivery id when it sends one, else one minted
+    /// per request. With `user_id` it is the `Nats-Msg-Id` and the correlator's idempotency key.
+    pub delivery_id: String,
+    /// The owner, decided by the integration token.
+    pub user_id: UserId,
+    /// The integration that authenticated the delivery.
+    pub integration_id: Uuid,
+    /// The vendor (also the subject suffix).
+    pub source_type: SourceType,
+    /// When the ingress received the request.
+    pub received_at: DateTime<Utc>,
+    /// The normalized alerts, in the body's order.
+    pub alerts: Vec<NormalizedAlert>,
+    /// The body as the vendor sent it, kept with every alert row.
+    pub raw_payload: serde_json::Value,
+}
+
+impl AlertBatch {
+    /// The `Nats-Msg-Id` of this delivery: JetStream drops a second publish with the same id
+    /// inside the stream's duplicate window.
+    pub fn message_id(&self) -> String {
+        format!("alert:{}:{}", self.user_id, self.delivery_id)
+    }
+}
+
+/// A new incident was committed; published on `incidents.created` by the correlator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentCreated {
+    /// The new incident.
+    pub incident_id: Uuid,
+    /// Its owner.
+    pub user_id: UserId,
+    /// The `alerts` row that opened it.
+    pub source_alert_id: i32,
+    /// The vendor of that alert.
+    pub source_type: SourceType,
+    /// When the incident row was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl IncidentCreated {
+    /// The `Nats-Msg-Id`: derived from the incident, so republishing after a redelivery is
+    /// dropped by JetStream instead of starting a second analysis.
+    pub fn message_id(&self) -> String {
+        format!("incident-created:{}", self.incident_id)
+    }
+}

@@ -1,0 +1,68 @@
+//! Who sent a webhook: the integration token decides the user, and fails closed.
+
+use actix_web::{HttpRequest, web};
+use actix_web::http::header::AUTHORIZATION;
+use aurora_db::integrations::{self, Integration};
+use aurora_domain::SourceType;
+use base64::Engine;
+
+use crate::{IngressError, IngressState};
+
+/// Reads the token from `Authorization: Bearer`, the password of Basic auth, or the `token`
+/// query parameter (Splunk cannot send headers).
+fn presented_token(request: &HttpRequest) -> Option<String> {
+    if let Some(header) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
+        let credentials = credentials.trim();
+        if scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty() {
+            return Some(credentials.to_owned());
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (_, password) = decoded.split_once(':')?;
+            return (!password.is_empty()).then(|| password.to_owned());
+        }
+    }
+    web_query_token(request.query_string())
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+fn web_query_token(query: &str) -> Option<String> {
+    web::Query::<TokenQuery>::from_query(query)
+        .ok()
+        .and_then(|query| query.into_inner().token)
+        .filter(|token| !token.is_empty())
+}
+
+/// The live integration of `source` that the request's token belongs to.
+pub(crate) async fn authenticate(
+    request: &HttpRequest,
+    state: &IngressState,
+    source: SourceType,
+) -> Result<Integration, IngressError> {
+    let token = presented_token(request).ok_or_else(|| {
+        IngressError::Unauthorized(
+            "missing credentials: send the integration token as a Bearer token, a Basic auth password or a `token` query parameter".into(),
+        )
+    })?;
+    let mut conn = state.pool.get().await.map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
+    let integration = integrations::find_by_token(&mut conn, &token)
+        .await
+        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?
+        .ok_or_else(|| IngressError::Unauthorized("invalid token".into()))?;
+    if integration.revoked_at.is_some() {
+        return Err(IngressError::Unauthorized("token revoked".into()));
+    }
+    if integration.source_type != source.as_str() {
+        return Err(IngressError::Unauthorized(format!(
+            "this token belongs to a {} integration and cannot send to the {} route",
+            integration.source_type, source
+        )));
+    }
+    Ok(integration)
+}

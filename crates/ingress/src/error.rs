@@ -1,0 +1,67 @@
+//! The one mapping from ingress failures to HTTP answers.
+//!
+//! Clients get a status and a message naming the problem; internal causes (database, bus) are
+//! logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Why a webhook was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// No credentials, or credentials that do not open this route.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The body is larger than the limit.
+    #[error("body exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not a JSON content type.
+    #[error("unsupported content type `{0}`: send application/json")]
+    UnsupportedMediaType(String),
+    /// The body cannot be parsed or normalized.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The bus did not take the delivery: the sender should retry.
+    #[error("the alert bus is unavailable; retry later")]
+    BusUnavailable(#[source] aurora_bus::BusError),
+    /// PostgreSQL could not be asked who the token belongs to: the sender should retry.
+    #[error("authentication is temporarily unavailable; retry later")]
+    AuthUnavailable(String),
+}
+
+impl ResponseError for IngressError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            IngressError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngressError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngressError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngressError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            IngressError::BusUnavailable(_) | IngressError::AuthUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            IngressError::BusUnavailable(cause) => {
+                tracing::error!(error = %cause, "publish failed; answering 503");
+            }
+            IngressError::AuthUnavailable(cause) => {
+                tracing::error!(error = %cause, "integration lookup failed; answering 503");
+            }
+            _ => tracing::info!(status = %self.status_code(), reason = %self, "webhook refused"),
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "5"));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

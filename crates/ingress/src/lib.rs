@@ -1,0 +1,52 @@
+//! The webhook ingress every vendor service shares: read the body within a limit,
+//! authenticate the integration token, verify the vendor's signature, normalize, publish to
+//! JetStream, and answer 202 only after JetStream has the delivery.
+//!
+//! A vendor service is [`routes`] over one vendor; the all-in-one ingress is the same over
+//! every vendor.
+
+mod auth;
+mod clock;
+mod error;
+mod receive;
+mod signature;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use aurora_bus::Bus;
+use aurora_db::DbPool;
+use aurora_vendors::Vendor;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::IngressError;
+
+/// What every webhook request needs.
+#[derive(Clone)]
+pub struct IngressState {
+    /// Where integrations are looked up.
+    pub pool: DbPool,
+    /// Where accepted deliveries go.
+    pub bus: Bus,
+    /// The time signatures are checked against.
+    pub clock: Arc<dyn Clock>,
+    /// Largest accepted body.
+    pub body_limit_bytes: usize,
+    /// Oldest signature timestamp accepted, either side of now.
+    pub signature_tolerance: Duration,
+}
+
+/// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.
+pub fn routes(vendors: Vec<Arc<dyn Vendor>>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |config| {
+        for vendor in vendors {
+            let path = aurora_vendors::route_path(vendor.source_type());
+            config.service(
+                web::resource(path)
+                    .app_data(web::Data::new(vendor))
+                    .route(web::post().to(receive::receive)),
+            );
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The webhook handler: limit, authenticate, verify, normalize, publish, answer.
+
+use std::sync::Arc;
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, web};
+use aurora_domain::{AlertBatch, UserId};
+use aurora_vendors::{Headers, Vendor, WebhookRequest};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::signature::SignatureCheck;
+use crate::{IngressError, IngressState, auth};
+
+/// Handles a POST to a vendor's route.
+pub(crate) async fn receive(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<IngressState>,
+    vendor: web::Data<Arc<dyn Vendor>>,
+) -> Result<HttpResponse, IngressError> {
+    let source = vendor.source_type();
+    let received_at = state.clock.now();
+    let body = read_body(payload, state.body_limit_bytes).await?;
+    let integration = auth::authenticate(&request, &state, source).await?;
+    check_content_type(&request)?;
+    let headers = Headers::from_pairs(
+        request.headers().iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_owned()))),
+    );
+    if let (Some(scheme), false) = (vendor.signature_scheme(), integration.signing_secrets.is_empty()) {
+        SignatureCheck {
+            headers: &headers,
+            body: &body,
+            secrets: &integration.signing_secrets,
+            now: received_at,
+            tolerance: state.signature_tolerance,
+        }
+        .verify(scheme)?;
+    }
+    let normalized = vendor
+        .normalize(WebhookRequest { headers: &headers, body: &body, received_at })
+        .map_err(|err| IngressError::BadRequest(err.to_string()))?;
+    if normalized.alerts.is_empty() {
+        tracing::info!(%source, "notification carried no alerts (test or ping); nothing to do");
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ignored", "alerts": 0 })));
+    }
+    // The vendor already parsed the body, so this cannot fail; keep the error path anyway.
+    let raw_payload: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|err| IngressError::BadRequest(err.to_string()))?;
+    let batch = AlertBatch {
+        delivery_id: Uuid::now_v7().to_string(),
+        user_id: UserId::parse(integration.user_id)
+            .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?,
+        integration_id: integration.id,
+        source_type: source,
+        received_at,
+        alerts: normalized.alerts,
+        raw_payload,
+    };
+    let subject = state.bus.topology().alert_subject(source);
+    let receipt = state
+        .bus
+        .publish(subject, &batch.message_id(), &batch)
+        .await
+        .map_err(IngressError::BusUnavailable)?;
+    tracing::info!(%source, delivery_id = %batch.delivery_id, alerts = batch.alerts.len(), sequence = receipt.sequence, "webhook accepted");
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "status": "accepted",
+        "delivery_id": batch.delivery_id,
+        "alerts": batch.alerts.len(),
+    })))
+}
+
+/// Reads the body, refusing it as soon as it passes the limit.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IngressError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| IngressError::BadRequest(format!("cannot read body: {err}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(IngressError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(IngressError::BadRequest("empty body: send the vendor's JSON payload".into()));
+    }
+    Ok(body)
+}
+
+/// JSON, or no content type at all (some senders omit it); anything else is refused.
+fn check_content_type(request: &HttpRequest) -> Result<(), IngressError> {
+    let Some(value) = request.headers().get(CONTENT_TYPE) else { return Ok(()) };
+    let text = value.to_str().unwrap_or("");
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(IngressError::UnsupportedMediaType(text.to_owned()))
+    }
+}

@@ -1,0 +1,69 @@
+//! What every Aurora service does the same way: connect to PostgreSQL and NATS from settings,
+//! start telemetry, answer `/healthz` and `/readyz`, and stop on SIGTERM.
+
+mod health;
+mod shutdown;
+mod worker;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aurora_bus::{Bus, Topology};
+use aurora_db::DbPool;
+use aurora_settings::{LogFormat, Settings};
+use secrecy::ExposeSecret;
+
+pub use health::{Readiness, health_routes};
+pub use shutdown::shutdown_token;
+pub use worker::run_worker;
+
+/// The connections a service works with.
+#[derive(Clone)]
+pub struct Connections {
+    /// PostgreSQL.
+    pub pool: DbPool,
+    /// NATS JetStream with Aurora's names.
+    pub bus: Bus,
+}
+
+impl Connections {
+    /// Connects to both, creating the streams if missing. `application` names the service's
+    /// database sessions.
+    pub async fn open(settings: &Settings, application: &str) -> anyhow::Result<Self> {
+        let pool = aurora_db::pool::build(
+            settings.database.url.expose_secret(),
+            aurora_db::pool::PoolOptions {
+                max_size: settings.database.pool_size,
+                statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
+                application_name: application.to_owned(),
+            },
+        )
+        .map_err(anyhow::Error::msg)
+        .context("database pool")?;
+        let topology = Topology::new(Some(&settings.nats.prefix)).context("nats.prefix")?;
+        let bus = Bus::connect(&settings.nats.url, topology).await?;
+        Ok(Self { pool, bus })
+    }
+
+    /// What `/readyz` checks: both answer.
+    pub fn readiness(&self) -> Readiness {
+        Readiness::new(self.pool.clone(), self.bus.clone())
+    }
+}
+
+/// Starts logs and traces for a service from its settings.
+pub fn init_telemetry(
+    service: &'static str,
+    settings: &Settings,
+) -> anyhow::Result<aurora_telemetry::TelemetryGuard> {
+    let format = match settings.telemetry.log_format {
+        LogFormat::Text => aurora_telemetry::Format::Text,
+        LogFormat::Json => aurora_telemetry::Format::Json,
+    };
+    Ok(aurora_telemetry::init(
+        service,
+        format,
+        &settings.telemetry.log_filter,
+        settings.telemetry.otlp_endpoint.as_deref(),
+    )?)
+}

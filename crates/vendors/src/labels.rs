@@ -1,0 +1,81 @@
+//! Reading severity, service and environment out of label or tag maps, the same way for
+//! every vendor that has labels.
+
+use std::collections::BTreeMap;
+
+use aurora_domain::Severity;
+
+/// Labels that name the service, in order of preference.
+const SERVICE_KEYS: &[&str] = &["service", "job", "app"];
+
+/// Labels that name the environment, in order of preference.
+const ENVIRONMENT_KEYS: &[&str] = &["env", "environment", "deployment_environment", "stage"];
+
+/// Labels that carry a severity, in order of preference.
+const SEVERITY_KEYS: &[&str] = &["severity", "priority", "level"];
+
+/// The first non-empty value among `keys`.
+fn first_of(labels: &BTreeMap<String, String>, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .filter_map(|key| labels.get(*key))
+        .map(|value| value.trim())
+        .find(|value| !value.is_empty())
+        .map(str::to_owned)
+}
+
+/// The service the labels name, if any.
+pub(crate) fn service(labels: &BTreeMap<String, String>) -> Option<String> {
+    first_of(labels, SERVICE_KEYS)
+}
+
+/// The environment the labels name, if any.
+pub(crate) fn environment(labels: &BTreeMap<String, String>) -> Option<String> {
+    first_of(labels, ENVIRONMENT_KEYS)
+}
+
+/// The severity the labels carry, on Aurora's scale; [`Severity::Unknown`] when none.
+pub(crate) fn severity(labels: &BTreeMap<String, String>) -> Severity {
+    first_of(labels, SEVERITY_KEYS).map_or(Severity::Unknown, |value| severity_from_word(&value))
+}
+
+/// Maps the words people put in severity labels onto Aurora's scale:
+/// critical/crit/fatal/emergency/page/P1 → critical, error/high/major/P2 → high,
+/// warning/warn/medium/P3 → medium, low/minor/P4 → low, info/none/ok/P5 → info.
+pub(crate) fn severity_from_word(word: &str) -> Severity {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "critical" | "crit" | "fatal" | "emergency" | "page" | "p1" | "sev1" => Severity::Critical,
+        "error" | "err" | "high" | "major" | "p2" | "sev2" => Severity::High,
+        "warning" | "warn" | "medium" | "moderate" | "p3" | "sev3" => Severity::Medium,
+        "low" | "minor" | "p4" | "sev4" => Severity::Low,
+        "info" | "informational" | "none" | "ok" | "notice" | "p5" | "sev5" => Severity::Info,
+        _ => Severity::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn severity_words_map_onto_the_scale() {
+        assert_eq!(severity(&labels(&[("severity", "CRITICAL")])), Severity::Critical);
+        assert_eq!(severity(&labels(&[("severity", "error")])), Severity::High);
+        assert_eq!(severity(&labels(&[("severity", "warning")])), Severity::Medium);
+        assert_eq!(severity(&labels(&[("severity", "low")])), Severity::Low);
+        assert_eq!(severity(&labels(&[("severity", "none")])), Severity::Info);
+        assert_eq!(severity(&labels(&[("severity", "purple")])), Severity::Unknown);
+        assert_eq!(severity(&labels(&[])), Severity::Unknown);
+    }
+
+    #[test]
+    fn service_prefers_service_over_job_and_skips_blanks() {
+        let l = labels(&[("job", "node"), ("service", " "), ("app", "web")]);
+        assert_eq!(service(&l).as_deref(), Some("node"));
+        assert_eq!(environment(&labels(&[("stage", "prod")])).as_deref(), Some("prod"));
+        assert_eq!(environment(&labels(&[("zone", "eu")])), None);
+    }
+}

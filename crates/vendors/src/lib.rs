@@ -1,0 +1,105 @@
+//! One module per vendor: its payload types and the conversion to [`Normalized`] alerts.
+//!
+//! Pure code: no HTTP, no NATS, no database. The ingress hands a vendor the request's headers
+//! and raw body; the vendor answers with normalized alerts or a [`VendorError`] that names
+//! what is wrong with the body. Adding a vendor means one new module and one line in [`all`].
+
+mod alertmanager;
+mod grafana;
+mod headers;
+mod labels;
+
+use std::sync::Arc;
+
+use aurora_domain::{Normalized, SourceType};
+use chrono::{DateTime, Utc};
+
+pub use alertmanager::Alertmanager;
+pub use grafana::Grafana;
+pub use headers::Headers;
+
+/// How a vendor signs its requests, when it does. The ingress verifies the scheme over the raw
+/// body with the integration's signing secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureScheme {
+    /// Grafana's `X-Grafana-Alerting-Signature`: hex HMAC-SHA256 of the body, or of
+    /// `timestamp + ":" + body` when `X-Grafana-Alerting-Timestamp` is sent.
+    Grafana,
+}
+
+/// A body that cannot be normalized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VendorError {
+    /// Not JSON, or JSON of the wrong shape; the message names the field or the position.
+    #[error("invalid {vendor} payload: {detail}")]
+    InvalidPayload {
+        /// The vendor's display name.
+        vendor: &'static str,
+        /// What is wrong, e.g. "missing field `alerts` at line 1 column 2".
+        detail: String,
+    },
+}
+
+/// One request as a vendor sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// The request headers.
+    pub headers: &'a Headers,
+    /// The raw body bytes, exactly as received.
+    pub body: &'a [u8],
+    /// When the ingress received it: the start time of alerts whose vendor gives none.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A monitoring tool that sends alerts to Aurora by webhook.
+pub trait Vendor: Send + Sync + 'static {
+    /// Which source this is.
+    fn source_type(&self) -> SourceType;
+
+    /// The signature scheme the vendor uses, if it signs.
+    fn signature_scheme(&self) -> Option<SignatureScheme> {
+        None
+    }
+
+    /// Turns one request into normalized alerts.
+    fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError>;
+}
+
+/// The route a source's webhooks arrive on.
+pub fn route_path(source: SourceType) -> &'static str {
+    match source {
+        SourceType::Grafana => "/api/grafana/alerts",
+        SourceType::Alertmanager => "/api/alertmanager/alerts",
+        SourceType::Datadog => "/api/datadog/webhook",
+        SourceType::Netdata => "/api/netdata/alerts",
+        SourceType::Pagerduty => "/api/pagerduty/webhook",
+        SourceType::Splunk => "/api/splunk/alerts",
+        SourceType::Jenkins => "/api/jenkins/deployment",
+        SourceType::Cloudbees => "/api/cloudbees/deployment",
+        SourceType::Dynatrace => "/api/dynatrace/problems",
+        SourceType::Bigpanda => "/api/bigpanda/webhook",
+    }
+}
+
+/// Every vendor Aurora can normalize today.
+pub fn all() -> Vec<Arc<dyn Vendor>> {
+    vec![Arc::new(Grafana), Arc::new(Alertmanager)]
+}
+
+/// The vendor for a source, if Aurora can normalize it.
+pub fn for_source(source: SourceType) -> Option<Arc<dyn Vendor>> {
+    all().into_iter().find(|vendor| vendor.source_type() == source)
+}
+
+/// Parses a JSON body into a vendor's payload type, naming the problem on failure.
+pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(
+    source: SourceType,
+    body: &'a [u8],
+) -> Result<T, VendorError> {
+    serde_json::from_slice(body).map_err(|err| invalid(source, err.to_string()))
+}
+
+/// An [`VendorError::InvalidPayload`] for a source.
+pub(crate) fn invalid(source: SourceType, detail: impl Into<String>) -> VendorError {
+    VendorError::InvalidPayload { vendor: source.display_name(), detail: detail.into() }
+}

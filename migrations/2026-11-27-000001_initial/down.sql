@@ -1,0 +1,13 @@
+DROP TABLE incident_events;
+DROP TABLE deployments;
+DROP TABLE command_runs;
+DROP TABLE incident_suggestions;
+DROP TABLE incident_thoughts;
+DROP TABLE chat_messages;
+DROP TABLE chat_sessions;
+DROP TABLE alert_deliveries;
+DROP TABLE incident_alerts;
+DROP TABLE alerts;
+DROP TABLE incidents;
+DROP TABLE integrations;
+DROP TABLE users;

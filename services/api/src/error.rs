@@ -1,0 +1,56 @@
+//! API failures and their HTTP answers: `{"error": "<what is wrong>"}`; internal causes are
+//! logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or unknown API token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No such thing for this user (including another user's).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// An invalid parameter; the message names it.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The database failed.
+    #[error("the incident store is unavailable; retry later")]
+    Unavailable(String),
+}
+
+impl From<aurora_db::QueryError> for ApiError {
+    fn from(err: aurora_db::QueryError) -> Self {
+        ApiError::Unavailable(err.to_string())
+    }
+}
+
+impl From<aurora_db::PoolError> for ApiError {
+    fn from(err: aurora_db::PoolError) -> Self {
+        ApiError::Unavailable(err.to_string())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Unavailable(cause) = self {
+            tracing::error!(error = %cause, "database failure; answering 503");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

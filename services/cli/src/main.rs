@@ -1,0 +1,119 @@
+//! `aurora`: the operator's command line.
+//!
+//! ```text
+//! aurora migrate
+//! aurora user create NAME [--json]
+//! aurora integration create --user NAME --source SOURCE [--signing-secret S]... [--json]
+//! aurora normalize --source SOURCE FILE
+//! ```
+//! Exit codes: 0 success, 1 failure (database unreachable …), 2 invalid input.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Aurora's operator tool.
+#[derive(Debug, Parser)]
+#[command(name = "aurora", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage webhook integrations.
+    Integration {
+        #[command(subcommand)]
+        command: IntegrationCommand,
+    },
+    /// Print what a webhook body normalizes to, as one JSON object.
+    Normalize {
+        /// The vendor that sent the body.
+        #[arg(long)]
+        source: String,
+        /// The body, or `-` for standard input.
+        file: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user and print its API token (shown once).
+    Create {
+        /// A unique name.
+        name: String,
+        /// Print one JSON object: {"user": …, "api_token": …}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IntegrationCommand {
+    /// Create a webhook integration and print its URL and token (shown once).
+    Create {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// The vendor: grafana, alertmanager, datadog, netdata, pagerduty, splunk, jenkins,
+        /// cloudbees, dynatrace or bigpanda.
+        #[arg(long)]
+        source: String,
+        /// A secret the vendor signs with; repeat to accept several during a rotation.
+        #[arg(long = "signing-secret")]
+        signing_secrets: Vec<String>,
+        /// Print one JSON object: {"source": …, "url": …, "token": …}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure and the exit code it deserves.
+enum Failure {
+    /// Bad input: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        Failure::Other(err)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate => commands::migrate().await,
+        Command::User { command: UserCommand::Create { name, json } } => {
+            commands::create_user(&name, json).await
+        }
+        Command::Integration {
+            command: IntegrationCommand::Create { user, source, signing_secrets, json },
+        } => commands::create_integration(&user, &source, signing_secrets, json).await,
+        Command::Normalize { source, file } => commands::normalize(&source, &file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("aurora: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(err)) => {
+            eprintln!("aurora: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The correlator service: `correlator`, configured as described in `aurora-settings`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = aurora_settings::Settings::load()?;
+    let _telemetry = aurora_runtime::init_telemetry("correlator", &settings)?;
+    aurora_correlator::serve(settings).await
+}

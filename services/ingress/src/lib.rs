@@ -1,0 +1,73 @@
+//! The webhook ingress service. One process serves every vendor's route (`ingress`), or one
+//! vendor's route (`ingress-<vendor>`) so each vendor scales and deploys on its own behind
+//! the load balancer. Both are the same code over a different list of vendors.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use aurora_domain::SourceType;
+use aurora_ingress::{IngressState, SystemClock};
+use aurora_runtime::{Readiness, health_routes, shutdown_token};
+use aurora_settings::Settings;
+use aurora_vendors::Vendor;
+
+/// Builds the ingress server on `listener` (port 0 in tests).
+pub fn server(
+    state: IngressState,
+    vendors: Vec<Arc<dyn Vendor>>,
+    readiness: Readiness,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let readiness = web::Data::new(readiness);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(readiness.clone())
+            .configure(health_routes)
+            .configure(aurora_ingress::routes(vendors.clone()))
+    })
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+/// The service: serves `only`'s route, or every vendor's when `None`, on `ingress.bind`
+/// until SIGTERM; in-flight requests finish, so none is dropped after its alert was queued.
+pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Result<()> {
+    let vendors: Vec<Arc<dyn Vendor>> = match only {
+        Some(source) => vec![aurora_vendors::for_source(source)
+            .ok_or_else(|| anyhow::anyhow!("no normalizer for source {source}"))?],
+        None => aurora_vendors::all(),
+    };
+    let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
+    let state = IngressState {
+        pool: connections.pool.clone(),
+        bus: connections.bus.clone(),
+        clock: Arc::new(SystemClock),
+        body_limit_bytes: settings.ingress.body_limit_bytes,
+        signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
+    };
+    let listener = TcpListener::bind(settings.ingress.bind)?;
+    let routes: Vec<&str> = vendors.iter().map(|v| aurora_vendors::route_path(v.source_type())).collect();
+    let server = server(state, vendors, connections.readiness(), listener)?;
+    let handle = server.handle();
+    let shutdown = shutdown_token();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    tracing::info!(bind = %settings.ingress.bind, ?routes, "ingress started");
+    server.await?;
+    Ok(())
+}
+
+/// `main` of every ingress binary.
+pub async fn main(service: &'static str, only: Option<SourceType>) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let _telemetry = aurora_runtime::init_telemetry(service, &settings)?;
+    serve(settings, only).await
+}

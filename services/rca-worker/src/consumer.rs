@@ -1,0 +1,42 @@
+//! The RCA worker's run loop: a durable pull consumer on `incidents.created`, shared by all
+//! replicas, so each incident goes to one worker at a time.
+
+use std::time::Duration;
+
+use aurora_bus::{Delivery, IncidentSubject, Topology, consume};
+use aurora_domain::IncidentCreated;
+use aurora_runtime::Connections;
+use aurora_settings::Settings;
+use tokio_util::sync::CancellationToken;
+
+use crate::Investigator;
+
+/// How long an investigation may run before JetStream offers the event to another worker
+/// (which then finds the incident already claimed).
+const ACK_WAIT: Duration = Duration::from_secs(60);
+
+/// Investigates new incidents until `shutdown` fires; an in-flight one is finished first.
+pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let topology = connections.bus.topology();
+    let consumer = connections
+        .bus
+        .durable_consumer(
+            &topology.incidents_stream(),
+            Topology::RCA_WORKER,
+            topology.incident_subject(IncidentSubject::Created),
+            ACK_WAIT,
+        )
+        .await?;
+    let investigator = Investigator::new(connections.pool.clone());
+    consume(consumer, shutdown, |delivery: Delivery<IncidentCreated>| {
+        let investigator = investigator.clone();
+        async move { investigator.investigate(delivery.payload.incident_id).await.map(drop) }
+    })
+    .await?;
+    Ok(())
+}
+
+/// The service: health endpoints on `rca_worker.bind` and the run loop, until SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    aurora_runtime::run_worker(&settings, "rca-worker", settings.rca_worker.bind, run).await
+}
