@@ -1,0 +1,148 @@
+//! The whole Aurora pipeline in one test process: ingress, correlator, RCA worker and API,
+//! each built from its service's library exactly as its binary builds it, on port 0, over a
+//! fresh database and fresh stream names.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aurora_db::{integrations, users};
+use aurora_domain::SourceType;
+use aurora_ingress::{Clock, IngressState, SystemClock};
+use aurora_runtime::Connections;
+use aurora_testkit::{TestBus, TestDb};
+use tokio_util::sync::CancellationToken;
+
+/// A running stack. Dropping it stops the services, then drops the database and streams.
+pub struct Stack {
+    /// Base URL of the ingress, e.g. `http://127.0.0.1:41234`.
+    pub ingress_url: String,
+    /// Base URL of the API.
+    pub api_url: String,
+    /// Connections the services share, for assertions.
+    pub connections: Connections,
+    shutdown: CancellationToken,
+    // Dropped last, after the services stopped.
+    bus: TestBus,
+    db: TestDb,
+}
+
+/// A user made for a test.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Its id.
+    pub id: String,
+    /// Its API token.
+    pub api_token: String,
+}
+
+impl Stack {
+    /// Starts every service with the system clock.
+    pub async fn start() -> Self {
+        Self::start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// Starts every service; the ingress checks signature timestamps against `clock`.
+    pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        let db = TestDb::new().await;
+        let bus = TestBus::new().await;
+        let connections = Connections { pool: db.pool(), bus: bus.bus.clone() };
+        let shutdown = CancellationToken::new();
+
+        let ingress_state = IngressState {
+            pool: connections.pool.clone(),
+            bus: connections.bus.clone(),
+            clock,
+            body_limit_bytes: 1024 * 1024,
+            signature_tolerance: Duration::from_secs(300),
+        };
+        let (ingress_url, ingress) = listen();
+        let ingress = aurora_ingress_service::server(
+            ingress_state,
+            aurora_vendors::all(),
+            connections.readiness(),
+            ingress,
+        )
+        .expect("the ingress starts");
+        let (api_url, api) = listen();
+        let api = aurora_api::server(connections.pool.clone(), connections.readiness(), api).expect("the API starts");
+        for server in [ingress, api] {
+            let handle = server.handle();
+            let stop = shutdown.clone();
+            tokio::spawn(server);
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                handle.stop(false).await;
+            });
+        }
+        spawn_worker("correlator", aurora_correlator::run(connections.clone(), shutdown.clone()));
+        spawn_worker("rca-worker", aurora_rca_worker::run(connections.clone(), shutdown.clone()));
+        Self { ingress_url, api_url, connections, shutdown, bus, db }
+    }
+
+    /// The test's bus, for counting and reading messages.
+    pub fn bus(&self) -> &TestBus {
+        &self.bus
+    }
+
+    /// The test's database.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    /// Creates a user.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let mut conn = self.db.connect().await;
+        let created = users::create(&mut conn, name).await.expect("user created");
+        TestUser { id: created.user.id, api_token: created.api_token }
+    }
+
+    /// Creates an integration and answers its webhook token.
+    pub async fn integration(&self, user: &TestUser, source: SourceType, secrets: &[&str]) -> String {
+        let mut conn = self.db.connect().await;
+        let secrets = secrets.iter().map(|s| (*s).to_owned()).collect();
+        integrations::create(&mut conn, &user.id, source, secrets).await.expect("integration created").token
+    }
+
+    /// The URL of a source's webhook route.
+    pub fn webhook_url(&self, source: SourceType) -> String {
+        format!("{}{}", self.ingress_url, aurora_vendors::route_path(source))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn listen() -> (String, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    (url, listener)
+}
+
+fn spawn_worker(name: &'static str, work: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
+    tokio::spawn(async move {
+        if let Err(err) = work.await {
+            panic!("{name} stopped: {err:#}");
+        }
+    });
+}
+
+/// Polls `check` until it answers `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
