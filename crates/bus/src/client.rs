@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, stream};
 use serde::Serialize;
 
 use crate::{Topology, trace};
@@ -63,7 +63,11 @@ impl Bus {
             .connect(url)
             .await
             .map_err(BusError::Connect)?;
-        let bus = Self { jetstream: jetstream::new(client.clone()), client, topology };
+        let bus = Self {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            topology,
+        };
         bus.ensure_streams().await?;
         Ok(bus)
     }
@@ -81,8 +85,14 @@ impl Bus {
     /// Creates `ALERTS` and `INCIDENTS` if missing; harmless to repeat.
     async fn ensure_streams(&self) -> Result<(), BusError> {
         for (name, subjects) in [
-            (self.topology.alerts_stream(), self.topology.all_alert_subjects()),
-            (self.topology.incidents_stream(), self.topology.all_incident_subjects()),
+            (
+                self.topology.alerts_stream(),
+                self.topology.all_alert_subjects(),
+            ),
+            (
+                self.topology.incidents_stream(),
+                self.topology.all_incident_subjects(),
+            ),
         ] {
             let config = stream::Config {
                 name: name.clone(),
@@ -95,7 +105,10 @@ impl Bus {
             self.jetstream
                 .get_or_create_stream(config)
                 .await
-                .map_err(|err| BusError::Setup { what: format!("stream {name}"), detail: err.to_string() })?;
+                .map_err(|err| BusError::Setup {
+                    what: format!("stream {name}"),
+                    detail: err.to_string(),
+                })?;
         }
         Ok(())
     }
@@ -112,7 +125,11 @@ impl Bus {
             what: format!("consumer {durable} on {stream_name}"),
             detail: err.to_string(),
         };
-        let stream = self.jetstream.get_stream(stream_name).await.map_err(|e| setup_error(&e))?;
+        let stream = self
+            .jetstream
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| setup_error(&e))?;
         stream
             .get_or_create_consumer(
                 durable,
@@ -140,7 +157,10 @@ impl Bus {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
         trace::inject_current(&mut headers);
-        let publish_error = |detail: String| BusError::Publish { subject: subject.clone(), detail };
+        let publish_error = |detail: String| BusError::Publish {
+            subject: subject.clone(),
+            detail,
+        };
         let ack = self
             .jetstream
             .publish_with_headers(subject.clone(), headers, payload.into())
@@ -148,7 +168,10 @@ impl Bus {
             .map_err(|err| publish_error(err.to_string()))?
             .await
             .map_err(|err| publish_error(err.to_string()))?;
-        Ok(PublishReceipt { sequence: ack.sequence, duplicate: ack.duplicate })
+        Ok(PublishReceipt {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
     }
 
     /// The JetStream context, for tests and tools that inspect streams.

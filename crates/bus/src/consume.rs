@@ -71,13 +71,17 @@ where
     F: Fn(Delivery<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
-    let attempt = message.info().map_or(1, |info| info.delivered.max(1) as u64);
+    let attempt = message
+        .info()
+        .map_or(1, |info| info.delivered.max(1) as u64);
     let span = tracing::info_span!("bus.message", subject = %message.subject, attempt);
     trace::continue_from(message.headers.as_ref(), &span);
     async {
         let outcome = match serde_json::from_slice::<T>(&message.payload) {
             Ok(payload) => handler(Delivery { payload, attempt }).await,
-            Err(err) => Err(HandlerError::Poison(format!("cannot decode message: {err}"))),
+            Err(err) => Err(HandlerError::Poison(format!(
+                "cannot decode message: {err}"
+            ))),
         };
         let acked = match &outcome {
             Ok(()) => message.double_ack().await,

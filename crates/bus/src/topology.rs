@@ -57,8 +57,12 @@ impl Topology {
     pub fn new(prefix: Option<&str>) -> Result<Self, TopologyError> {
         match prefix.filter(|p| !p.is_empty()) {
             None => Ok(Self { prefix: None }),
-            Some(p) if p.len() <= 32 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
-                Ok(Self { prefix: Some(p.to_owned()) })
+            Some(p)
+                if p.len() <= 32 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                Ok(Self {
+                    prefix: Some(p.to_owned()),
+                })
             }
             Some(p) => Err(TopologyError(p.to_owned())),
         }
@@ -118,7 +122,10 @@ mod tests {
         let names = Topology::new(None).unwrap();
         assert_eq!(names.alerts_stream(), "ALERTS");
         assert_eq!(names.alert_subject(SourceType::Grafana), "alerts.grafana");
-        assert_eq!(names.incident_subject(IncidentSubject::Created), "incidents.created");
+        assert_eq!(
+            names.incident_subject(IncidentSubject::Created),
+            "incidents.created"
+        );
         assert_eq!(Topology::new(Some("")).unwrap(), names);
     }
 

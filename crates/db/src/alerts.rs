@@ -155,7 +155,11 @@ pub async fn set_incident(
 
 /// One alert by id.
 pub async fn get(conn: &mut AsyncPgConnection, alert_id: i32) -> QueryResult<Alert> {
-    alerts::table.find(alert_id).select(Alert::as_select()).first(conn).await
+    alerts::table
+        .find(alert_id)
+        .select(Alert::as_select())
+        .first(conn)
+        .await
 }
 
 /// An incident's alerts, oldest first.

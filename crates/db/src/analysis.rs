@@ -9,7 +9,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::incidents::Incident;
-use crate::schema::{chat_messages, chat_sessions, command_runs, incident_suggestions, incident_thoughts, incidents};
+use crate::schema::{
+    chat_messages, chat_sessions, command_runs, incident_suggestions, incident_thoughts, incidents,
+};
 use crate::{QueryResult, time};
 
 /// A row of `incident_thoughts`: one step of the analysis, as a person watching reads it.
@@ -90,7 +92,10 @@ pub struct ChatMessage {
 
 /// Claims an incident's analysis: `idle` → `running`, for exactly one caller. `None` when the
 /// analysis was already claimed (by another worker, or before a redelivery).
-pub async fn claim(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Option<Incident>> {
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Option<Incident>> {
     diesel::update(incidents::table.find(incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
         .set((
@@ -185,7 +190,10 @@ pub async fn complete(
 }
 
 /// An incident's thoughts, in the order they were written.
-pub async fn thoughts(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Vec<Thought>> {
+pub async fn thoughts(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Vec<Thought>> {
     incident_thoughts::table
         .filter(incident_thoughts::incident_id.eq(incident_id))
         .order(incident_thoughts::id.asc())
@@ -234,7 +242,11 @@ pub async fn chat_messages(
 }
 
 /// Ends a running analysis as `error`, with the reason as its last thought.
-pub async fn fail(conn: &mut AsyncPgConnection, incident_id: Uuid, reason: &str) -> QueryResult<()> {
+pub async fn fail(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    reason: &str,
+) -> QueryResult<()> {
     add_thought(conn, incident_id, "error", reason).await?;
     diesel::update(incidents::table.find(incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))

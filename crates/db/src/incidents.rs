@@ -14,7 +14,10 @@ use crate::{QueryResult, time};
 /// A row of `incidents`, serialized with its column names as the API's JSON.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = incidents)]
-#[expect(missing_docs, reason = "the fields are the columns documented in DESIGN.md")]
+#[expect(
+    missing_docs,
+    reason = "the fields are the columns documented in DESIGN.md"
+)]
 pub struct Incident {
     pub id: Uuid,
     pub user_id: String,
@@ -110,7 +113,11 @@ pub async fn open_for_alert(
 
 /// One incident by id, whoever owns it (workers, not the API).
 pub async fn get(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Incident> {
-    incidents::table.find(incident_id).select(Incident::as_select()).first(conn).await
+    incidents::table
+        .find(incident_id)
+        .select(Incident::as_select())
+        .first(conn)
+        .await
 }
 
 /// One incident of a user; `None` for an unknown id and for another user's incident alike.

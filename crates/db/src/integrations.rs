@@ -33,7 +33,10 @@ impl fmt::Debug for Integration {
             .field("id", &self.id)
             .field("user_id", &self.user_id)
             .field("source_type", &self.source_type)
-            .field("signing_secrets", &format_args!("[{} redacted]", self.signing_secrets.len()))
+            .field(
+                "signing_secrets",
+                &format_args!("[{} redacted]", self.signing_secrets.len()),
+            )
             .field("revoked_at", &self.revoked_at)
             .finish()
     }

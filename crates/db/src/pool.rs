@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use diesel::ConnectionError;
+/// Runs SQL text (several statements, no results), for setup and tests.
+pub use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-/// Runs SQL text (several statements, no results), for setup and tests.
-pub use diesel_async::SimpleAsyncConnection;
 use futures::FutureExt;
 
 /// A pool of PostgreSQL connections.
@@ -45,7 +45,10 @@ pub fn build(url: &str, options: PoolOptions) -> Result<DbPool, String> {
         .boxed()
     });
     let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-    Pool::builder(manager).max_size(max_size).build().map_err(|err| err.to_string())
+    Pool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .map_err(|err| err.to_string())
 }
 
 /// Opens one connection with the same session settings, outside any pool (migrations, tests).

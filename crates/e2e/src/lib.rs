@@ -47,7 +47,10 @@ impl Stack {
     pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
         let db = TestDb::new().await;
         let bus = TestBus::new().await;
-        let connections = Connections { pool: db.pool(), bus: bus.bus.clone() };
+        let connections = Connections {
+            pool: db.pool(),
+            bus: bus.bus.clone(),
+        };
         let shutdown = CancellationToken::new();
 
         let ingress_state = IngressState {
@@ -66,7 +69,8 @@ impl Stack {
         )
         .expect("the ingress starts");
         let (api_url, api) = listen();
-        let api = aurora_api::server(connections.pool.clone(), connections.readiness(), api).expect("the API starts");
+        let api = aurora_api::server(connections.pool.clone(), connections.readiness(), api)
+            .expect("the API starts");
         for server in [ingress, api] {
             let handle = server.handle();
             let stop = shutdown.clone();
@@ -76,9 +80,22 @@ impl Stack {
                 handle.stop(false).await;
             });
         }
-        spawn_worker("correlator", aurora_correlator::run(connections.clone(), shutdown.clone()));
-        spawn_worker("rca-worker", aurora_rca_worker::run(connections.clone(), shutdown.clone()));
-        Self { ingress_url, api_url, connections, shutdown, bus, db }
+        spawn_worker(
+            "correlator",
+            aurora_correlator::run(connections.clone(), shutdown.clone()),
+        );
+        spawn_worker(
+            "rca-worker",
+            aurora_rca_worker::run(connections.clone(), shutdown.clone()),
+        );
+        Self {
+            ingress_url,
+            api_url,
+            connections,
+            shutdown,
+            bus,
+            db,
+        }
     }
 
     /// The test's bus, for counting and reading messages.
@@ -95,14 +112,25 @@ impl Stack {
     pub async fn user(&self, name: &str) -> TestUser {
         let mut conn = self.db.connect().await;
         let created = users::create(&mut conn, name).await.expect("user created");
-        TestUser { id: created.user.id, api_token: created.api_token }
+        TestUser {
+            id: created.user.id,
+            api_token: created.api_token,
+        }
     }
 
     /// Creates an integration and answers its webhook token.
-    pub async fn integration(&self, user: &TestUser, source: SourceType, secrets: &[&str]) -> String {
+    pub async fn integration(
+        &self,
+        user: &TestUser,
+        source: SourceType,
+        secrets: &[&str],
+    ) -> String {
         let mut conn = self.db.connect().await;
         let secrets = secrets.iter().map(|s| (*s).to_owned()).collect();
-        integrations::create(&mut conn, &user.id, source, secrets).await.expect("integration created").token
+        integrations::create(&mut conn, &user.id, source, secrets)
+            .await
+            .expect("integration created")
+            .token
     }
 
     /// The URL of a source's webhook route.
@@ -123,7 +151,10 @@ fn listen() -> (String, TcpListener) {
     (url, listener)
 }
 
-fn spawn_worker(name: &'static str, work: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
+fn spawn_worker(
+    name: &'static str,
+    work: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+) {
     tokio::spawn(async move {
         if let Err(err) = work.await {
             panic!("{name} stopped: {err:#}");
@@ -142,7 +173,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -16,7 +16,12 @@ use serde_json::Value;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn example(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendors/tests/examples").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../vendors/tests/examples")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn client() -> reqwest::Client {
@@ -24,7 +29,10 @@ fn client() -> reqwest::Client {
 }
 
 async fn post(url: &str, token: Option<&str>, body: &[u8]) -> (StatusCode, Value) {
-    let mut request = client().post(url).header("Content-Type", "application/json").body(body.to_vec());
+    let mut request = client()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body.to_vec());
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -45,11 +53,16 @@ async fn get(url: &str, token: Option<&str>) -> (StatusCode, Value) {
 
 async fn user_incidents(stack: &Stack, user: &TestUser) -> Vec<incidents::Incident> {
     let mut conn = stack.connections.pool.get().await.unwrap();
-    incidents::list_for_user(&mut conn, &UserId::parse(user.id.clone()).unwrap(), 100).await.unwrap()
+    incidents::list_for_user(&mut conn, &UserId::parse(user.id.clone()).unwrap(), 100)
+        .await
+        .unwrap()
 }
 
 async fn alerts_stream_len(stack: &Stack) -> u64 {
-    stack.bus().stream_len(&stack.bus().bus.topology().alerts_stream()).await
+    stack
+        .bus()
+        .stream_len(&stack.bus().bus.topology().alerts_stream())
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,31 +85,50 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
     assert_eq!(incident.user_id, owner.id);
     assert_eq!(incident.source_type, "grafana");
     assert_eq!(incident.severity.as_deref(), Some("critical"));
-    assert_eq!(incident.alert_title.as_deref(), Some("CheckoutHighErrorRate"));
+    assert_eq!(
+        incident.alert_title.as_deref(),
+        Some("CheckoutHighErrorRate")
+    );
     assert_eq!(incident.alert_service.as_deref(), Some("checkout-api"));
     assert_eq!(incident.alert_environment.as_deref(), Some("production"));
-    assert_eq!(incident.started_at.and_utc().to_rfc3339(), "2026-11-27T08:15:00+00:00");
+    assert_eq!(
+        incident.started_at.and_utc().to_rfc3339(),
+        "2026-11-27T08:15:00+00:00"
+    );
     assert_eq!(incident.affected_services, ["checkout-api"]);
 
     let mut conn = stack.connections.pool.get().await.unwrap();
     let stored = alerts::for_incident(&mut conn, incident.id).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].id, incident.source_alert_id);
-    assert_eq!(stored[0].raw_payload, serde_json::from_slice::<Value>(&body).unwrap(), "raw payload kept");
+    assert_eq!(
+        stored[0].raw_payload,
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        "raw payload kept"
+    );
     let links = incidents::links(&mut conn, incident.id).await.unwrap();
-    assert_eq!((links.len(), links[0].strategy.as_str(), links[0].alert_id), (1, "primary", stored[0].id));
+    assert_eq!(
+        (links.len(), links[0].strategy.as_str(), links[0].alert_id),
+        (1, "primary", stored[0].id)
+    );
 
     // The same notification again is a repeat: counted, nothing new.
     let (status, _) = post(&url, Some(&token), &body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let repeated = eventually("the repeat to be counted", DEADLINE, || async {
         let mut conn = stack.connections.pool.get().await.unwrap();
-        let alert = alerts::get(&mut conn, incident.source_alert_id).await.unwrap();
+        let alert = alerts::get(&mut conn, incident.source_alert_id)
+            .await
+            .unwrap();
         (alert.occurrence_count == 2).then_some(alert)
     })
     .await;
     assert!(repeated.last_seen_at >= repeated.received_at);
-    assert_eq!(user_incidents(&stack, &owner).await.len(), 1, "a repeat opens no incident");
+    assert_eq!(
+        user_incidents(&stack, &owner).await.len(),
+        1,
+        "a repeat opens no incident"
+    );
 
     // The RCA worker analyses it once and says what the alert says.
     let analyzed = eventually("the analysis", DEADLINE, || async {
@@ -108,11 +140,28 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
     let session = analyzed.aurora_chat_session_id.expect("a chat session");
     let thoughts = analysis::thoughts(&mut conn, incident.id).await.unwrap();
     assert!(thoughts.len() >= 3, "{thoughts:?}");
-    assert!(thoughts[0].content.contains("CheckoutHighErrorRate") && thoughts[0].content.contains("critical"));
-    assert!(thoughts[1].content.contains("`checkout-api`") && thoughts[1].content.contains("`production`"));
+    assert!(
+        thoughts[0].content.contains("CheckoutHighErrorRate")
+            && thoughts[0].content.contains("critical")
+    );
+    assert!(
+        thoughts[1].content.contains("`checkout-api`")
+            && thoughts[1].content.contains("`production`")
+    );
     assert!(thoughts[2].content.contains("2026-11-27 08:15:00 UTC"));
-    assert!(analyzed.aurora_summary.unwrap().contains("CheckoutHighErrorRate"));
-    assert_eq!(analysis::chat_messages(&mut conn, session).await.unwrap().len(), 1);
+    assert!(
+        analyzed
+            .aurora_summary
+            .unwrap()
+            .contains("CheckoutHighErrorRate")
+    );
+    assert_eq!(
+        analysis::chat_messages(&mut conn, session)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // The API shows it to its owner, and to nobody else.
     let incidents_url = format!("{}/api/incidents", stack.api_url);
@@ -130,14 +179,24 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
     assert!(detail["started_at"].as_str().unwrap().ends_with('Z'));
 
     let (status, body) = get(&detail_url, Some(&stranger.api_token)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("incident not found")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("incident not found"))
+    );
     let (status, page) = get(&incidents_url, Some(&stranger.api_token)).await;
-    assert_eq!((status, page["incidents"].as_array().unwrap().len()), (StatusCode::OK, 0));
+    assert_eq!(
+        (status, page["incidents"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
+    );
     let (status, _) = get(&incidents_url, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = get(&incidents_url, Some("aur_api_not-a-token")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = get(&format!("{incidents_url}/not-a-uuid"), Some(&owner.api_token)).await;
+    let (status, _) = get(
+        &format!("{incidents_url}/not-a-uuid"),
+        Some(&owner.api_token),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -146,7 +205,9 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
     let stack = Stack::start().await;
     let owner = stack.user("owner").await;
     let grafana = stack.integration(&owner, SourceType::Grafana, &[]).await;
-    let alertmanager = stack.integration(&owner, SourceType::Alertmanager, &[]).await;
+    let alertmanager = stack
+        .integration(&owner, SourceType::Alertmanager, &[])
+        .await;
     let url = stack.webhook_url(SourceType::Grafana);
     let body = example("grafana_unified_checkout_critical.json");
 
@@ -158,26 +219,67 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
     ] {
         let (status, answer) = post(&url, token, &body).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
-        assert!(answer["error"].as_str().unwrap().contains(expected), "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(expected),
+            "{answer}"
+        );
     }
     let (status, answer) = post(&url, Some(&grafana), b"{not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(answer["error"].as_str().unwrap().contains("invalid Grafana payload"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid Grafana payload"),
+        "{answer}"
+    );
     let (status, _) = post(&url, Some(&grafana), b"").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let response = client().post(&url).bearer_auth(&grafana).header("Content-Type", "text/plain").body(body.clone()).send().await.unwrap();
+    let response = client()
+        .post(&url)
+        .bearer_auth(&grafana)
+        .header("Content-Type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = vec![b' '; 1024 * 1024 + 1];
     let (status, answer) = post(&url, Some(&grafana), &huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
-    let (status, answer) = post(&url, Some(&grafana), &example("grafana_contact_point_test.json")).await;
-    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("ignored")));
-    assert_eq!(alerts_stream_len(&stack).await, 0, "no refused or test request was published");
+    let (status, answer) = post(
+        &url,
+        Some(&grafana),
+        &example("grafana_contact_point_test.json"),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+    assert_eq!(
+        alerts_stream_len(&stack).await,
+        0,
+        "no refused or test request was published"
+    );
 
     // The token as a Basic password and as a query parameter work too.
-    let basic = client().post(&url).basic_auth("grafana", Some(&grafana)).header("Content-Type", "application/json").body(body.clone()).send().await.unwrap();
+    let basic = client()
+        .post(&url)
+        .basic_auth("grafana", Some(&grafana))
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(basic.status(), StatusCode::ACCEPTED);
-    let query = client().post(format!("{url}?token={grafana}")).header("Content-Type", "application/json").body(body.clone()).send().await.unwrap();
+    let query = client()
+        .post(format!("{url}?token={grafana}"))
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(query.status(), StatusCode::ACCEPTED);
     assert_eq!(alerts_stream_len(&stack).await, 2);
 }
@@ -188,8 +290,17 @@ fn sign(secret: &str, message: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-async fn post_signed(url: &str, token: &str, body: &[u8], headers: &[(&str, String)]) -> StatusCode {
-    let mut request = client().post(url).bearer_auth(token).header("Content-Type", "application/json").body(body.to_vec());
+async fn post_signed(
+    url: &str,
+    token: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> StatusCode {
+    let mut request = client()
+        .post(url)
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .body(body.to_vec());
     for (name, value) in headers {
         request = request.header(*name, value);
     }
@@ -202,33 +313,101 @@ async fn grafana_signatures_are_checked_when_the_integration_has_a_secret() {
     let signed_at = chrono::DateTime::from_timestamp(1_655_427_084 + 60, 0).unwrap();
     let stack = Stack::start_with_clock(Arc::new(FixedClock(signed_at))).await;
     let owner = stack.user("owner").await;
-    let token = stack.integration(&owner, SourceType::Grafana, &["old-secret", "grafana-fixture-secret"]).await;
+    let token = stack
+        .integration(
+            &owner,
+            SourceType::Grafana,
+            &["old-secret", "grafana-fixture-secret"],
+        )
+        .await;
     let url = stack.webhook_url(SourceType::Grafana);
 
     // The repo's own payload, signed here: always runs.
     let body = example("grafana_unified_checkout_critical.json");
     let good = sign("grafana-fixture-secret", &body);
-    assert_eq!(post_signed(&url, &token, &body, &[("X-Grafana-Alerting-Signature", good.clone())]).await, StatusCode::ACCEPTED);
+    assert_eq!(
+        post_signed(
+            &url,
+            &token,
+            &body,
+            &[("X-Grafana-Alerting-Signature", good.clone())]
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
     let forged = sign("guessed", &body);
-    assert_eq!(post_signed(&url, &token, &body, &[("X-Grafana-Alerting-Signature", forged)]).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(post_signed(&url, &token, &body, &[]).await, StatusCode::UNAUTHORIZED, "missing signature");
+    assert_eq!(
+        post_signed(
+            &url,
+            &token,
+            &body,
+            &[("X-Grafana-Alerting-Signature", forged)]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post_signed(&url, &token, &body, &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "missing signature"
+    );
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
-    assert_eq!(post_signed(&url, &token, &tampered, &[("X-Grafana-Alerting-Signature", good)]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post_signed(
+            &url,
+            &token,
+            &tampered,
+            &[("X-Grafana-Alerting-Signature", good)]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
     let stale_ts = (signed_at.timestamp() - 3600).to_string();
-    let stale = sign("grafana-fixture-secret", &[stale_ts.as_bytes(), b":", &body].concat());
-    let headers = [("X-Grafana-Alerting-Timestamp", stale_ts), ("X-Grafana-Alerting-Signature", stale)];
-    assert_eq!(post_signed(&url, &token, &body, &headers).await, StatusCode::UNAUTHORIZED, "stale timestamp");
-    assert_eq!(alerts_stream_len(&stack).await, 1, "only the valid signature was published");
+    let stale = sign(
+        "grafana-fixture-secret",
+        &[stale_ts.as_bytes(), b":", &body].concat(),
+    );
+    let headers = [
+        ("X-Grafana-Alerting-Timestamp", stale_ts),
+        ("X-Grafana-Alerting-Signature", stale),
+    ];
+    assert_eq!(
+        post_signed(&url, &token, &body, &headers).await,
+        StatusCode::UNAUTHORIZED,
+        "stale timestamp"
+    );
+    assert_eq!(
+        alerts_stream_len(&stack).await,
+        1,
+        "only the valid signature was published"
+    );
 
     // The shared fixtures, signed by the vendor's algorithm, byte for byte.
-    for name in ["unified_firing_two_alerts_docs.json", "unified_resolved_single.json"] {
-        let Some(fixture) = aurora_testkit::fixture("grafana", name) else { return };
-        let headers: Vec<(&str, String)> = fixture.headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        assert_eq!(post_signed(&url, &token, &fixture.body, &headers).await, StatusCode::ACCEPTED, "{name}");
+    for name in [
+        "unified_firing_two_alerts_docs.json",
+        "unified_resolved_single.json",
+    ] {
+        let Some(fixture) = aurora_testkit::fixture("grafana", name) else {
+            return;
+        };
+        let headers: Vec<(&str, String)> = fixture
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        assert_eq!(
+            post_signed(&url, &token, &fixture.body, &headers).await,
+            StatusCode::ACCEPTED,
+            "{name}"
+        );
         let mut altered = fixture.body.clone();
         altered.push(b'\n');
-        assert_eq!(post_signed(&url, &token, &altered, &headers).await, StatusCode::UNAUTHORIZED, "{name} altered");
+        assert_eq!(
+            post_signed(&url, &token, &altered, &headers).await,
+            StatusCode::UNAUTHORIZED,
+            "{name} altered"
+        );
     }
     assert_eq!(alerts_stream_len(&stack).await, 3);
 }
@@ -244,10 +423,17 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
     let received_at = chrono::Utc::now();
     let normalized = aurora_vendors::for_source(SourceType::Grafana)
         .unwrap()
-        .normalize(aurora_vendors::WebhookRequest { headers: &headers, body: &body, received_at })
+        .normalize(aurora_vendors::WebhookRequest {
+            headers: &headers,
+            body: &body,
+            received_at,
+        })
         .unwrap();
     let mut conn = stack.db().connect().await;
-    let integration = aurora_db::integrations::find_by_token(&mut conn, &token).await.unwrap().unwrap();
+    let integration = aurora_db::integrations::find_by_token(&mut conn, &token)
+        .await
+        .unwrap()
+        .unwrap();
     let batch = AlertBatch {
         delivery_id: uuid::Uuid::now_v7().to_string(),
         user_id: UserId::parse(owner.id.clone()).unwrap(),
@@ -257,15 +443,26 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
         alerts: normalized.alerts,
         raw_payload: serde_json::from_slice(&body).unwrap(),
     };
-    let correlator = aurora_correlator::Correlator::new(stack.connections.pool.clone(), stack.connections.bus.clone());
+    let correlator = aurora_correlator::Correlator::new(
+        stack.connections.pool.clone(),
+        stack.connections.bus.clone(),
+    );
 
     // The correlator committed, then died before publishing and acking.
     let (redelivered, processed) = correlator.store(&batch).await.unwrap();
     assert!(!redelivered);
-    let incident_id = processed[0].opened_incident_id.expect("an incident was opened");
+    let incident_id = processed[0]
+        .opened_incident_id
+        .expect("an incident was opened");
     let topology = stack.bus().bus.topology().clone();
     let created_subject = topology.incident_subject(aurora_bus::IncidentSubject::Created);
-    assert!(stack.bus().messages(&topology.incidents_stream(), &created_subject).await.is_empty());
+    assert!(
+        stack
+            .bus()
+            .messages(&topology.incidents_stream(), &created_subject)
+            .await
+            .is_empty()
+    );
 
     // JetStream redelivers: the work is found done, and the event goes out.
     for _ in 0..2 {
@@ -273,12 +470,21 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
         assert!(outcome.already_processed);
         assert_eq!(outcome.opened_incidents, [incident_id]);
     }
-    let events = stack.bus().messages(&topology.incidents_stream(), &created_subject).await;
-    assert_eq!(events.len(), 1, "republishing is deduplicated by Nats-Msg-Id: {events:?}");
+    let events = stack
+        .bus()
+        .messages(&topology.incidents_stream(), &created_subject)
+        .await;
+    assert_eq!(
+        events.len(),
+        1,
+        "republishing is deduplicated by Nats-Msg-Id: {events:?}"
+    );
     assert_eq!(events[0]["incident_id"], incident_id.to_string());
     let incidents = user_incidents(&stack, &owner).await;
     assert_eq!(incidents.len(), 1);
-    let alert = alerts::get(&mut conn, incidents[0].source_alert_id).await.unwrap();
+    let alert = alerts::get(&mut conn, incidents[0].source_alert_id)
+        .await
+        .unwrap();
     assert_eq!(alert.occurrence_count, 1, "a redelivery is not a repeat");
     // And the analysis that event starts still happens once.
     eventually("the analysis", DEADLINE, || async {

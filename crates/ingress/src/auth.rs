@@ -1,7 +1,7 @@
 //! Who sent a webhook: the integration token decides the user, and fails closed.
 
-use actix_web::{HttpRequest, web};
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, web};
 use aurora_db::integrations::{self, Integration};
 use aurora_domain::SourceType;
 use base64::Engine;
@@ -11,14 +11,20 @@ use crate::{IngressError, IngressState};
 /// Reads the token from `Authorization: Bearer`, the password of Basic auth, or the `token`
 /// query parameter (Splunk cannot send headers).
 fn presented_token(request: &HttpRequest) -> Option<String> {
-    if let Some(header) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(header) = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
         let credentials = credentials.trim();
         if scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty() {
             return Some(credentials.to_owned());
         }
         if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).ok()?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(credentials)
+                .ok()?;
             let decoded = String::from_utf8(decoded).ok()?;
             let (_, password) = decoded.split_once(':')?;
             return (!password.is_empty()).then(|| password.to_owned());
@@ -50,7 +56,11 @@ pub(crate) async fn authenticate(
             "missing credentials: send the integration token as a Bearer token, a Basic auth password or a `token` query parameter".into(),
         )
     })?;
-    let mut conn = state.pool.get().await.map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
+    let mut conn = state
+        .pool
+        .get()
+        .await
+        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
     let integration = integrations::find_by_token(&mut conn, &token)
         .await
         .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?

@@ -25,9 +25,15 @@ pub(crate) async fn receive(
     let integration = auth::authenticate(&request, &state, source).await?;
     check_content_type(&request)?;
     let headers = Headers::from_pairs(
-        request.headers().iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_owned()))),
+        request
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_owned()))),
     );
-    if let (Some(scheme), false) = (vendor.signature_scheme(), integration.signing_secrets.is_empty()) {
+    if let (Some(scheme), false) = (
+        vendor.signature_scheme(),
+        integration.signing_secrets.is_empty(),
+    ) {
         SignatureCheck {
             headers: &headers,
             body: &body,
@@ -38,7 +44,11 @@ pub(crate) async fn receive(
         .verify(scheme)?;
     }
     let normalized = vendor
-        .normalize(WebhookRequest { headers: &headers, body: &body, received_at })
+        .normalize(WebhookRequest {
+            headers: &headers,
+            body: &body,
+            received_at,
+        })
         .map_err(|err| IngressError::BadRequest(err.to_string()))?;
     if normalized.alerts.is_empty() {
         tracing::info!(%source, "notification carried no alerts (test or ping); nothing to do");
@@ -75,24 +85,36 @@ pub(crate) async fn receive(
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IngressError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| IngressError::BadRequest(format!("cannot read body: {err}")))?;
+        let chunk =
+            chunk.map_err(|err| IngressError::BadRequest(format!("cannot read body: {err}")))?;
         if body.len() + chunk.len() > limit {
             return Err(IngressError::TooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
     if body.is_empty() {
-        return Err(IngressError::BadRequest("empty body: send the vendor's JSON payload".into()));
+        return Err(IngressError::BadRequest(
+            "empty body: send the vendor's JSON payload".into(),
+        ));
     }
     Ok(body)
 }
 
 /// JSON, or no content type at all (some senders omit it); anything else is refused.
 fn check_content_type(request: &HttpRequest) -> Result<(), IngressError> {
-    let Some(value) = request.headers().get(CONTENT_TYPE) else { return Ok(()) };
+    let Some(value) = request.headers().get(CONTENT_TYPE) else {
+        return Ok(());
+    };
     let text = value.to_str().unwrap_or("");
-    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(IngressError::UnsupportedMediaType(text.to_owned()))

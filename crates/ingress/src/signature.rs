@@ -45,15 +45,17 @@ impl SignatureCheck<'_> {
         let signature = self.headers.get(GRAFANA_SIGNATURE).ok_or_else(|| {
             IngressError::Unauthorized(format!("missing {GRAFANA_SIGNATURE} header"))
         })?;
-        let signature = hex::decode(signature.trim()).map_err(|_| {
-            IngressError::Unauthorized(format!("{GRAFANA_SIGNATURE} is not hex"))
-        })?;
+        let signature = hex::decode(signature.trim())
+            .map_err(|_| IngressError::Unauthorized(format!("{GRAFANA_SIGNATURE} is not hex")))?;
         let timestamp = self.headers.get(GRAFANA_TIMESTAMP);
         if let Some(timestamp) = timestamp {
             self.check_fresh(timestamp)?;
         }
         let signed_prefix = timestamp.map(|ts| format!("{ts}:"));
-        self.any_secret_matches(signed_prefix.as_deref().unwrap_or("").as_bytes(), &signature)
+        self.any_secret_matches(
+            signed_prefix.as_deref().unwrap_or("").as_bytes(),
+            &signature,
+        )
     }
 
     fn check_fresh(&self, timestamp: &str) -> Result<(), IngressError> {
@@ -80,7 +82,13 @@ impl SignatureCheck<'_> {
             // verify_slice compares in constant time.
             mac.verify_slice(signature).is_ok()
         });
-        if matches { Ok(()) } else { Err(IngressError::Unauthorized("signature does not match".into())) }
+        if matches {
+            Ok(())
+        } else {
+            Err(IngressError::Unauthorized(
+                "signature does not match".into(),
+            ))
+        }
     }
 }
 
@@ -94,7 +102,12 @@ mod tests {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn check<'a>(headers: &'a Headers, body: &'a [u8], secrets: &'a [String], now: i64) -> SignatureCheck<'a> {
+    fn check<'a>(
+        headers: &'a Headers,
+        body: &'a [u8],
+        secrets: &'a [String],
+        now: i64,
+    ) -> SignatureCheck<'a> {
         SignatureCheck {
             headers,
             body,
@@ -109,9 +122,17 @@ mod tests {
         let body = br#"{"alerts":[]}"#;
         let headers = Headers::from_pairs([(GRAFANA_SIGNATURE, sign("new", body))]);
         let secrets = vec!["old".to_owned(), "new".to_owned()];
-        assert!(check(&headers, body, &secrets, 0).verify(SignatureScheme::Grafana).is_ok());
+        assert!(
+            check(&headers, body, &secrets, 0)
+                .verify(SignatureScheme::Grafana)
+                .is_ok()
+        );
         let wrong = vec!["other".to_owned()];
-        assert!(check(&headers, body, &wrong, 0).verify(SignatureScheme::Grafana).is_err());
+        assert!(
+            check(&headers, body, &wrong, 0)
+                .verify(SignatureScheme::Grafana)
+                .is_err()
+        );
     }
 
     #[test]
@@ -122,11 +143,19 @@ mod tests {
             (GRAFANA_TIMESTAMP, "1000".to_owned()),
             (GRAFANA_SIGNATURE, sign("s", b"1000:{}")),
         ]);
-        assert!(check(&headers, body, &secrets, 1100).verify(SignatureScheme::Grafana).is_ok());
+        assert!(
+            check(&headers, body, &secrets, 1100)
+                .verify(SignatureScheme::Grafana)
+                .is_ok()
+        );
         let stale = check(&headers, body, &secrets, 2000).verify(SignatureScheme::Grafana);
         assert!(stale.unwrap_err().to_string().contains("tolerance"));
         // The same signature without its timestamp covers a different message.
         let stripped = Headers::from_pairs([(GRAFANA_SIGNATURE, sign("s", b"1000:{}"))]);
-        assert!(check(&stripped, body, &secrets, 1100).verify(SignatureScheme::Grafana).is_err());
+        assert!(
+            check(&stripped, body, &secrets, 1100)
+                .verify(SignatureScheme::Grafana)
+                .is_err()
+        );
     }
 }

@@ -32,14 +32,20 @@ impl Readiness {
             let mut conn = self.pool.get().await.map_err(|_| "postgres")?;
             conn.batch_execute("SELECT 1").await.map_err(|_| "postgres")
         };
-        tokio::time::timeout(PROBE_TIMEOUT, ping).await.map_err(|_| "postgres")?
+        tokio::time::timeout(PROBE_TIMEOUT, ping)
+            .await
+            .map_err(|_| "postgres")?
     }
 }
 
 /// Adds `/healthz` and `/readyz` to an app that has a [`Readiness`] in its app data.
 pub fn health_routes(config: &mut web::ServiceConfig) {
     config
-        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            web::get()
+                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", web::get().to(ready));
 }
 

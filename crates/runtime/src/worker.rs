@@ -23,11 +23,15 @@ where
 {
     let connections = Connections::open(settings, service).await?;
     let readiness = web::Data::new(connections.readiness());
-    let health = HttpServer::new(move || App::new().app_data(readiness.clone()).configure(health_routes))
-        .workers(1)
-        .disable_signals()
-        .bind(health_bind)?
-        .run();
+    let health = HttpServer::new(move || {
+        App::new()
+            .app_data(readiness.clone())
+            .configure(health_routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(health_bind)?
+    .run();
     let health_handle = health.handle();
     let health_task = tokio::spawn(health);
     tracing::info!(%health_bind, "{service} started");

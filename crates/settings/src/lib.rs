@@ -22,6 +22,7 @@
 //! | `telemetry.log_filter` | `info` | `tracing` filter directives |
 //! | `telemetry.otlp_endpoint` | unset | OTLP/HTTP endpoint for traces |
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -148,14 +149,28 @@ impl Settings {
     /// Loads defaults, then the config file, then `AURORA__…` variables, and validates.
     pub fn load() -> Result<Self, SettingsError> {
         let file = std::env::var_os("AURORA_CONFIG").map(PathBuf::from);
-        let mut builder = Config::builder()
-            .add_source(File::from_str(DEFAULTS, config::FileFormat::Toml));
+        Self::load_from(file, None)
+    }
+
+    /// Loads from an explicit file and, when given, these variables instead of the process
+    /// environment (for tests: the environment is process-wide).
+    pub fn load_from(
+        file: Option<PathBuf>,
+        environment: Option<HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS, config::FileFormat::Toml));
         builder = match file {
             Some(path) => builder.add_source(File::from(path).required(true)),
             None => builder.add_source(File::with_name("aurora.toml").required(false)),
         };
         let settings: Settings = builder
-            .add_source(Environment::with_prefix("AURORA").prefix_separator("__").separator("__"))
+            .add_source(
+                Environment::with_prefix("AURORA")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(environment),
+            )
             .build()
             .and_then(Config::try_deserialize)
             .map_err(|err| SettingsError(err.to_string()))?;
@@ -165,17 +180,69 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         if self.database.pool_size == 0 {
-            return Err(SettingsError("database.pool_size must be at least 1".into()));
+            return Err(SettingsError(
+                "database.pool_size must be at least 1".into(),
+            ));
         }
         if self.ingress.body_limit_bytes == 0 {
-            return Err(SettingsError("ingress.body_limit_bytes must be at least 1".into()));
+            return Err(SettingsError(
+                "ingress.body_limit_bytes must be at least 1".into(),
+            ));
         }
-        if !self.ingress.public_url.starts_with("http://") && !self.ingress.public_url.starts_with("https://") {
+        if !self.ingress.public_url.starts_with("http://")
+            && !self.ingress.public_url.starts_with("https://")
+        {
             return Err(SettingsError(format!(
                 "ingress.public_url must start with http:// or https://, got `{}`",
                 self.ingress.public_url
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_load_and_environment_overrides_them() {
+        let defaults = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(defaults.ingress.body_limit_bytes, 1_048_576);
+        assert_eq!(defaults.nats.prefix, "");
+        let custom = Settings::load_from(
+            None,
+            env(&[
+                ("AURORA__INGRESS__BODY_LIMIT_BYTES", "2048"),
+                ("AURORA__NATS__PREFIX", "staging"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(custom.ingress.body_limit_bytes, 2048);
+        assert_eq!(custom.nats.prefix, "staging");
+    }
+
+    #[test]
+    fn an_invalid_setting_is_named() {
+        let err = Settings::load_from(
+            None,
+            env(&[("AURORA__INGRESS__PUBLIC_URL", "alerts.example.com")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ingress.public_url"), "{err}");
+        let err = Settings::load_from(None, env(&[("AURORA__INGRESS__BIND", "not an address")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bind"), "{err}");
     }
 }

@@ -53,10 +53,17 @@ pub fn init(
         .or_else(|_| EnvFilter::try_new(filter))
         .map_err(|err| TelemetryError(format!("log filter: {err}")))?;
     let fmt_layer = match format {
-        Format::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
-        Format::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        Format::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        Format::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
-    let provider = otlp_endpoint.map(|endpoint| build_provider(service, endpoint)).transpose()?;
+    let provider = otlp_endpoint
+        .map(|endpoint| build_provider(service, endpoint))
+        .transpose()?;
     let otel_layer = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
@@ -69,7 +76,10 @@ pub fn init(
     Ok(TelemetryGuard { provider })
 }
 
-fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {
+fn build_provider(
+    service: &'static str,
+    endpoint: &str,
+) -> Result<SdkTracerProvider, TelemetryError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(endpoint)
@@ -77,6 +87,10 @@ fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProv
         .map_err(|err| TelemetryError(format!("OTLP exporter: {err}")))?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service).build())
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build(),
+        )
         .build())
 }

@@ -21,7 +21,9 @@ fn admin_url() -> String {
 
 /// `admin_url` with its database name replaced.
 fn with_database(admin_url: &str, database: &str) -> String {
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
     match query {
         Some(query) => format!("{base}/{database}?{query}"),
@@ -31,8 +33,12 @@ fn with_database(admin_url: &str, database: &str) -> String {
 
 async fn execute(url: &str, sql: &str) {
     use aurora_db::pool::SimpleAsyncConnection;
-    let mut conn = pool::connect(url).await.unwrap_or_else(|err| panic!("cannot connect to {url}: {err}"));
-    conn.batch_execute(sql).await.unwrap_or_else(|err| panic!("`{sql}` failed: {err}"));
+    let mut conn = pool::connect(url)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {url}: {err}"));
+    conn.batch_execute(sql)
+        .await
+        .unwrap_or_else(|err| panic!("`{sql}` failed: {err}"));
 }
 
 impl TestDb {
@@ -43,8 +49,13 @@ impl TestDb {
         let name = format!("aurora_test_{}", unique_suffix());
         execute(&admin_url, &format!("CREATE DATABASE {name}")).await;
         let url = with_database(&admin_url, &name);
-        let db = Self { name, url, admin_url };
-        aurora_db::migrate::run_pending(db.connect().await).expect("migrations apply to a fresh database");
+        let db = Self {
+            name,
+            url,
+            admin_url,
+        };
+        aurora_db::migrate::run_pending(db.connect().await)
+            .expect("migrations apply to a fresh database");
         db
     }
 
@@ -55,7 +66,9 @@ impl TestDb {
 
     /// One connection.
     pub async fn connect(&self) -> AsyncPgConnection {
-        pool::connect(&self.url).await.expect("the test database accepts connections")
+        pool::connect(&self.url)
+            .await
+            .expect("the test database accepts connections")
     }
 
     /// A pool like the services use.

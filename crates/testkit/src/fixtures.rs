@@ -18,9 +18,11 @@ pub struct Fixture {
 }
 
 fn fixtures_root() -> Option<PathBuf> {
-    let root = std::env::var_os("AURORA_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/webhooks")
-    });
+    let root = std::env::var_os("AURORA_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/webhooks")
+        });
     if root.is_dir() {
         Some(root)
     } else {
@@ -42,7 +44,11 @@ fn load(path: &Path) -> Fixture {
         BTreeMap::new()
     };
     Fixture {
-        name: path.file_name().expect("a file").to_string_lossy().into_owned(),
+        name: path
+            .file_name()
+            .expect("a file")
+            .to_string_lossy()
+            .into_owned(),
         body,
         headers,
     }
@@ -56,7 +62,10 @@ pub fn fixtures_in(vendor: &str) -> Option<Vec<Fixture>> {
         .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
         .map(|entry| entry.expect("a directory entry").path())
         .filter(|path| {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             name.ends_with(".json") && !name.ends_with(".headers.json")
         })
         .collect();

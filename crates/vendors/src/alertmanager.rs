@@ -67,12 +67,14 @@ impl GroupPayload {
             .enumerate()
             .filter(|(_, alert)| !skip(alert))
             .map(|(index, alert)| {
-                alert.normalize(source, group_status, external_url.clone(), received_at).map_err(
-                    |VendorError::InvalidPayload { vendor, detail }| VendorError::InvalidPayload {
-                        vendor,
-                        detail: format!("alerts[{index}]: {detail}"),
-                    },
-                )
+                alert
+                    .normalize(source, group_status, external_url.clone(), received_at)
+                    .map_err(|VendorError::InvalidPayload { vendor, detail }| {
+                        VendorError::InvalidPayload {
+                            vendor,
+                            detail: format!("alerts[{index}]: {detail}"),
+                        }
+                    })
             })
             .collect()
     }
@@ -87,7 +89,10 @@ impl GroupAlert {
         received_at: DateTime<Utc>,
     ) -> Result<NormalizedAlert, VendorError> {
         let status_word = self.status.as_deref().or(group_status).ok_or_else(|| {
-            invalid(source, "missing field `status` on the alert and on the group")
+            invalid(
+                source,
+                "missing field `status` on the alert and on the group",
+            )
         })?;
         let status = status_word
             .parse::<AlertStatus>()
@@ -97,19 +102,30 @@ impl GroupAlert {
                 .map_err(|err| invalid(source, format!("field `fingerprint`: {err}")))?,
             // Alertmanager's own fingerprint is a hash of the label set, so ours is too.
             None => Fingerprint::from_parts(
-                self.labels.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+                self.labels
+                    .iter()
+                    .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
             ),
         };
         let started_at = match self.starts_at.as_deref() {
             Some(text) => parse_start(text)
-                .ok_or_else(|| invalid(source, format!("field `startsAt`: `{text}` is not RFC 3339")))?
+                .ok_or_else(|| {
+                    invalid(
+                        source,
+                        format!("field `startsAt`: `{text}` is not RFC 3339"),
+                    )
+                })?
                 .unwrap_or(received_at),
             None => received_at,
         };
         let title = ["alertname"]
             .iter()
             .filter_map(|key| self.labels.get(*key))
-            .chain(["summary", "title"].iter().filter_map(|key| self.annotations.get(*key)))
+            .chain(
+                ["summary", "title"]
+                    .iter()
+                    .filter_map(|key| self.annotations.get(*key)),
+            )
             .map(|text| text.trim())
             .find(|text| !text.is_empty())
             .map_or_else(|| format!("{} alert", source.display_name()), str::to_owned);
@@ -155,6 +171,9 @@ impl Vendor for Alertmanager {
         let source = self.source_type();
         let payload = GroupPayload::parse(source, parse_json(source, request.body)?)?;
         let alerts = payload.normalize(source, request.received_at, |_| false)?;
-        Ok(Normalized { alerts, deployment: None })
+        Ok(Normalized {
+            alerts,
+            deployment: None,
+        })
     }
 }

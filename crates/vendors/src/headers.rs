@@ -9,7 +9,9 @@ pub struct Headers(BTreeMap<String, String>);
 
 impl Headers {
     /// Builds the set from name/value pairs; a later pair with the same name wins.
-    pub fn from_pairs<N: AsRef<str>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: AsRef<str>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         Self(
             pairs
                 .into_iter()

@@ -57,17 +57,29 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn severity_words_map_onto_the_scale() {
-        assert_eq!(severity(&labels(&[("severity", "CRITICAL")])), Severity::Critical);
+        assert_eq!(
+            severity(&labels(&[("severity", "CRITICAL")])),
+            Severity::Critical
+        );
         assert_eq!(severity(&labels(&[("severity", "error")])), Severity::High);
-        assert_eq!(severity(&labels(&[("severity", "warning")])), Severity::Medium);
+        assert_eq!(
+            severity(&labels(&[("severity", "warning")])),
+            Severity::Medium
+        );
         assert_eq!(severity(&labels(&[("severity", "low")])), Severity::Low);
         assert_eq!(severity(&labels(&[("severity", "none")])), Severity::Info);
-        assert_eq!(severity(&labels(&[("severity", "purple")])), Severity::Unknown);
+        assert_eq!(
+            severity(&labels(&[("severity", "purple")])),
+            Severity::Unknown
+        );
         assert_eq!(severity(&labels(&[])), Severity::Unknown);
     }
 
@@ -75,7 +87,10 @@ mod tests {
     fn service_prefers_service_over_job_and_skips_blanks() {
         let l = labels(&[("job", "node"), ("service", " "), ("app", "web")]);
         assert_eq!(service(&l).as_deref(), Some("node"));
-        assert_eq!(environment(&labels(&[("stage", "prod")])).as_deref(), Some("prod"));
+        assert_eq!(
+            environment(&labels(&[("stage", "prod")])).as_deref(),
+            Some("prod")
+        );
         assert_eq!(environment(&labels(&[("zone", "eu")])), None);
     }
 }

@@ -88,7 +88,9 @@ pub fn all() -> Vec<Arc<dyn Vendor>> {
 
 /// The vendor for a source, if Aurora can normalize it.
 pub fn for_source(source: SourceType) -> Option<Arc<dyn Vendor>> {
-    all().into_iter().find(|vendor| vendor.source_type() == source)
+    all()
+        .into_iter()
+        .find(|vendor| vendor.source_type() == source)
 }
 
 /// Parses a JSON body into a vendor's payload type, naming the problem on failure.
@@ -101,5 +103,8 @@ pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(
 
 /// An [`VendorError::InvalidPayload`] for a source.
 pub(crate) fn invalid(source: SourceType, detail: impl Into<String>) -> VendorError {
-    VendorError::InvalidPayload { vendor: source.display_name(), detail: detail.into() }
+    VendorError::InvalidPayload {
+        vendor: source.display_name(),
+        detail: detail.into(),
+    }
 }

@@ -29,7 +29,8 @@ impl FromRequest for Caller {
             let user = users::find_by_api_token(&mut conn, &token)
                 .await?
                 .ok_or(ApiError::Unauthorized("invalid API token"))?;
-            let id = UserId::parse(user.id).map_err(|err| ApiError::Unavailable(err.to_string()))?;
+            let id =
+                UserId::parse(user.id).map_err(|err| ApiError::Unavailable(err.to_string()))?;
             Ok(Caller(id))
         })
     }

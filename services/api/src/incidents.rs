@@ -44,11 +44,16 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        )));
     }
     let mut conn = pool.get().await?;
     let incidents = incidents::list_for_user(&mut conn, &caller.0, limit).await?;
-    Ok(HttpResponse::Ok().json(IncidentPage { incidents, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(IncidentPage {
+        incidents,
+        next_cursor: None,
+    }))
 }
 
 /// An incident's columns at the top level, with everything attached to it beside them.

@@ -17,7 +17,11 @@ use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 
 /// Builds the API server on `listener` (port 0 in tests).
-pub fn server(pool: DbPool, readiness: Readiness, listener: TcpListener) -> std::io::Result<Server> {
+pub fn server(
+    pool: DbPool,
+    readiness: Readiness,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
     let pool = web::Data::new(pool);
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {

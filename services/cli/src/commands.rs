@@ -34,15 +34,29 @@ pub(crate) async fn create_user(name: &str, json: bool) -> Result<(), Failure> {
         return Err(Failure::Usage("the user name must not be empty".into()));
     }
     let (_, mut conn) = connect().await?;
-    if users::find_by_name(&mut conn, name).await.context("looking up the user")?.is_some() {
-        return Err(Failure::Usage(format!("a user named `{name}` already exists")));
+    if users::find_by_name(&mut conn, name)
+        .await
+        .context("looking up the user")?
+        .is_some()
+    {
+        return Err(Failure::Usage(format!(
+            "a user named `{name}` already exists"
+        )));
     }
-    let created = users::create(&mut conn, name).await.context("creating the user")?;
+    let created = users::create(&mut conn, name)
+        .await
+        .context("creating the user")?;
     if json {
-        println!("{}", serde_json::json!({ "user": name, "user_id": created.user.id, "api_token": created.api_token }));
+        println!(
+            "{}",
+            serde_json::json!({ "user": name, "user_id": created.user.id, "api_token": created.api_token })
+        );
     } else {
         println!("Created user {name} ({}).", created.user.id);
-        println!("API token (shown once, keep it safe): {}", created.api_token);
+        println!(
+            "API token (shown once, keep it safe): {}",
+            created.api_token
+        );
     }
     Ok(())
 }
@@ -54,7 +68,9 @@ pub(crate) async fn create_integration(
     signing_secrets: Vec<String>,
     json: bool,
 ) -> Result<(), Failure> {
-    let source: SourceType = source.parse().map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
+    let source: SourceType = source
+        .parse()
+        .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
     if signing_secrets.iter().any(|secret| secret.is_empty()) {
         return Err(Failure::Usage("--signing-secret must not be empty".into()));
     }
@@ -62,13 +78,20 @@ pub(crate) async fn create_integration(
     let owner = users::find_by_name(&mut conn, user)
         .await
         .context("looking up the user")?
-        .ok_or_else(|| Failure::Usage(format!("no user named `{user}`; create it with `aurora user create {user}`")))?;
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "no user named `{user}`; create it with `aurora user create {user}`"
+            ))
+        })?;
     let created = integrations::create(&mut conn, &owner.id, source, signing_secrets)
         .await
         .map_err(|err| match err {
-            aurora_db::QueryError::DatabaseError(aurora_db::DatabaseErrorKind::UniqueViolation, _) => {
-                Failure::Usage(format!("user `{user}` already has a live {source} integration"))
-            }
+            aurora_db::QueryError::DatabaseError(
+                aurora_db::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => Failure::Usage(format!(
+                "user `{user}` already has a live {source} integration"
+            )),
             other => Failure::Other(anyhow::Error::new(other).context("creating the integration")),
         })?;
     let url = format!(
@@ -77,18 +100,26 @@ pub(crate) async fn create_integration(
         aurora_vendors::route_path(source)
     );
     if json {
-        println!("{}", serde_json::json!({ "source": source, "url": url, "token": created.token }));
+        println!(
+            "{}",
+            serde_json::json!({ "source": source, "url": url, "token": created.token })
+        );
     } else {
         println!("Created {} integration for {user}.", source.display_name());
         println!("Webhook URL: {url}");
-        println!("Token (shown once; send as `Authorization: Bearer <token>`): {}", created.token);
+        println!(
+            "Token (shown once; send as `Authorization: Bearer <token>`): {}",
+            created.token
+        );
     }
     Ok(())
 }
 
 /// `aurora normalize --source SOURCE FILE`.
 pub(crate) fn normalize(source: &str, file: &str) -> Result<(), Failure> {
-    let source: SourceType = source.parse().map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
+    let source: SourceType = source
+        .parse()
+        .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
     let vendor = aurora_vendors::for_source(source)
         .ok_or_else(|| Failure::Usage(format!("no normalizer for source {source} yet")))?;
     let mut body = Vec::new();
@@ -100,8 +131,15 @@ pub(crate) fn normalize(source: &str, file: &str) -> Result<(), Failure> {
     read.map_err(|err| Failure::Usage(format!("cannot read {file}: {err}")))?;
     let headers = Headers::default();
     let normalized = vendor
-        .normalize(WebhookRequest { headers: &headers, body: &body, received_at: chrono::Utc::now() })
+        .normalize(WebhookRequest {
+            headers: &headers,
+            body: &body,
+            received_at: chrono::Utc::now(),
+        })
         .map_err(|err| Failure::Usage(err.to_string()))?;
-    println!("{}", serde_json::to_string(&normalized).expect("normalized alerts always serialize"));
+    println!(
+        "{}",
+        serde_json::to_string(&normalized).expect("normalized alerts always serialize")
+    );
     Ok(())
 }

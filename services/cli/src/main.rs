@@ -97,11 +97,17 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate => commands::migrate().await,
-        Command::User { command: UserCommand::Create { name, json } } => {
-            commands::create_user(&name, json).await
-        }
+        Command::User {
+            command: UserCommand::Create { name, json },
+        } => commands::create_user(&name, json).await,
         Command::Integration {
-            command: IntegrationCommand::Create { user, source, signing_secrets, json },
+            command:
+                IntegrationCommand::Create {
+                    user,
+                    source,
+                    signing_secrets,
+                    json,
+                },
         } => commands::create_integration(&user, &source, signing_secrets, json).await,
         Command::Normalize { source, file } => commands::normalize(&source, &file),
     };

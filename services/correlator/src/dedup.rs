@@ -28,12 +28,14 @@ pub async fn apply(
         return Ok(Dedup::New);
     };
     let (kind, outcome) = match alert.status {
-        AlertStatus::Firing => {
-            ("alert_repeated", Dedup::Repeat(alerts::record_repeat(conn, open.id, received_at).await?))
-        }
-        AlertStatus::Resolved => {
-            ("alert_resolved", Dedup::Resolved(alerts::resolve(conn, open.id, received_at).await?))
-        }
+        AlertStatus::Firing => (
+            "alert_repeated",
+            Dedup::Repeat(alerts::record_repeat(conn, open.id, received_at).await?),
+        ),
+        AlertStatus::Resolved => (
+            "alert_resolved",
+            Dedup::Resolved(alerts::resolve(conn, open.id, received_at).await?),
+        ),
     };
     if let Some(incident_id) = open.incident_id {
         let detail = serde_json::json!({ "alert_id": open.id, "fingerprint": alert.fingerprint });

@@ -39,12 +39,17 @@ impl Correlator {
     /// Processes one delivery and publishes its events; the caller acks after `Ok`.
     pub async fn handle(&self, batch: &AlertBatch) -> Result<DeliveryOutcome, HandlerError> {
         let (already_processed, processed) = self.store(batch).await?;
-        let opened_incidents: Vec<Uuid> =
-            processed.iter().filter_map(|alert| alert.opened_incident_id).collect();
+        let opened_incidents: Vec<Uuid> = processed
+            .iter()
+            .filter_map(|alert| alert.opened_incident_id)
+            .collect();
         for incident_id in &opened_incidents {
             self.publish_created(*incident_id).await?;
         }
-        Ok(DeliveryOutcome { already_processed, opened_incidents })
+        Ok(DeliveryOutcome {
+            already_processed,
+            opened_incidents,
+        })
     }
 
     /// The database half: dedup or store each alert and open incidents, in one transaction.
@@ -53,7 +58,11 @@ impl Correlator {
         &self,
         batch: &AlertBatch,
     ) -> Result<(bool, Vec<ProcessedAlert>), HandlerError> {
-        let mut conn = self.pool.get().await.map_err(|err| HandlerError::Transient(err.to_string()))?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|err| HandlerError::Transient(err.to_string()))?;
         conn.transaction(async |conn| {
             aurora_db::lock_user(conn, &batch.user_id).await?;
             let done = deliveries::find(conn, &batch.user_id, &batch.delivery_id).await?;
@@ -67,17 +76,27 @@ impl Correlator {
                     match dedup::apply(conn, &batch.user_id, alert, received_at).await? {
                         Dedup::Repeat(open) | Dedup::Resolved(open) => (open.id, None),
                         Dedup::New => {
-                            let stored = alerts::insert(conn, &batch.user_id, alert, received_at, &batch.raw_payload).await?;
+                            let stored = alerts::insert(
+                                conn,
+                                &batch.user_id,
+                                alert,
+                                received_at,
+                                &batch.raw_payload,
+                            )
+                            .await?;
                             // A resolve for an alert Aurora never saw open is kept, but is no incident.
                             let incident = match alert.status {
-                                AlertStatus::Firing => Some(open_incident::open(conn, &stored, time::now()).await?.id),
+                                AlertStatus::Firing => {
+                                    Some(open_incident::open(conn, &stored, time::now()).await?.id)
+                                }
                                 AlertStatus::Resolved => None,
                             };
                             (stored.id, incident)
                         }
                     };
                 let entry = ProcessedAlert {
-                    alert_index: i32::try_from(index).expect("a delivery holds fewer than 2^31 alerts"),
+                    alert_index: i32::try_from(index)
+                        .expect("a delivery holds fewer than 2^31 alerts"),
                     alert_id,
                     opened_incident_id,
                 };
@@ -91,21 +110,29 @@ impl Correlator {
     }
 
     async fn publish_created(&self, incident_id: Uuid) -> Result<(), HandlerError> {
-        let mut conn = self.pool.get().await.map_err(|err| HandlerError::Transient(err.to_string()))?;
-        let incident = incidents::get(&mut conn, incident_id).await.map_err(classify)?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        let incident = incidents::get(&mut conn, incident_id)
+            .await
+            .map_err(classify)?;
         drop(conn);
         let event = IncidentCreated {
             incident_id,
             user_id: aurora_domain::UserId::parse(incident.user_id)
                 .map_err(|err| HandlerError::Poison(err.to_string()))?,
             source_alert_id: incident.source_alert_id,
-            source_type: incident
-                .source_type
-                .parse()
-                .map_err(|err: aurora_domain::ParseEnumError| HandlerError::Poison(err.to_string()))?,
+            source_type: incident.source_type.parse().map_err(
+                |err: aurora_domain::ParseEnumError| HandlerError::Poison(err.to_string()),
+            )?,
             created_at: time::to_utc(incident.created_at.unwrap_or_else(time::now)),
         };
-        let subject = self.bus.topology().incident_subject(IncidentSubject::Created);
+        let subject = self
+            .bus
+            .topology()
+            .incident_subject(IncidentSubject::Created);
         self.bus
             .publish(subject, &event.message_id(), &event)
             .await
@@ -121,9 +148,10 @@ fn classify(err: QueryError) -> HandlerError {
     use aurora_db::DatabaseErrorKind;
     use aurora_db::QueryError::DatabaseError;
     match &err {
-        DatabaseError(DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::CheckViolation, _) => {
-            HandlerError::Poison(err.to_string())
-        }
+        DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::CheckViolation,
+            _,
+        ) => HandlerError::Poison(err.to_string()),
         _ => HandlerError::Transient(err.to_string()),
     }
 }

@@ -39,8 +39,10 @@ pub fn server(
 /// until SIGTERM; in-flight requests finish, so none is dropped after its alert was queued.
 pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Result<()> {
     let vendors: Vec<Arc<dyn Vendor>> = match only {
-        Some(source) => vec![aurora_vendors::for_source(source)
-            .ok_or_else(|| anyhow::anyhow!("no normalizer for source {source}"))?],
+        Some(source) => vec![
+            aurora_vendors::for_source(source)
+                .ok_or_else(|| anyhow::anyhow!("no normalizer for source {source}"))?,
+        ],
         None => aurora_vendors::all(),
     };
     let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
@@ -52,7 +54,10 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
     };
     let listener = TcpListener::bind(settings.ingress.bind)?;
-    let routes: Vec<&str> = vendors.iter().map(|v| aurora_vendors::route_path(v.source_type())).collect();
+    let routes: Vec<&str> = vendors
+        .iter()
+        .map(|v| aurora_vendors::route_path(v.source_type()))
+        .collect();
     let server = server(state, vendors, connections.readiness(), listener)?;
     let handle = server.handle();
     let shutdown = shutdown_token();

@@ -40,11 +40,19 @@ pub fn describe(alert: &Alert, now: DateTime<Utc>) -> AlertFacts {
         alert.title,
         alert.status,
         alert.severity,
-        if alert.severity == "unknown" { " (the alert carries no severity Aurora recognises)" } else { "" },
+        if alert.severity == "unknown" {
+            " (the alert carries no severity Aurora recognises)"
+        } else {
+            ""
+        },
     );
     let place = match (&alert.service, &alert.environment) {
-        (Some(service), Some(env)) => format!("It concerns service `{service}` in environment `{env}`."),
-        (Some(service), None) => format!("It concerns service `{service}`; the alert names no environment."),
+        (Some(service), Some(env)) => {
+            format!("It concerns service `{service}` in environment `{env}`.")
+        }
+        (Some(service), None) => {
+            format!("It concerns service `{service}`; the alert names no environment.")
+        }
         (None, Some(env)) => format!("It names environment `{env}` but no service."),
         (None, None) => "The alert names neither a service nor an environment.".to_owned(),
     };
@@ -57,8 +65,12 @@ pub fn describe(alert: &Alert, now: DateTime<Utc>) -> AlertFacts {
         Some(age) => format!("It has been firing since {since}, {age} ago."),
         None => format!("Its start time is {since}."),
     };
-    let repeats = (alert.occurrence_count > 1)
-        .then(|| format!("{vendor} has sent it {} times so far.", alert.occurrence_count));
+    let repeats = (alert.occurrence_count > 1).then(|| {
+        format!(
+            "{vendor} has sent it {} times so far.",
+            alert.occurrence_count
+        )
+    });
 
     let mut summary = format!(
         "**{}**: {} alert from {vendor}, firing since {since}.\n\n",
@@ -72,7 +84,10 @@ pub fn describe(alert: &Alert, now: DateTime<Utc>) -> AlertFacts {
         "\nAurora has not determined a root cause: this summary states only what the alert reports.",
     );
 
-    let thoughts = [Some(what), Some(place), Some(when), repeats].into_iter().flatten().collect();
+    let thoughts = [Some(what), Some(place), Some(when), repeats]
+        .into_iter()
+        .flatten()
+        .collect();
     AlertFacts { thoughts, summary }
 }
 
@@ -82,7 +97,14 @@ fn label_list(labels: &serde_json::Value) -> Option<String> {
     let mut pairs: Vec<String> = map
         .iter()
         .take(LABELS_SHOWN)
-        .map(|(key, value)| format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_owned)))
+        .map(|(key, value)| {
+            format!(
+                "{key}={}",
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned)
+            )
+        })
         .collect();
     if map.len() > LABELS_SHOWN {
         pairs.push(format!("and {} more", map.len() - LABELS_SHOWN));
@@ -110,7 +132,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn alert() -> Alert {
-        let started = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap().naive_utc();
+        let started = Utc
+            .with_ymd_and_hms(2026, 11, 27, 10, 0, 0)
+            .unwrap()
+            .naive_utc();
         Alert {
             id: 1,
             user_id: "u".into(),
@@ -137,10 +162,16 @@ mod tests {
     fn the_facts_restate_the_alert() {
         let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 12, 0).unwrap();
         let facts = describe(&alert(), now);
-        assert_eq!(facts.thoughts[0], "Grafana reported \"High CPU usage\" as firing with severity critical.");
+        assert_eq!(
+            facts.thoughts[0],
+            "Grafana reported \"High CPU usage\" as firing with severity critical."
+        );
         assert!(facts.thoughts[1].contains("service `checkout` in environment `production`"));
         assert!(facts.thoughts[1].contains("zone=eu-1"));
-        assert_eq!(facts.thoughts[2], "It has been firing since 2026-11-27 10:00:00 UTC, 12 min ago.");
+        assert_eq!(
+            facts.thoughts[2],
+            "It has been firing since 2026-11-27 10:00:00 UTC, 12 min ago."
+        );
         assert_eq!(facts.thoughts.len(), 3);
         assert!(facts.summary.contains("not determined a root cause"));
     }
@@ -154,7 +185,9 @@ mod tests {
         bare.occurrence_count = 3;
         let facts = describe(&bare, Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
         assert!(facts.thoughts[0].contains("carries no severity"));
-        assert!(facts.thoughts[1].starts_with("The alert names neither a service nor an environment."));
+        assert!(
+            facts.thoughts[1].starts_with("The alert names neither a service nor an environment.")
+        );
         assert!(facts.thoughts[2].ends_with("2 days ago."));
         assert_eq!(facts.thoughts[3], "Grafana has sent it 3 times so far.");
     }

@@ -30,7 +30,12 @@ pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyho
     let investigator = Investigator::new(connections.pool.clone());
     consume(consumer, shutdown, |delivery: Delivery<IncidentCreated>| {
         let investigator = investigator.clone();
-        async move { investigator.investigate(delivery.payload.incident_id).await.map(drop) }
+        async move {
+            investigator
+                .investigate(delivery.payload.incident_id)
+                .await
+                .map(drop)
+        }
     })
     .await?;
     Ok(())

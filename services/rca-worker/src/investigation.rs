@@ -34,15 +34,27 @@ impl Investigator {
     }
 
     /// Investigates one incident, unless it was already claimed.
-    pub async fn investigate(&self, incident_id: Uuid) -> Result<InvestigationOutcome, HandlerError> {
+    pub async fn investigate(
+        &self,
+        incident_id: Uuid,
+    ) -> Result<InvestigationOutcome, HandlerError> {
         let mut conn = self.pool.get().await.map_err(transient)?;
-        let Some(incident) = analysis::claim(&mut conn, incident_id).await.map_err(transient)? else {
+        let Some(incident) = analysis::claim(&mut conn, incident_id)
+            .await
+            .map_err(transient)?
+        else {
             tracing::info!(%incident_id, "analysis already claimed; skipping");
             return Ok(InvestigationOutcome::AlreadyClaimed);
         };
         // Each write below commits on its own, so a person watching sees thoughts appear.
         let result: Result<(), QueryError> = async {
-            events::record(&mut conn, incident.id, "analysis_started", serde_json::json!({})).await?;
+            events::record(
+                &mut conn,
+                incident.id,
+                "analysis_started",
+                serde_json::json!({}),
+            )
+            .await?;
             let alert = alerts::get(&mut conn, incident.source_alert_id).await?;
             let title = format!("Investigation: {}", alert.title);
             let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
@@ -52,7 +64,13 @@ impl Investigator {
             }
             analysis::add_chat_message(&mut conn, session_id, "assistant", &facts.summary).await?;
             analysis::complete(&mut conn, incident.id, &facts.summary).await?;
-            events::record(&mut conn, incident.id, "analysis_completed", serde_json::json!({})).await?;
+            events::record(
+                &mut conn,
+                incident.id,
+                "analysis_completed",
+                serde_json::json!({}),
+            )
+            .await?;
             Ok(())
         }
         .await;

@@ -9,4 +9,4 @@ pub mod consumer;
 pub mod investigation;
 
 pub use consumer::{run, serve};
-pub use investigation::{Investigator, InvestigationOutcome};
+pub use investigation::{InvestigationOutcome, Investigator};

@@ -62,13 +62,20 @@ pub(super) fn normalize(
         other => {
             return Err(invalid(
                 SOURCE,
-                format!("field `state`: unknown value `{other}`; expected alerting, ok, no_data, paused or pending"),
+                format!(
+                    "field `state`: unknown value `{other}`; expected alerting, ok, no_data, paused or pending"
+                ),
             ));
         }
     };
     let labels = payload.tags.unwrap_or_default();
-    let ids = [payload.org_id, payload.dashboard_id, payload.panel_id, payload.rule_id]
-        .map(|id| id.to_string());
+    let ids = [
+        payload.org_id,
+        payload.dashboard_id,
+        payload.panel_id,
+        payload.rule_id,
+    ]
+    .map(|id| id.to_string());
     Ok(Some(NormalizedAlert {
         source_type: SOURCE,
         fingerprint: Fingerprint::from_parts(

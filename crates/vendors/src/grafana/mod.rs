@@ -29,16 +29,25 @@ impl Vendor for Grafana {
         let source = self.source_type();
         let body: Value = parse_json(source, request.body)?;
         let alerts = if body.get("alerts").is_some() {
-            GroupPayload::parse(source, body)?.normalize(source, request.received_at, is_test_alert)?
+            GroupPayload::parse(source, body)?.normalize(
+                source,
+                request.received_at,
+                is_test_alert,
+            )?
         } else if legacy::looks_legacy(&body) {
-            legacy::normalize(body, request.received_at)?.into_iter().collect()
+            legacy::normalize(body, request.received_at)?
+                .into_iter()
+                .collect()
         } else {
             return Err(invalid(
                 source,
                 "missing field `alerts` (unified alerting) and `ruleName`/`state` (legacy alerting)",
             ));
         };
-        Ok(Normalized { alerts, deployment: None })
+        Ok(Normalized {
+            alerts,
+            deployment: None,
+        })
     }
 }
 

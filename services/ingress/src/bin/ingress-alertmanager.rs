@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    aurora_ingress_service::main("ingress-alertmanager", Some(aurora_domain::SourceType::Alertmanager)).await
+    aurora_ingress_service::main(
+        "ingress-alertmanager",
+        Some(aurora_domain::SourceType::Alertmanager),
+    )
+    .await
 }

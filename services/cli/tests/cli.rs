@@ -1,0 +1,196 @@
+//! The `aurora` binary as scripts use it, against a fresh database.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use aurora_testkit::TestDb;
+use serde_json::Value;
+
+fn aurora(db: Option<&TestDb>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aurora"));
+    command
+        .args(args)
+        .env("AURORA__INGRESS__PUBLIC_URL", "https://alerts.example.com/");
+    if let Some(db) = db {
+        command.env("AURORA__DATABASE__URL", db.url());
+    }
+    command.output().expect("the binary runs")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "one JSON object on one line: {text}"
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
+    let db = TestDb::new().await;
+    let user = json(&aurora(Some(&db), &["user", "create", "alice", "--json"]));
+    assert_eq!(user["user"], "alice");
+    assert!(user["api_token"].as_str().unwrap().starts_with("aur_api_"));
+    assert_eq!(
+        user["api_token"].as_str().unwrap().len(),
+        "aur_api_".len() + 64,
+        "256 random bits"
+    );
+
+    let again = aurora(Some(&db), &["user", "create", "alice"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already exists"));
+
+    let integration = json(&aurora(
+        Some(&db),
+        &[
+            "integration",
+            "create",
+            "--user",
+            "alice",
+            "--source",
+            "grafana",
+            "--signing-secret",
+            "s3cret",
+            "--json",
+        ],
+    ));
+    assert_eq!(integration["source"], "grafana");
+    assert_eq!(
+        integration["url"],
+        "https://alerts.example.com/api/grafana/alerts"
+    );
+    assert!(
+        integration["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("aur_whk_")
+    );
+
+    let duplicate = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "create",
+            "--user",
+            "alice",
+            "--source",
+            "grafana",
+        ],
+    );
+    assert_eq!(duplicate.status.code(), Some(2));
+    assert!(
+        stderr(&duplicate).contains("already has a live grafana integration"),
+        "{}",
+        stderr(&duplicate)
+    );
+    let unknown_source = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "create",
+            "--user",
+            "alice",
+            "--source",
+            "nagios",
+        ],
+    );
+    assert_eq!(unknown_source.status.code(), Some(2));
+    assert!(stderr(&unknown_source).contains("unknown source `nagios`"));
+    let unknown_user = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "create",
+            "--user",
+            "bob",
+            "--source",
+            "splunk",
+        ],
+    );
+    assert_eq!(unknown_user.status.code(), Some(2));
+    assert!(stderr(&unknown_user).contains("no user named `bob`"));
+
+    // Tokens are stored only as hashes.
+    let mut conn = db.connect().await;
+    let token = integration["token"].as_str().unwrap();
+    let found = aurora_db::integrations::find_by_token(&mut conn, token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.signing_secrets, ["s3cret"]);
+    assert!(
+        !format!("{found:?}").contains("s3cret"),
+        "Debug hides secrets"
+    );
+}
+
+#[test]
+fn normalize_prints_one_object_and_exits_2_for_a_body_it_cannot_take() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/vendors/tests/examples/grafana_unified_checkout_critical.json");
+    let result = json(&aurora(
+        None,
+        &[
+            "normalize",
+            "--source",
+            "grafana",
+            example.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(result["deployment"], Value::Null);
+    let alert = &result["alerts"][0];
+    for field in [
+        "source_type",
+        "fingerprint",
+        "status",
+        "severity",
+        "title",
+        "service",
+        "environment",
+        "started_at",
+        "labels",
+        "url",
+    ] {
+        assert!(alert.get(field).is_some(), "field {field} in {alert}");
+    }
+    assert_eq!(alert["started_at"], "2026-11-27T08:15:00Z");
+
+    let dir = std::env::temp_dir().join(format!("aurora-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, br#"{"receiver": "x"}"#).unwrap();
+    let refused = aurora(
+        None,
+        &["normalize", "--source", "grafana", bad.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("missing field `alerts`"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(refused.stdout.is_empty());
+    let missing = aurora(
+        None,
+        &[
+            "normalize",
+            "--source",
+            "grafana",
+            dir.join("absent.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
