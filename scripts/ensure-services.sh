@@ -61,5 +61,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   say "cargo is missing: install the Rust toolchain (https://rustup.rs) and try again"; exit 1
 fi
 if ! command -v psql >/dev/null 2>&1; then apt_install postgresql-client; fi
+if ! command -v curl >/dev/null 2>&1; then apt_install curl; fi
 ensure_postgres
 ensure_nats
