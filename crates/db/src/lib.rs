@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod analysis;
 pub mod deliveries;
+pub mod deployments;
 pub mod events;
 pub mod incidents;
 pub mod integrations;

@@ -163,6 +163,9 @@ diesel::table! {
         deployed_at -> Timestamp,
         received_at -> Timestamp,
         raw_payload -> Jsonb,
+        branch -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        delivery_id -> Nullable<Varchar>,
     }
 }
 

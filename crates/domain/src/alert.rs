@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{AlertStatus, Severity, SourceType};
+use crate::{AlertStatus, DeploymentResult, Severity, SourceType};
 
 /// The vendor's stable key for one problem: its firing and its resolved notification carry the
 /// same fingerprint, two different problems different ones.
@@ -101,25 +101,30 @@ pub struct NormalizedAlert {
     pub url: Option<String>,
 }
 
-/// A deployment reported by a CI system, which correlation and analysis weigh as a likely cause.
+/// A finished build reported by a CI system, which correlation and analysis weigh as a likely
+/// cause of what breaks after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeploymentEvent {
     /// The CI system.
     pub source_type: SourceType,
-    /// The deployed service.
+    /// The deployed service (the job's name when the build names no service).
     pub service: String,
-    /// Where it was deployed.
+    /// Where it was deployed, when the build says.
     pub environment: Option<String>,
-    /// The outcome as the CI system words it (`success`, `failure` …).
-    pub result: String,
-    /// The build that was deployed.
-    pub build_number: Option<String>,
+    /// How the build ended.
+    pub result: DeploymentResult,
+    /// The build number or name.
+    pub build: Option<String>,
     /// A link to the build.
-    pub build_url: Option<String>,
-    /// The commit deployed.
-    pub commit_sha: Option<String>,
-    /// When it was deployed.
-    pub deployed_at: DateTime<Utc>,
+    pub url: Option<String>,
+    /// The commit built.
+    pub commit: Option<String>,
+    /// The branch built.
+    pub branch: Option<String>,
+    /// When the build started, when the CI system says.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished (receipt time when the CI system does not say).
+    pub finished_at: DateTime<Utc>,
 }
 
 /// What one webhook body normalizes to: any number of alerts (a group, or none for a test

@@ -130,6 +130,20 @@ string_enum! {
 }
 
 string_enum! {
+    /// How a build ended.
+    DeploymentResult, "deployment result" {
+        /// Built and deployed.
+        Success => "success",
+        /// Failed.
+        Failure => "failure",
+        /// Built with test failures.
+        Unstable => "unstable",
+        /// Stopped before the end, or not built.
+        Aborted => "aborted",
+    }
+}
+
+string_enum! {
     /// The incident's status as people see it.
     IncidentStatus, "incident status" {
         /// Open, analysis pending or running.

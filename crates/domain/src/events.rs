@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{NormalizedAlert, SourceType, UserId};
+use crate::{DeploymentEvent, NormalizedAlert, SourceType, UserId};
 
 /// One accepted webhook delivery, published on `alerts.<source_type>` by the ingress after
 /// authentication and normalization.
@@ -28,6 +28,9 @@ pub struct AlertBatch {
     pub received_at: DateTime<Utc>,
     /// The normalized alerts, in the body's order.
     pub alerts: Vec<NormalizedAlert>,
+    /// The deployment the body reported, from CI systems.
+    #[serde(default)]
+    pub deployment: Option<DeploymentEvent>,
     /// The body as the vendor sent it, kept with every alert row.
     pub raw_payload: serde_json::Value,
 }

@@ -10,9 +10,10 @@ mod enums;
 mod events;
 mod ids;
 
-pub use alert::{DeploymentEvent, Fingerprint, Normalized, NormalizedAlert};
+pub use alert::{DeploymentEvent, Fingerprint, FingerprintError, Normalized, NormalizedAlert};
 pub use enums::{
-    ActiveTab, AlertStatus, AuroraStatus, IncidentStatus, ParseEnumError, Severity, SourceType,
+    ActiveTab, AlertStatus, AuroraStatus, DeploymentResult, IncidentStatus, ParseEnumError,
+    Severity, SourceType,
 };
 pub use events::{AlertBatch, IncidentCreated};
 pub use ids::{UserId, UserIdError};

@@ -441,6 +441,7 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
         source_type: SourceType::Grafana,
         received_at,
         alerts: normalized.alerts,
+        deployment: None,
         raw_payload: serde_json::from_slice(&body).unwrap(),
     };
     let correlator = aurora_correlator::Correlator::new(

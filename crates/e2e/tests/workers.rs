@@ -54,6 +54,7 @@ impl Workers {
             source_type: SourceType::Alertmanager,
             received_at: Utc::now(),
             alerts: vec![alert],
+            deployment: None,
             raw_payload: serde_json::json!({"status": status.as_str()}),
         }
     }

@@ -12,6 +12,10 @@ use uuid::Uuid;
 use crate::signature::SignatureCheck;
 use crate::{IngressError, IngressState, auth};
 
+/// Longest vendor delivery id used as is (the column holds 255 bytes); a longer one is
+/// ignored and an id minted instead.
+const MAX_VENDOR_DELIVERY_ID: usize = 128;
+
 /// Handles a POST to a vendor's route.
 pub(crate) async fn receive(
     request: HttpRequest,
@@ -50,21 +54,25 @@ pub(crate) async fn receive(
             received_at,
         })
         .map_err(|err| IngressError::BadRequest(err.to_string()))?;
-    if normalized.alerts.is_empty() {
-        tracing::info!(%source, "notification carried no alerts (test or ping); nothing to do");
+    if normalized.is_empty() {
+        tracing::info!(%source, "notification carried nothing to act on (test, ping or build in progress)");
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ignored", "alerts": 0 })));
     }
     // The vendor already parsed the body, so this cannot fail; keep the error path anyway.
     let raw_payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|err| IngressError::BadRequest(err.to_string()))?;
     let batch = AlertBatch {
-        delivery_id: Uuid::now_v7().to_string(),
+        delivery_id: vendor
+            .delivery_id(&headers)
+            .filter(|id| id.len() <= MAX_VENDOR_DELIVERY_ID)
+            .unwrap_or_else(|| Uuid::now_v7().to_string()),
         user_id: UserId::parse(integration.user_id)
             .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?,
         integration_id: integration.id,
         source_type: source,
         received_at,
         alerts: normalized.alerts,
+        deployment: normalized.deployment,
         raw_payload,
     };
     let subject = state.bus.topology().alert_subject(source);
@@ -78,6 +86,7 @@ pub(crate) async fn receive(
         "status": "accepted",
         "delivery_id": batch.delivery_id,
         "alerts": batch.alerts.len(),
+        "deployment": batch.deployment.is_some(),
     })))
 }
 

@@ -17,6 +17,11 @@ const GRAFANA_SIGNATURE: &str = "X-Grafana-Alerting-Signature";
 /// Grafana's timestamp header, sent when a timestamp header is configured.
 const GRAFANA_TIMESTAMP: &str = "X-Grafana-Alerting-Timestamp";
 
+/// PagerDuty's signature header.
+const PAGERDUTY_SIGNATURE: &str = "X-PagerDuty-Signature";
+/// Aurora's own signature header for the CI pipeline snippets.
+const AURORA_SIGNATURE: &str = "X-Aurora-Signature";
+
 /// What a signature is checked against.
 pub(crate) struct SignatureCheck<'a> {
     /// The request's headers.
@@ -36,7 +41,42 @@ impl SignatureCheck<'_> {
     pub(crate) fn verify(&self, scheme: SignatureScheme) -> Result<(), IngressError> {
         match scheme {
             SignatureScheme::Grafana => self.verify_grafana(),
+            SignatureScheme::Pagerduty => self.verify_pagerduty(),
+            SignatureScheme::Aurora => self.verify_aurora(),
         }
+    }
+
+    fn header(&self, name: &str) -> Result<&str, IngressError> {
+        self.headers
+            .get(name)
+            .ok_or_else(|| IngressError::Unauthorized(format!("missing {name} header")))
+    }
+
+    /// PagerDuty: `v1=<hex>`, several comma-separated while a secret rotates; any one of them
+    /// under any secret passes.
+    fn verify_pagerduty(&self) -> Result<(), IngressError> {
+        let signatures: Vec<Vec<u8>> = self
+            .header(PAGERDUTY_SIGNATURE)?
+            .split(',')
+            .filter_map(|part| part.trim().strip_prefix("v1="))
+            .filter_map(|hex_text| hex::decode(hex_text).ok())
+            .collect();
+        if signatures.is_empty() {
+            return Err(IngressError::Unauthorized(format!(
+                "{PAGERDUTY_SIGNATURE} holds no v1=<hex> signature"
+            )));
+        }
+        self.any_secret_matches(b"", &signatures)
+    }
+
+    /// Aurora's snippets: `sha256=<hex>` (the prefix may be left out).
+    fn verify_aurora(&self) -> Result<(), IngressError> {
+        let value = self.header(AURORA_SIGNATURE)?.trim();
+        let signature =
+            hex::decode(value.strip_prefix("sha256=").unwrap_or(value)).map_err(|_| {
+                IngressError::Unauthorized(format!("{AURORA_SIGNATURE} is not sha256=<hex>"))
+            })?;
+        self.any_secret_matches(b"", &[signature])
     }
 
     /// Grafana: hex HMAC-SHA256 of the body, or of `timestamp:body` with a timestamp header
@@ -54,7 +94,7 @@ impl SignatureCheck<'_> {
         let signed_prefix = timestamp.map(|ts| format!("{ts}:"));
         self.any_secret_matches(
             signed_prefix.as_deref().unwrap_or("").as_bytes(),
-            &signature,
+            &[signature],
         )
     }
 
@@ -72,15 +112,21 @@ impl SignatureCheck<'_> {
         Ok(())
     }
 
-    /// True when HMAC(secret, prefix + body) equals `signature` for any secret.
-    fn any_secret_matches(&self, prefix: &[u8], signature: &[u8]) -> Result<(), IngressError> {
+    /// Passes when HMAC(secret, prefix + body) equals one of `signatures` for any secret.
+    fn any_secret_matches(
+        &self,
+        prefix: &[u8],
+        signatures: &[Vec<u8>],
+    ) -> Result<(), IngressError> {
         let matches = self.secrets.iter().any(|secret| {
             let mut mac = HmacSha256::new_from_slice(secret.as_bytes())
                 .expect("HMAC accepts keys of any length");
             mac.update(prefix);
             mac.update(self.body);
             // verify_slice compares in constant time.
-            mac.verify_slice(signature).is_ok()
+            signatures
+                .iter()
+                .any(|signature| mac.clone().verify_slice(signature).is_ok())
         });
         if matches {
             Ok(())
@@ -132,6 +178,52 @@ mod tests {
             check(&headers, body, &wrong, 0)
                 .verify(SignatureScheme::Grafana)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn pagerduty_accepts_any_of_several_signatures() {
+        let body = br#"{"event":{}}"#;
+        let secrets = vec!["s".to_owned()];
+        let value = format!("v1={},v1={}", "00".repeat(32), sign("s", body));
+        let headers = Headers::from_pairs([(PAGERDUTY_SIGNATURE, value)]);
+        assert!(
+            check(&headers, body, &secrets, 0)
+                .verify(SignatureScheme::Pagerduty)
+                .is_ok()
+        );
+        let only_wrong =
+            Headers::from_pairs([(PAGERDUTY_SIGNATURE, format!("v1={}", "00".repeat(32)))]);
+        assert!(
+            check(&only_wrong, body, &secrets, 0)
+                .verify(SignatureScheme::Pagerduty)
+                .is_err()
+        );
+        let garbage = Headers::from_pairs([(PAGERDUTY_SIGNATURE, "v0=zz".to_owned())]);
+        let err = check(&garbage, body, &secrets, 0)
+            .verify(SignatureScheme::Pagerduty)
+            .unwrap_err();
+        assert!(err.to_string().contains("no v1="), "{err}");
+    }
+
+    #[test]
+    fn aurora_signature_with_or_without_its_prefix() {
+        let body = b"{}";
+        let secrets = vec!["s".to_owned()];
+        for value in [format!("sha256={}", sign("s", body)), sign("s", body)] {
+            let headers = Headers::from_pairs([(AURORA_SIGNATURE, value)]);
+            assert!(
+                check(&headers, body, &secrets, 0)
+                    .verify(SignatureScheme::Aurora)
+                    .is_ok()
+            );
+        }
+        let missing = check(&Headers::default(), body, &secrets, 0).verify(SignatureScheme::Aurora);
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("missing X-Aurora-Signature")
         );
     }
 

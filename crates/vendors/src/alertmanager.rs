@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use aurora_domain::{AlertStatus, Fingerprint, Normalized, NormalizedAlert, SourceType};
+use aurora_domain::{AlertStatus, Normalized, NormalizedAlert, SourceType};
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
+use crate::draft::Draft;
 use crate::{Vendor, VendorError, WebhookRequest, invalid, labels, parse_json};
 
 /// A notification for one alert group: any number of alerts, each with its own status.
@@ -97,26 +98,21 @@ impl GroupAlert {
         let status = status_word
             .parse::<AlertStatus>()
             .map_err(|err| invalid(source, format!("field `status`: {err}")))?;
-        let fingerprint = match non_empty(self.fingerprint) {
-            Some(key) => Fingerprint::parse(key)
-                .map_err(|err| invalid(source, format!("field `fingerprint`: {err}")))?,
-            // Alertmanager's own fingerprint is a hash of the label set, so ours is too.
-            None => Fingerprint::from_parts(
-                self.labels
-                    .iter()
-                    .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
-            ),
+        // Alertmanager's own fingerprint is a hash of the label set; without it, ours is too.
+        let key = match non_empty(self.fingerprint) {
+            Some(key) => vec![key],
+            None => std::iter::once("labels".to_owned())
+                .chain(self.labels.iter().flat_map(|(k, v)| [k.clone(), v.clone()]))
+                .collect(),
         };
         let started_at = match self.starts_at.as_deref() {
-            Some(text) => parse_start(text)
-                .ok_or_else(|| {
-                    invalid(
-                        source,
-                        format!("field `startsAt`: `{text}` is not RFC 3339"),
-                    )
-                })?
-                .unwrap_or(received_at),
-            None => received_at,
+            Some(text) => parse_start(text).ok_or_else(|| {
+                invalid(
+                    source,
+                    format!("field `startsAt`: `{text}` is not RFC 3339"),
+                )
+            })?,
+            None => None,
         };
         let title = ["alertname"]
             .iter()
@@ -126,24 +122,21 @@ impl GroupAlert {
                     .iter()
                     .filter_map(|key| self.annotations.get(*key)),
             )
-            .map(|text| text.trim())
-            .find(|text| !text.is_empty())
-            .map_or_else(|| format!("{} alert", source.display_name()), str::to_owned);
-        Ok(NormalizedAlert {
-            source_type: source,
-            fingerprint,
-            status,
-            severity: labels::severity(&self.labels),
-            title,
-            service: labels::service(&self.labels),
-            environment: labels::environment(&self.labels),
-            started_at,
-            url: non_empty(self.generator_url)
-                .or_else(|| non_empty(self.panel_url))
-                .or_else(|| non_empty(self.dashboard_url))
-                .or(external_url),
-            labels: self.labels,
-        })
+            .find(|text| !text.trim().is_empty())
+            .cloned();
+        let mut draft = Draft::new(key);
+        draft.status = status;
+        draft.severity = labels::severity(&self.labels);
+        draft.title = title;
+        draft.service = labels::service(&self.labels);
+        draft.environment = labels::environment(&self.labels);
+        draft.started_at = started_at;
+        draft.url = non_empty(self.generator_url)
+            .or_else(|| non_empty(self.panel_url))
+            .or_else(|| non_empty(self.dashboard_url))
+            .or(external_url);
+        draft.labels = self.labels;
+        Ok(draft.finish(source, received_at))
     }
 }
 

@@ -52,6 +52,32 @@ pub(crate) fn severity_from_word(word: &str) -> Severity {
     }
 }
 
+/// Tags written `key:value` (Datadog `$TAGS`, Dynatrace `Tags`), as a comma-separated string
+/// or a JSON array of strings, into a label map. A tag without a value is kept with an empty
+/// value; the first value of a repeated key wins.
+pub(crate) fn tag_pairs(tags: Option<&serde_json::Value>) -> BTreeMap<String, String> {
+    let texts: Vec<String> = match tags {
+        Some(serde_json::Value::String(text)) => text.split(',').map(str::to_owned).collect(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| item.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut pairs = BTreeMap::new();
+    for tag in texts {
+        let tag = tag.trim();
+        if tag.is_empty() || tag.starts_with('{') {
+            continue; // blank, or a template placeholder the sender left unfilled
+        }
+        let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+        pairs
+            .entry(key.trim().to_owned())
+            .or_insert_with(|| value.trim().to_owned());
+    }
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +107,16 @@ mod tests {
             Severity::Unknown
         );
         assert_eq!(severity(&labels(&[])), Severity::Unknown);
+    }
+
+    #[test]
+    fn tags_parse_from_strings_and_arrays() {
+        let from_string = tag_pairs(Some(&serde_json::json!("service:checkout, env:prod,team")));
+        assert_eq!(service(&from_string).as_deref(), Some("checkout"));
+        assert_eq!(environment(&from_string).as_deref(), Some("prod"));
+        assert_eq!(from_string.get("team").map(String::as_str), Some(""));
+        let from_array = tag_pairs(Some(&serde_json::json!(["app:web", "{Tags}"])));
+        assert_eq!(from_array.len(), 1);
     }
 
     #[test]

@@ -5,9 +5,18 @@
 //! what is wrong with the body. Adding a vendor means one new module and one line in [`all`].
 
 mod alertmanager;
+mod bigpanda;
+mod datadog;
+mod draft;
+mod dynatrace;
+mod fields;
 mod grafana;
 mod headers;
+mod jenkins;
 mod labels;
+mod netdata;
+mod pagerduty;
+mod splunk;
 
 use std::sync::Arc;
 
@@ -15,8 +24,15 @@ use aurora_domain::{Normalized, SourceType};
 use chrono::{DateTime, Utc};
 
 pub use alertmanager::Alertmanager;
+pub use bigpanda::Bigpanda;
+pub use datadog::Datadog;
+pub use dynatrace::Dynatrace;
 pub use grafana::Grafana;
 pub use headers::Headers;
+pub use jenkins::Jenkins;
+pub use netdata::Netdata;
+pub use pagerduty::Pagerduty;
+pub use splunk::Splunk;
 
 /// How a vendor signs its requests, when it does. The ingress verifies the scheme over the raw
 /// body with the integration's signing secrets.
@@ -25,6 +41,11 @@ pub enum SignatureScheme {
     /// Grafana's `X-Grafana-Alerting-Signature`: hex HMAC-SHA256 of the body, or of
     /// `timestamp + ":" + body` when `X-Grafana-Alerting-Timestamp` is sent.
     Grafana,
+    /// PagerDuty's `X-PagerDuty-Signature`: one or more comma-separated `v1=<hex HMAC-SHA256>`.
+    Pagerduty,
+    /// Aurora's own `X-Aurora-Signature: sha256=<hex HMAC-SHA256>`, which the pipeline snippets
+    /// for Jenkins and CloudBees CI send.
+    Aurora,
 }
 
 /// A body that cannot be normalized.
@@ -61,6 +82,12 @@ pub trait Vendor: Send + Sync + 'static {
         None
     }
 
+    /// The vendor's id for this delivery, stable across its retries, when it sends one; the
+    /// ingress mints one otherwise.
+    fn delivery_id(&self, _headers: &Headers) -> Option<String> {
+        None
+    }
+
     /// Turns one request into normalized alerts.
     fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError>;
 }
@@ -83,7 +110,18 @@ pub fn route_path(source: SourceType) -> &'static str {
 
 /// Every vendor Aurora can normalize today.
 pub fn all() -> Vec<Arc<dyn Vendor>> {
-    vec![Arc::new(Grafana), Arc::new(Alertmanager)]
+    vec![
+        Arc::new(Grafana),
+        Arc::new(Alertmanager),
+        Arc::new(Datadog),
+        Arc::new(Netdata),
+        Arc::new(Pagerduty),
+        Arc::new(Splunk),
+        Arc::new(Jenkins::JENKINS),
+        Arc::new(Jenkins::CLOUDBEES),
+        Arc::new(Dynatrace),
+        Arc::new(Bigpanda),
+    ]
 }
 
 /// The vendor for a source, if Aurora can normalize it.
@@ -99,6 +137,19 @@ pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(
     body: &'a [u8],
 ) -> Result<T, VendorError> {
     serde_json::from_slice(body).map_err(|err| invalid(source, err.to_string()))
+}
+
+/// Parses a body that must be one JSON object.
+pub(crate) fn parse_object(
+    source: SourceType,
+    body: &[u8],
+) -> Result<serde_json::Value, VendorError> {
+    let value: serde_json::Value = parse_json(source, body)?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(invalid(source, "expected a JSON object"))
+    }
 }
 
 /// An [`VendorError::InvalidPayload`] for a source.

@@ -1,4 +1,4 @@
-//! One delivery: stored in one transaction, events published after the commit, ack last.
+//! One delivery (its alerts and any deployment): stored in one transaction, events published after the commit, ack last.
 //!
 //! A crash anywhere is safe. Before the commit nothing happened and the redelivery starts
 //! over. After the commit the delivery is recorded in `alert_deliveries`, so the redelivery
@@ -7,7 +7,7 @@
 
 use aurora_bus::{Bus, HandlerError, IncidentSubject};
 use aurora_db::deliveries::{self, ProcessedAlert};
-use aurora_db::{AsyncConnection, DbPool, QueryError, alerts, incidents, time};
+use aurora_db::{AsyncConnection, DbPool, QueryError, alerts, deployments, incidents, time};
 use aurora_domain::{AlertBatch, AlertStatus, IncidentCreated};
 use uuid::Uuid;
 
@@ -102,6 +102,19 @@ impl Correlator {
                 };
                 deliveries::record(conn, &batch.user_id, &batch.delivery_id, &entry).await?;
                 processed.push(entry);
+            }
+            if let Some(deployment) = &batch.deployment {
+                // Idempotent on its own (per build, else per delivery): a redelivery of a
+                // deployment-only delivery, which records no alerts, stores nothing twice.
+                deployments::record(
+                    conn,
+                    &batch.user_id,
+                    &batch.delivery_id,
+                    deployment,
+                    received_at,
+                    &batch.raw_payload,
+                )
+                .await?;
             }
             Ok::<_, QueryError>((false, processed))
         })

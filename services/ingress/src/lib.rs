@@ -70,6 +70,19 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
     Ok(())
 }
 
+/// The whole `main` of an `ingress-<vendor>` binary: `vendor_main!(Grafana);`.
+#[macro_export]
+macro_rules! vendor_main {
+    ($source:ident) => {
+        #[tokio::main]
+        async fn main() -> anyhow::Result<()> {
+            let source = aurora_domain::SourceType::$source;
+            let service = format!("ingress-{source}").leak();
+            aurora_ingress_service::main(service, Some(source)).await
+        }
+    };
+}
+
 /// `main` of every ingress binary.
 pub async fn main(service: &'static str, only: Option<SourceType>) -> anyhow::Result<()> {
     let settings = Settings::load()?;

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use aurora_domain::{AlertStatus, Fingerprint, NormalizedAlert, SourceType};
+use aurora_domain::{AlertStatus, NormalizedAlert, SourceType};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::alertmanager::non_empty;
+use crate::draft::Draft;
 use crate::{VendorError, invalid, labels};
 
 const SOURCE: SourceType = SourceType::Grafana;
@@ -74,23 +75,21 @@ pub(super) fn normalize(
         payload.dashboard_id,
         payload.panel_id,
         payload.rule_id,
-    ]
-    .map(|id| id.to_string());
-    Ok(Some(NormalizedAlert {
-        source_type: SOURCE,
-        fingerprint: Fingerprint::from_parts(
-            std::iter::once("grafana-legacy").chain(ids.iter().map(String::as_str)),
-        ),
-        status,
-        severity: labels::severity(&labels),
-        title: non_empty(payload.rule_name)
-            .or_else(|| non_empty(payload.title))
-            .unwrap_or_else(|| format!("Grafana rule {}", payload.rule_id)),
-        service: labels::service(&labels),
-        environment: labels::environment(&labels),
-        // Legacy bodies carry no start time.
-        started_at: received_at,
-        url: non_empty(payload.rule_url),
-        labels,
-    }))
+    ];
+    let mut draft = Draft::new(
+        std::iter::once("grafana-legacy".to_owned())
+            .chain(ids.iter().map(i64::to_string))
+            .collect(),
+    );
+    draft.status = status;
+    draft.severity = labels::severity(&labels);
+    draft.title = non_empty(payload.rule_name)
+        .or_else(|| non_empty(payload.title))
+        .or_else(|| Some(format!("Grafana rule {}", payload.rule_id)));
+    draft.service = labels::service(&labels);
+    draft.environment = labels::environment(&labels);
+    // Legacy bodies carry no start time: the draft falls back to the receipt time.
+    draft.url = non_empty(payload.rule_url);
+    draft.labels = labels;
+    Ok(Some(draft.finish(SOURCE, received_at)))
 }

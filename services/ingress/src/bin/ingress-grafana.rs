@@ -1,6 +1,3 @@
-//! `ingress-grafana`: only the Grafana webhook route, to scale and deploy on its own.
+//! `ingress-grafana`: only the grafana webhook route, to scale and deploy on its own.
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    aurora_ingress_service::main("ingress-grafana", Some(aurora_domain::SourceType::Grafana)).await
-}
+aurora_ingress_service::vendor_main!(Grafana);

@@ -1,0 +1,214 @@
+//! Datadog webhooks integration. The body is a template the user writes; the default one and
+//! the common additions (`$ALERT_TRANSITION`, `$ALERT_PRIORITY`, `$ALERT_SCOPE`, `$TAGS`,
+//! `$ALERT_ID`) are read, each optional.
+//!
+//! Docs: <https://docs.datadoghq.com/integrations/webhooks/>
+
+use aurora_domain::{AlertStatus, Normalized, Severity, SourceType};
+
+use crate::draft::Draft;
+use crate::fields::Fields;
+use crate::{Vendor, VendorError, WebhookRequest, invalid, labels, parse_object};
+
+const SOURCE: SourceType = SourceType::Datadog;
+
+/// Datadog's webhook.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Datadog;
+
+impl Vendor for Datadog {
+    fn source_type(&self) -> SourceType {
+        SOURCE
+    }
+
+    fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError> {
+        let body = parse_object(SOURCE, request.body)?;
+        let fields = Fields::of(&body).expect("parse_object answers an object");
+        let raw_title = fields
+            .text(&["title", "event_title", "alert_title"])
+            .ok_or_else(|| invalid(SOURCE, "missing field `title` ($EVENT_TITLE)"))?;
+        let title = TitleParts::parse(&raw_title);
+        if title.test {
+            return Ok(Normalized::default());
+        }
+        let scope = fields
+            .text(&["alert_scope", "scope"])
+            .or(title.scope.clone());
+        let mut tags = labels::tag_pairs(fields.get("tags").or_else(|| fields.get("alert_tags")));
+        if let Some(scope) = &scope {
+            tags.extend(labels::tag_pairs(Some(&serde_json::Value::String(
+                scope.clone(),
+            ))));
+        }
+        let mut draft = Draft::new(match fields.text(&["alert_id", "monitor_id", "monitor"]) {
+            // The monitor and the group it fired for: stable across triggers and recoveries.
+            Some(monitor) => vec!["monitor".into(), monitor, scope.clone().unwrap_or_default()],
+            // Without $ALERT_ID: the monitor's name within the org, which the default payload
+            // repeats in every notification (the event id changes each time).
+            None => vec![
+                "title".into(),
+                fields
+                    .object("org")
+                    .and_then(|org| org.text(&["id"]))
+                    .unwrap_or_default(),
+                title.name.clone(),
+                scope.clone().unwrap_or_default(),
+            ],
+        });
+        let transition = fields.text(&["transition", "alert_transition"]);
+        let alert_type = fields.text(&["alert_type"]);
+        draft.status = status(
+            transition.as_deref(),
+            alert_type.as_deref(),
+            title.transition.as_deref(),
+        );
+        let priority = fields
+            .text(&["alert_priority", "priority"])
+            .or(title.priority.clone());
+        draft.severity = severity(
+            priority.as_deref(),
+            alert_type.as_deref(),
+            title.transition.as_deref(),
+        );
+        draft.title = Some(title.name);
+        draft.service = labels::service(&tags);
+        draft.environment = labels::environment(&tags);
+        draft.started_at = fields.time(&["date", "last_updated", "alert_cycle_key_timestamp"]);
+        draft.url = fields
+            .text(&["link", "url", "alert_url", "event_url"])
+            .or_else(|| {
+                fields
+                    .text(&["body", "event_msg"])
+                    .and_then(|body| monitor_link(&body))
+            });
+        draft.labels = tags;
+        for (key, value) in [
+            ("priority", priority),
+            ("scope", scope),
+            ("transition", transition),
+            ("event_type", fields.text(&["event_type"])),
+        ] {
+            if let Some(value) = value {
+                draft.labels.entry(key.to_owned()).or_insert(value);
+            }
+        }
+        Ok(Normalized {
+            alerts: vec![draft.finish(SOURCE, request.received_at)],
+            deployment: None,
+        })
+    }
+}
+
+/// What the bracketed prefixes of a Datadog title say: `[P1] [Triggered on {host:a}] name`.
+#[derive(Debug, Default, PartialEq)]
+struct TitleParts {
+    priority: Option<String>,
+    transition: Option<String>,
+    scope: Option<String>,
+    test: bool,
+    name: String,
+}
+
+impl TitleParts {
+    fn parse(title: &str) -> Self {
+        let mut parts = TitleParts::default();
+        let mut rest = title.trim();
+        while let Some(inner) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            let (token, after) = inner;
+            let token = token.trim();
+            let lower = token.to_ascii_lowercase();
+            if lower == "test" {
+                parts.test = true;
+            } else if lower.len() == 2
+                && lower.starts_with('p')
+                && lower.as_bytes()[1].is_ascii_digit()
+            {
+                parts.priority = Some(token.to_owned());
+            } else if let Some((word, scope)) = token.split_once(" on ") {
+                parts.transition = Some(word.trim().to_owned());
+                parts.scope = Some(scope.trim().trim_matches(['{', '}']).to_owned());
+            } else {
+                parts.transition = Some(token.to_owned());
+            }
+            rest = after.trim_start();
+        }
+        parts.name = rest.to_owned();
+        if parts.name.is_empty() {
+            parts.name = title.trim().to_owned();
+        }
+        parts
+    }
+}
+
+/// `Recovered` (transition), `success` (alert type) or a `[Recovered]` prefix resolve; any
+/// other state fires.
+fn status(transition: Option<&str>, alert_type: Option<&str>, prefix: Option<&str>) -> AlertStatus {
+    let word = transition
+        .or(alert_type)
+        .or(prefix)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if word == "recovered" || word == "success" || word.starts_with("recovered") {
+        AlertStatus::Resolved
+    } else {
+        AlertStatus::Firing
+    }
+}
+
+/// P1..P5 → critical..info; else the alert type (error → high, warning → medium, info and
+/// success → info); else a `[Warn]` prefix → medium.
+fn severity(priority: Option<&str>, alert_type: Option<&str>, prefix: Option<&str>) -> Severity {
+    let from_priority = priority
+        .map(labels::severity_from_word)
+        .filter(|s| *s != Severity::Unknown);
+    from_priority.unwrap_or_else(
+        || match alert_type.map(str::to_ascii_lowercase).as_deref() {
+            Some("error") => Severity::High,
+            Some("warning") => Severity::Medium,
+            Some("info" | "success") => Severity::Info,
+            _ if prefix.is_some_and(|p| p.eq_ignore_ascii_case("warn")) => Severity::Medium,
+            _ => Severity::Unknown,
+        },
+    )
+}
+
+/// The first link to a monitor in the message body.
+fn monitor_link(body: &str) -> Option<String> {
+    body.match_indices("https://")
+        .map(|(start, _)| &body[start..])
+        .map(|rest| {
+            rest.split([')', ']', ' ', '\n', '"'])
+                .next()
+                .unwrap_or(rest)
+        })
+        .find(|url| url.contains("/monitors"))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_prefixes_are_read_and_removed() {
+        let parts = TitleParts::parse("[P1] [Triggered on {host:web-1,env:prod}] High latency");
+        assert_eq!(parts.priority.as_deref(), Some("P1"));
+        assert_eq!(parts.transition.as_deref(), Some("Triggered"));
+        assert_eq!(parts.scope.as_deref(), Some("host:web-1,env:prod"));
+        assert_eq!(parts.name, "High latency");
+        assert!(TitleParts::parse("[Triggered] [TEST] Host Cluster Alert").test);
+    }
+
+    #[test]
+    fn status_and_severity_follow_the_documented_order() {
+        assert_eq!(status(Some("Recovered"), None, None), AlertStatus::Resolved);
+        assert_eq!(status(None, Some("success"), None), AlertStatus::Resolved);
+        assert_eq!(
+            status(None, None, Some("Re-Triggered")),
+            AlertStatus::Firing
+        );
+        assert_eq!(severity(Some("P2"), Some("warning"), None), Severity::High);
+        assert_eq!(severity(None, Some("error"), None), Severity::High);
+        assert_eq!(severity(None, None, Some("Warn")), Severity::Medium);
+    }
+}

@@ -1,0 +1,115 @@
+//! The rules every vendor's alerts share: fingerprint from the vendor's key, a trimmed and
+//! bounded title, and the receipt time when the vendor gives no start.
+
+use std::collections::BTreeMap;
+
+use aurora_domain::{AlertStatus, Fingerprint, NormalizedAlert, Severity, SourceType};
+use chrono::{DateTime, Utc};
+
+/// Longest title kept, in characters; longer ones end with an ellipsis.
+pub(crate) const MAX_TITLE_CHARS: usize = 300;
+
+/// An alert as a vendor module read it.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    /// What identifies the problem: the vendor's own id alone, or parts to hash.
+    pub key: Vec<String>,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    pub title: Option<String>,
+    pub service: Option<String>,
+    pub environment: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub labels: BTreeMap<String, String>,
+    pub url: Option<String>,
+}
+
+impl Draft {
+    /// A firing alert of unknown severity with this key; the vendor fills in the rest.
+    pub(crate) fn new(key: Vec<String>) -> Self {
+        Self {
+            key,
+            status: AlertStatus::Firing,
+            severity: Severity::Unknown,
+            title: None,
+            service: None,
+            environment: None,
+            started_at: None,
+            labels: BTreeMap::new(),
+            url: None,
+        }
+    }
+
+    /// Applies the shared rules.
+    pub(crate) fn finish(self, source: SourceType, received_at: DateTime<Utc>) -> NormalizedAlert {
+        NormalizedAlert {
+            source_type: source,
+            fingerprint: fingerprint(&self.key),
+            status: self.status,
+            severity: self.severity,
+            title: self
+                .title
+                .as_deref()
+                .and_then(bounded_title)
+                .unwrap_or_else(|| format!("{} alert", source.display_name())),
+            service: self.service.as_deref().and_then(non_blank),
+            environment: self.environment.as_deref().and_then(non_blank),
+            started_at: self.started_at.unwrap_or(received_at),
+            labels: self.labels,
+            url: self.url.as_deref().and_then(non_blank),
+        }
+    }
+}
+
+/// The vendor's own key when it is one short part, else a hash of the parts.
+fn fingerprint(key: &[String]) -> Fingerprint {
+    match key {
+        [only] => Fingerprint::parse(only.clone())
+            .unwrap_or_else(|_| Fingerprint::from_parts([only.as_str()])),
+        parts => Fingerprint::from_parts(parts.iter().map(String::as_str)),
+    }
+}
+
+fn non_blank(text: &str) -> Option<String> {
+    Some(text.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+/// Whitespace collapsed, at most [`MAX_TITLE_CHARS`]; `None` when blank.
+pub(crate) fn bounded_title(text: &str) -> Option<String> {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return None;
+    }
+    if collapsed.chars().count() <= MAX_TITLE_CHARS {
+        return Some(collapsed);
+    }
+    let mut cut: String = collapsed.chars().take(MAX_TITLE_CHARS - 1).collect();
+    cut.push('…');
+    Some(cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_trimmed_collapsed_and_bounded() {
+        assert_eq!(
+            bounded_title("  disk\n full  ").as_deref(),
+            Some("disk full")
+        );
+        assert_eq!(bounded_title(" \n "), None);
+        let long = bounded_title(&"é".repeat(1000)).unwrap();
+        assert_eq!(long.chars().count(), MAX_TITLE_CHARS);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn a_short_vendor_key_is_kept_and_parts_are_hashed() {
+        assert_eq!(fingerprint(&["PFQZPSY".into()]).as_str(), "PFQZPSY");
+        assert_eq!(fingerprint(&["a".into(), "b".into()]).as_str().len(), 32);
+        assert_eq!(fingerprint(&["x".repeat(300)]).as_str().len(), 32);
+    }
+}

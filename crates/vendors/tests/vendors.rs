@@ -1,0 +1,515 @@
+//! What each vendor's normalizer must get right: one problem keeps one fingerprint from
+//! firing to resolve, status, severity, service and environment — on the shared fixtures
+//! (skipped with a notice when absent) and on the repo's own examples (always).
+
+mod support;
+
+use aurora_domain::{
+    AlertStatus, DeploymentResult, Normalized, NormalizedAlert, Severity, SourceType,
+};
+use support::{example, normalize};
+
+fn fixture(folder: &str, name: &str, source: SourceType) -> Option<Normalized> {
+    let fixture = aurora_testkit::fixture(folder, name)?;
+    Some(normalize(source, &fixture.body).unwrap_or_else(|err| panic!("{folder}/{name}: {err}")))
+}
+
+fn only_alert(normalized: Normalized) -> NormalizedAlert {
+    let [alert] = <[NormalizedAlert; 1]>::try_from(normalized.alerts).expect("exactly one alert");
+    alert
+}
+
+fn own(source: SourceType, name: &str) -> Normalized {
+    normalize(source, &example(name)).unwrap_or_else(|err| panic!("{name}: {err}"))
+}
+
+#[test]
+fn datadog_keys_on_the_monitor_not_the_event_and_reads_transitions_and_priorities() {
+    let triggered = only_alert(own(
+        SourceType::Datadog,
+        "datadog_custom_template_triggered.json",
+    ));
+    let recovered = only_alert(own(
+        SourceType::Datadog,
+        "datadog_custom_template_recovered.json",
+    ));
+    assert_eq!(
+        triggered.fingerprint, recovered.fingerprint,
+        "event ids differ, the monitor does not"
+    );
+    assert_eq!(
+        (triggered.status, recovered.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(triggered.severity, Severity::High, "P2");
+    assert_eq!(
+        triggered.title, "Checkout p99 latency above 2s",
+        "prefixes removed"
+    );
+    assert_eq!(triggered.service.as_deref(), Some("checkout-api"));
+    assert_eq!(triggered.environment.as_deref(), Some("production"));
+    assert_eq!(
+        triggered.started_at.to_rfc3339(),
+        "2025-11-27T08:00:00+00:00"
+    );
+    assert!(
+        triggered
+            .url
+            .unwrap()
+            .starts_with("https://app.datadoghq.com/monitors/88123456")
+    );
+
+    let Some(p1) = fixture(
+        "datadog",
+        "default_payload_plus_priority_triggered_p1.json",
+        SourceType::Datadog,
+    ) else {
+        return;
+    };
+    let p1 = only_alert(p1);
+    let p1_recovered = only_alert(
+        fixture(
+            "datadog",
+            "default_payload_plus_priority_recovered_p1.json",
+            SourceType::Datadog,
+        )
+        .unwrap(),
+    );
+    assert_eq!(p1.fingerprint, p1_recovered.fingerprint);
+    assert_eq!(
+        (p1.status, p1_recovered.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(p1.severity, Severity::Critical);
+    let p3 = only_alert(
+        fixture(
+            "datadog",
+            "default_payload_plus_priority_triggered_p3.json",
+            SourceType::Datadog,
+        )
+        .unwrap(),
+    );
+    assert_eq!(p3.severity, Severity::Medium);
+    assert_ne!(p3.fingerprint, p1.fingerprint);
+    let test = fixture(
+        "datadog",
+        "default_payload_triggered_test_notification.json",
+        SourceType::Datadog,
+    )
+    .unwrap();
+    assert!(test.is_empty(), "[TEST] notifications create nothing");
+}
+
+#[test]
+fn netdata_keys_on_space_node_chart_and_alert_under_old_and_new_names() {
+    let old_names = only_alert(own(
+        SourceType::Netdata,
+        "netdata_alarm_older_field_names.json",
+    ));
+    assert_eq!(old_names.severity, Severity::Critical);
+    assert_eq!(
+        old_names.labels.get("node").map(String::as_str),
+        Some("web-3")
+    );
+    assert_eq!(
+        old_names.labels.get("rooms").map(String::as_str),
+        Some("Web")
+    );
+    assert_eq!(old_names.environment, None, "never invented");
+
+    let Some(critical) = fixture("netdata", "alert_critical.json", SourceType::Netdata) else {
+        return;
+    };
+    let critical = only_alert(critical);
+    let warning =
+        only_alert(fixture("netdata", "alert_warning.json", SourceType::Netdata).unwrap());
+    let clear = only_alert(fixture("netdata", "alert_clear.json", SourceType::Netdata).unwrap());
+    assert!(
+        critical.fingerprint == warning.fingerprint && warning.fingerprint == clear.fingerprint
+    );
+    assert_eq!(
+        (critical.severity, warning.severity),
+        (Severity::Critical, Severity::Medium)
+    );
+    assert_eq!(
+        (critical.status, clear.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_ne!(old_names.fingerprint, critical.fingerprint);
+    let down = only_alert(
+        fixture(
+            "netdata",
+            "reachability_unreachable.json",
+            SourceType::Netdata,
+        )
+        .unwrap(),
+    );
+    let up = only_alert(
+        fixture(
+            "netdata",
+            "reachability_reachable.json",
+            SourceType::Netdata,
+        )
+        .unwrap(),
+    );
+    assert_eq!(down.fingerprint, up.fingerprint);
+    assert_eq!(
+        (down.status, up.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_ne!(down.fingerprint, critical.fingerprint);
+}
+
+#[test]
+fn pagerduty_triggers_and_resolves_by_incident_and_ignores_other_events() {
+    let triggered = only_alert(own(
+        SourceType::Pagerduty,
+        "pagerduty_incident_triggered_p2.json",
+    ));
+    let resolved = only_alert(own(
+        SourceType::Pagerduty,
+        "pagerduty_incident_resolved_p2.json",
+    ));
+    assert_eq!(triggered.fingerprint.as_str(), "Q1ABCDEF2GHIJK");
+    assert_eq!(triggered.fingerprint, resolved.fingerprint);
+    assert_eq!(
+        (triggered.status, resolved.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        triggered.severity,
+        Severity::High,
+        "priority P2 before urgency"
+    );
+    assert_eq!(triggered.service.as_deref(), Some("checkout-api"));
+    assert_eq!(
+        triggered.started_at.to_rfc3339(),
+        "2026-11-27T09:29:58+00:00"
+    );
+    assert!(own(SourceType::Pagerduty, "pagerduty_ping.json").is_empty());
+    let note = br#"{"event":{"id":"X","event_type":"incident.annotated","resource_type":"incident","occurred_at":"2026-11-27T09:00:00Z","data":{"type":"incident_note","incident":{"id":"Q1"},"content":"note"}}}"#;
+    assert!(normalize(SourceType::Pagerduty, note).unwrap().is_empty());
+
+    let Some(fired) = fixture(
+        "pagerduty",
+        "incident_triggered.json",
+        SourceType::Pagerduty,
+    ) else {
+        return;
+    };
+    let fired = only_alert(fired);
+    assert_eq!(
+        (fired.fingerprint.as_str(), fired.status, fired.severity),
+        ("PFQZPSY", AlertStatus::Firing, Severity::High)
+    );
+    assert_eq!(
+        fired.started_at.to_rfc3339(),
+        "2021-06-04T13:35:29.781+00:00",
+        "occurred_at when created_at is absent"
+    );
+    let done =
+        only_alert(fixture("pagerduty", "incident_resolved.json", SourceType::Pagerduty).unwrap());
+    assert_eq!(
+        (done.fingerprint.as_str(), done.status),
+        ("PCPZE64", AlertStatus::Resolved)
+    );
+    assert!(
+        fixture(
+            "pagerduty",
+            "incident_acknowledged.json",
+            SourceType::Pagerduty
+        )
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        fixture(
+            "pagerduty",
+            "incident_priority_updated_signed.json",
+            SourceType::Pagerduty
+        )
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[test]
+fn splunk_fires_every_time_keyed_on_the_search_and_host() {
+    let alert = only_alert(own(
+        SourceType::Splunk,
+        "splunk_saved_search_with_severity.json",
+    ));
+    assert_eq!(alert.status, AlertStatus::Firing);
+    assert_eq!(alert.severity, Severity::High);
+    assert_eq!(
+        (alert.service.as_deref(), alert.environment.as_deref()),
+        (Some("orders-api"), Some("production"))
+    );
+    assert_eq!(alert.title, "Orders API 503 burst on api-7");
+    let mut next_run: serde_json::Value =
+        serde_json::from_slice(&example("splunk_saved_search_with_severity.json")).unwrap();
+    next_run["sid"] = "scheduler__ops__search__RMD5f00dfeed_at_1764234360_78".into();
+    let next = only_alert(normalize(SourceType::Splunk, next_run.to_string().as_bytes()).unwrap());
+    assert_eq!(
+        alert.fingerprint, next.fingerprint,
+        "a new search job is the same problem"
+    );
+
+    let Some(stats) = fixture(
+        "splunk",
+        "alert_scheduled_search_stats_by_host.json",
+        SourceType::Splunk,
+    ) else {
+        return;
+    };
+    let stats = only_alert(stats);
+    assert_eq!(
+        stats.severity,
+        Severity::Unknown,
+        "the search emits no severity"
+    );
+    assert_eq!(
+        stats.started_at.to_rfc3339(),
+        "2024-05-31T14:00:00+00:00",
+        "from the search id"
+    );
+    let windows = only_alert(
+        fixture(
+            "splunk",
+            "alert_windows_event_multivalue_fields.json",
+            SourceType::Splunk,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        windows.labels.get("host").map(String::as_str),
+        Some("PISERVER")
+    );
+    assert_eq!(
+        windows.labels.get("dest").map(String::as_str),
+        Some("PISERVER.pidomain.intra"),
+        "one-element arrays read as values"
+    );
+}
+
+#[test]
+fn jenkins_builds_become_deployments_and_failures_also_alerts() {
+    let failed = own(
+        SourceType::Jenkins,
+        "jenkins_notification_plugin_failure.json",
+    );
+    let deployment = failed
+        .deployment
+        .clone()
+        .expect("a finished build is a deployment");
+    assert_eq!(
+        (deployment.service.as_str(), deployment.result),
+        ("payments-api-deploy", DeploymentResult::Failure)
+    );
+    assert_eq!(
+        (
+            deployment.build.as_deref(),
+            deployment.environment.as_deref()
+        ),
+        (Some("42"), Some("production"))
+    );
+    assert_eq!(
+        deployment.commit.as_deref(),
+        Some("3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a")
+    );
+    assert_eq!(
+        deployment.finished_at.to_rfc3339(),
+        "2025-11-27T07:54:55+00:00",
+        "start + duration"
+    );
+    let alert = only_alert(failed);
+    assert_eq!(
+        (alert.severity, alert.title.as_str()),
+        (Severity::High, "Build 42 of payments-api-deploy failed")
+    );
+
+    let unstable = own(SourceType::Cloudbees, "jenkins_flat_plugin_unstable.json");
+    let deployment = unstable.deployment.clone().unwrap();
+    assert_eq!(
+        (deployment.source_type, deployment.result),
+        (SourceType::Cloudbees, DeploymentResult::Unstable)
+    );
+    assert_eq!(deployment.environment.as_deref(), Some("staging"));
+    assert_eq!(only_alert(unstable).severity, Severity::Medium);
+
+    let Some(started) = fixture(
+        "jenkins",
+        "notification_plugin_started.json",
+        SourceType::Jenkins,
+    ) else {
+        return;
+    };
+    assert!(started.is_empty(), "a started build has no outcome yet");
+    let success = fixture(
+        "jenkins",
+        "notification_plugin_completed_success.json",
+        SourceType::Jenkins,
+    )
+    .unwrap();
+    assert!(success.alerts.is_empty());
+    assert_eq!(
+        success.deployment.unwrap().result,
+        DeploymentResult::Success
+    );
+    let finalized = fixture(
+        "jenkins",
+        "notification_plugin_finalized_failure.json",
+        SourceType::Jenkins,
+    )
+    .unwrap();
+    let generic = fixture(
+        "jenkins",
+        "generic_deployment_event_failure.json",
+        SourceType::Jenkins,
+    )
+    .unwrap();
+    assert_eq!(
+        finalized.deployment.as_ref().unwrap().build.as_deref(),
+        Some("19")
+    );
+    assert_eq!(
+        generic.deployment.as_ref().unwrap().environment.as_deref(),
+        Some("production")
+    );
+    assert_eq!(
+        only_alert(finalized).fingerprint,
+        only_alert(generic).fingerprint,
+        "same job and build"
+    );
+}
+
+#[test]
+fn dynatrace_keys_on_the_problem_and_unwraps_cloud_events() {
+    let wrapped = only_alert(own(
+        SourceType::Dynatrace,
+        "dynatrace_cloudevent_wrapped.json",
+    ));
+    assert_eq!(wrapped.fingerprint.as_str(), "P-2611271");
+    assert_eq!(wrapped.severity, Severity::High, "ERROR");
+    assert_eq!(
+        (wrapped.service.as_deref(), wrapped.environment.as_deref()),
+        (Some("payments-api"), Some("production"))
+    );
+    assert_eq!(wrapped.started_at.to_rfc3339(), "2025-11-27T07:53:20+00:00");
+
+    let Some(open) = fixture(
+        "dynatrace",
+        "problem_open_docs_example.json",
+        SourceType::Dynatrace,
+    ) else {
+        return;
+    };
+    let open = only_alert(open);
+    let resolved = only_alert(
+        fixture(
+            "dynatrace",
+            "problem_resolved_docs_example.json",
+            SourceType::Dynatrace,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        (open.fingerprint.as_str(), resolved.fingerprint.as_str()),
+        ("999", "999")
+    );
+    assert_eq!(
+        (open.status, resolved.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        open.service.as_deref(),
+        Some("MyService1"),
+        "from the impacted SERVICE entity"
+    );
+    assert_eq!(
+        open.url.as_deref(),
+        Some("https://example.com"),
+        "`Problem URL` with a space"
+    );
+    assert!(
+        fixture(
+            "dynatrace",
+            "test_notification_legacy_default_template.json",
+            SourceType::Dynatrace
+        )
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[test]
+fn bigpanda_keys_on_the_incident_and_resolves_when_inactive() {
+    let active = only_alert(own(SourceType::Bigpanda, "bigpanda_incident_active.json"));
+    let resolved = only_alert(own(SourceType::Bigpanda, "bigpanda_incident_resolved.json"));
+    assert_eq!(active.fingerprint, resolved.fingerprint);
+    assert_eq!(
+        (active.status, resolved.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        active.service.as_deref(),
+        Some("search-api"),
+        "the primary property's value"
+    );
+    assert_eq!(active.title, "search-api: Error rate");
+
+    let Some(critical) = fixture(
+        "bigpanda",
+        "incident_critical_two_alerts.json",
+        SourceType::Bigpanda,
+    ) else {
+        return;
+    };
+    let critical = only_alert(critical);
+    assert_eq!(
+        (
+            critical.severity,
+            critical.service.as_deref(),
+            critical.environment.as_deref()
+        ),
+        (Severity::Critical, Some("billing-db"), Some("production"))
+    );
+    let flapping = only_alert(
+        fixture(
+            "bigpanda",
+            "incident_warning_flapping.json",
+            SourceType::Bigpanda,
+        )
+        .unwrap(),
+    );
+    assert_eq!(flapping.severity, Severity::Medium);
+    assert_ne!(flapping.fingerprint, critical.fingerprint);
+}
+
+#[test]
+fn a_body_with_nothing_usable_is_refused_naming_what_is_missing() {
+    let expectations = [
+        (SourceType::Datadog, "`title`"),
+        (SourceType::Netdata, "`alert`"),
+        (SourceType::Pagerduty, "`event`"),
+        (SourceType::Splunk, "`sid`"),
+        (SourceType::Jenkins, "`name`"),
+        (SourceType::Cloudbees, "`name`"),
+        (SourceType::Dynatrace, "`ProblemID`"),
+        (SourceType::Bigpanda, "`id`"),
+    ];
+    for (source, field) in expectations {
+        let err = normalize(source, b"{}").unwrap_err().to_string();
+        assert!(err.contains(field), "{source}: {err}");
+        let err = normalize(source, b"[1, 2]").unwrap_err().to_string();
+        assert!(err.contains("expected a JSON object"), "{source}: {err}");
+    }
+}
+
+#[test]
+fn titles_are_bounded_and_raw_text_is_not_lost() {
+    let long = "x".repeat(5000);
+    let body = serde_json::json!({"title": format!("[Triggered] {long}"), "alert_id": "1"});
+    let alert = only_alert(normalize(SourceType::Datadog, body.to_string().as_bytes()).unwrap());
+    assert_eq!(alert.title.chars().count(), 300);
+}

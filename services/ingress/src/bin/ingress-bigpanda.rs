@@ -1,0 +1,3 @@
+//! `ingress-bigpanda`: only the bigpanda webhook route, to scale and deploy on its own.
+
+aurora_ingress_service::vendor_main!(Bigpanda);

@@ -1,0 +1,3 @@
+//! `ingress-cloudbees`: only the cloudbees webhook route, to scale and deploy on its own.
+
+aurora_ingress_service::vendor_main!(Cloudbees);

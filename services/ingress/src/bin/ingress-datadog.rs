@@ -1,0 +1,3 @@
+//! `ingress-datadog`: only the datadog webhook route, to scale and deploy on its own.
+
+aurora_ingress_service::vendor_main!(Datadog);

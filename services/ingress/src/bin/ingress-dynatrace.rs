@@ -1,0 +1,3 @@
+//! `ingress-dynatrace`: only the dynatrace webhook route, to scale and deploy on its own.
+
+aurora_ingress_service::vendor_main!(Dynatrace);

@@ -1,0 +1,3 @@
+//! `ingress-jenkins`: only the jenkins webhook route, to scale and deploy on its own.
+
+aurora_ingress_service::vendor_main!(Jenkins);

@@ -1,0 +1,3 @@
+//! `ingress-pagerduty`: only the pagerduty webhook route, to scale and deploy on its own.
+
+aurora_ingress_service::vendor_main!(Pagerduty);
