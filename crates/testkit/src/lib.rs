@@ -1,5 +1,5 @@
 //! Test support: a fresh PostgreSQL database and fresh NATS stream names per test, both
-//! removed afterwards, and the shared webhook fixtures.
+//! removed afterwards, the shared webhook fixtures, and arbitrary JSON for property tests.
 //!
 //! Tests use the real servers. `AURORA_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) names a database to connect to for
@@ -9,6 +9,7 @@
 mod bus;
 mod db;
 mod fixtures;
+pub mod json;
 
 pub use bus::TestBus;
 pub use db::TestDb;

@@ -1,8 +1,4 @@
-//! One module per vendor: its payload types and the conversion to [`Normalized`] alerts.
-//!
-//! Pure code: no HTTP, no NATS, no database. The ingress hands a vendor the request's headers
-//! and raw body; the vendor answers with normalized alerts or a [`VendorError`] that names
-//! what is wrong with the body. Adding a vendor means one new module and one line in [`all`].
+#![doc = include_str!("../README.md")]
 
 mod alertmanager;
 mod bigpanda;

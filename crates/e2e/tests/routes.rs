@@ -1,0 +1,311 @@
+//! Every vendor route through the running ingress: a real payload goes all the way, signed
+//! routes check their signatures, a replayed delivery is harmless, and nothing a sender can
+//! send gets a 500.
+
+use std::path::Path;
+use std::time::Duration;
+
+use aurora_db::{deployments, incidents};
+use aurora_domain::{SourceType, UserId};
+use aurora_e2e::{Stack, TestUser, eventually};
+use hmac::{Hmac, Mac};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use reqwest::StatusCode;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A payload of the repo's own for each route, and what it should leave behind.
+const ROUTE_EXAMPLES: &[(SourceType, &str)] = &[
+    (
+        SourceType::Grafana,
+        "grafana_unified_checkout_critical.json",
+    ),
+    (SourceType::Alertmanager, "alertmanager_group_mixed.json"),
+    (
+        SourceType::Datadog,
+        "datadog_custom_template_triggered.json",
+    ),
+    (SourceType::Netdata, "netdata_alarm_older_field_names.json"),
+    (
+        SourceType::Pagerduty,
+        "pagerduty_incident_triggered_p2.json",
+    ),
+    (SourceType::Splunk, "splunk_saved_search_with_severity.json"),
+    (
+        SourceType::Jenkins,
+        "jenkins_notification_plugin_failure.json",
+    ),
+    (SourceType::Cloudbees, "jenkins_flat_plugin_unstable.json"),
+    (SourceType::Dynatrace, "dynatrace_cloudevent_wrapped.json"),
+    (SourceType::Bigpanda, "bigpanda_incident_active.json"),
+];
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../vendors/tests/examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn sign_hex(secret: &str, message: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+async fn post(
+    url: &str,
+    token: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (StatusCode, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("the ingress answers");
+    let status = response.status();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn incident_titles(stack: &Stack, user: &TestUser) -> Vec<String> {
+    let mut conn = stack.connections.pool.get().await.unwrap();
+    let user = UserId::parse(user.id.clone()).unwrap();
+    incidents::list_for_user(&mut conn, &user, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| i.alert_title)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_takes_a_real_payload_all_the_way() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    for (source, name) in ROUTE_EXAMPLES {
+        let token = stack.integration(&owner, *source, &[]).await;
+        let (status, receipt) =
+            post(&stack.webhook_url(*source), &token, &example(name), &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{source}: {receipt}");
+    }
+    let expected = [
+        "CheckoutHighErrorRate",
+        "DiskFull",
+        "Checkout p99 latency above 2s",
+        "web-3 needs attention, system.cpu, cpu utilization = 97%",
+        "Checkout latency SLO burn",
+        "Orders API 503 burst on api-7",
+        "Build 42 of payments-api-deploy failed",
+        "Build 7 of inventory-service is unstable",
+        "Failure rate increase",
+        "search-api: Error rate",
+    ];
+    let titles = eventually("an incident from every route", DEADLINE, || async {
+        let titles = incident_titles(&stack, &owner).await;
+        (titles.len() >= expected.len()).then_some(titles)
+    })
+    .await;
+    for title in expected {
+        assert!(
+            titles.iter().any(|t| t == title),
+            "no incident titled {title:?} in {titles:?}"
+        );
+    }
+    assert_eq!(
+        titles.len(),
+        expected.len(),
+        "the resolved entry of the Alertmanager group opened nothing"
+    );
+    let mut conn = stack.connections.pool.get().await.unwrap();
+    let user = UserId::parse(owner.id.clone()).unwrap();
+    let builds = deployments::for_service(&mut conn, &user, "payments-api-deploy", 10)
+        .await
+        .unwrap();
+    assert_eq!(builds.len(), 1);
+    assert_eq!(
+        (builds[0].result.as_str(), builds[0].build_number.as_deref()),
+        ("failure", Some("42"))
+    );
+    assert_eq!(builds[0].environment.as_deref(), Some("production"));
+    let unstable = deployments::for_service(&mut conn, &user, "inventory-service", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            unstable[0].source_type.as_str(),
+            unstable[0].result.as_str()
+        ),
+        ("cloudbees", "unstable")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+
+    // Jenkins: the pipeline snippet's X-Aurora-Signature.
+    let jenkins = stack
+        .integration(&owner, SourceType::Jenkins, &["ci-secret"])
+        .await;
+    let url = stack.webhook_url(SourceType::Jenkins);
+    let body = example("jenkins_notification_plugin_failure.json");
+    let good = [(
+        "X-Aurora-Signature",
+        format!("sha256={}", sign_hex("ci-secret", &body)),
+    )];
+    assert_eq!(
+        post(&url, &jenkins, &body, &good).await.0,
+        StatusCode::ACCEPTED
+    );
+    let forged = [(
+        "X-Aurora-Signature",
+        format!("sha256={}", sign_hex("guess", &body)),
+    )];
+    assert_eq!(
+        post(&url, &jenkins, &body, &forged).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&url, &jenkins, &body, &[]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // PagerDuty: several v1= signatures during a rotation, any one valid.
+    let secret = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
+    let pagerduty = stack
+        .integration(&owner, SourceType::Pagerduty, &["rotated-out", secret])
+        .await;
+    let url = stack.webhook_url(SourceType::Pagerduty);
+    let own = example("pagerduty_incident_triggered_p2.json");
+    let rotating = [(
+        "X-PagerDuty-Signature",
+        format!("v1={},v1={}", sign_hex("old", &own), sign_hex(secret, &own)),
+    )];
+    assert_eq!(
+        post(&url, &pagerduty, &own, &rotating).await.0,
+        StatusCode::ACCEPTED
+    );
+    let stale_only = [(
+        "X-PagerDuty-Signature",
+        format!("v1={}", sign_hex("old", &own)),
+    )];
+    assert_eq!(
+        post(&url, &pagerduty, &own, &stale_only).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The signed shared fixture, byte for byte, with the secret from the fixtures README.
+    let Some(fixture) =
+        aurora_testkit::fixture("pagerduty", "incident_priority_updated_signed.json")
+    else {
+        return;
+    };
+    let headers: Vec<(&str, String)> = fixture
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let (status, answer) = post(&url, &pagerduty, &fixture.body, &headers).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::OK, Some("ignored")),
+        "verified; a priority change opens nothing"
+    );
+    for position in [0, fixture.body.len() / 2, fixture.body.len() - 1] {
+        let mut altered = fixture.body.clone();
+        altered[position] ^= 0x01;
+        assert_eq!(
+            post(&url, &pagerduty, &altered, &headers).await.0,
+            StatusCode::UNAUTHORIZED,
+            "byte {position} changed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_pagerduty_delivery_is_accepted_and_stored_once() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack.integration(&owner, SourceType::Pagerduty, &[]).await;
+    let url = stack.webhook_url(SourceType::Pagerduty);
+    let body = example("pagerduty_incident_triggered_p2.json");
+    let delivery = [(
+        "X-Webhook-Id",
+        "0c5fe1c6-1a0a-4b8e-9b0a-5d9f0e2d6c11".to_owned(),
+    )];
+    for _ in 0..2 {
+        let (status, receipt) = post(&url, &token, &body, &delivery).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(
+            receipt["delivery_id"],
+            "0c5fe1c6-1a0a-4b8e-9b0a-5d9f0e2d6c11"
+        );
+    }
+    let stream = stack.bus().bus.topology().alerts_stream();
+    assert_eq!(
+        stack.bus().stream_len(&stream).await,
+        1,
+        "the retry was dropped by its Nats-Msg-Id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_sender_sends_gets_a_500() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let mut runner = TestRunner::deterministic();
+    for (source, name) in ROUTE_EXAMPLES {
+        let token = stack.integration(&owner, *source, &[]).await;
+        let url = stack.webhook_url(*source);
+        let base: serde_json::Value = serde_json::from_slice(&example(name)).unwrap();
+        let mut bodies: Vec<Vec<u8>> = vec![
+            b"{".to_vec(),
+            vec![0xff, 0xfe],
+            b"null".to_vec(),
+            b"[]".to_vec(),
+        ];
+        for _ in 0..12 {
+            let arbitrary = aurora_testkit::json::arbitrary_json()
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            bodies.push(serde_json::to_vec(&arbitrary).unwrap());
+            let mutated = aurora_testkit::json::mutated(base.clone())
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            bodies.push(serde_json::to_vec(&mutated).unwrap());
+        }
+        for body in bodies {
+            let (status, answer) = post(&url, &token, &body, &[]).await;
+            assert!(
+                [
+                    StatusCode::OK,
+                    StatusCode::ACCEPTED,
+                    StatusCode::BAD_REQUEST
+                ]
+                .contains(&status),
+                "{source} answered {status} {answer} to {}",
+                String::from_utf8_lossy(&body)
+            );
+            if status == StatusCode::BAD_REQUEST {
+                assert!(
+                    answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{answer}"
+                );
+            }
+        }
+    }
+}
