@@ -55,7 +55,12 @@ impl Vendor for Datadog {
                 scope.clone().unwrap_or_default(),
             ],
         });
-        let transition = fields.text(&["transition", "alert_transition"]);
+        let transition = fields.text(&[
+            "transition",
+            "alert_transition",
+            "alert_state",
+            "alert_status",
+        ]);
         let alert_type = fields.text(&["alert_type"]);
         draft.status = status(
             transition.as_deref(),
@@ -148,7 +153,9 @@ fn status(transition: Option<&str>, alert_type: Option<&str>, prefix: Option<&st
         .or(prefix)
         .unwrap_or("")
         .to_ascii_lowercase();
-    if word == "recovered" || word == "success" || word.starts_with("recovered") {
+    if matches!(word.as_str(), "recovered" | "success" | "ok" | "resolved")
+        || word.starts_with("recovered")
+    {
         AlertStatus::Resolved
     } else {
         AlertStatus::Firing

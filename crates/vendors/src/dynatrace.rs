@@ -41,7 +41,11 @@ impl Vendor for Dynatrace {
             .text(&["State", "status"])
             .unwrap_or_else(|| "OPEN".into());
         let tags = labels::tag_pairs(problem.get("Tags").or_else(|| problem.get("tags")));
-        let entities = impacted_entities(problem.get("ImpactedEntities"));
+        let entities = impacted_entities(
+            problem
+                .get("ImpactedEntities")
+                .or_else(|| problem.get("affectedEntities")),
+        );
 
         let mut draft = Draft::new(vec![id.clone()]);
         draft.status = match state.to_ascii_uppercase().as_str() {
@@ -118,10 +122,11 @@ fn impacted_entities(value: Option<&Value>) -> Vec<(String, String)> {
     list.iter()
         .filter_map(Fields::of)
         .filter_map(|entity| {
-            Some((
-                entity.text(&["type"]).unwrap_or_default(),
-                entity.text(&["name", "entity"])?,
-            ))
+            // Problem API v2 nests the type: {"entityId": {"id", "type"}, "name"}.
+            let kind = entity
+                .text(&["type"])
+                .or_else(|| entity.object("entityId").and_then(|id| id.text(&["type"])));
+            Some((kind.unwrap_or_default(), entity.text(&["name", "entity"])?))
         })
         .collect()
 }

@@ -64,25 +64,22 @@ impl Vendor for Jenkins {
                     .and_then(|job| job.text(&["name", "display_name"]))
             })
             .ok_or_else(|| invalid(source, "missing field `name` (job) or `service`"))?;
-        let result_word = build
-            .text(&["status", "result", "build_result", "buildResult"])
-            .or_else(|| top.text(&["result", "status", "build_result", "buildResult"]));
-        let phase = build
-            .text(&["phase"])
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        // Queued and started builds have no outcome yet.
-        let Some(result) = result_word.as_deref().and_then(deployment_result) else {
-            if phase.is_empty() && result_word.is_some() {
+        const RESULT_KEYS: &[&str] = &["status", "result", "build_result", "buildStatus", "event"];
+        // No outcome yet (a queued or started build): nothing to record.
+        let Some(word) = build.text(RESULT_KEYS).or_else(|| top.text(RESULT_KEYS)) else {
+            return Ok(Normalized::default());
+        };
+        let result = match deployment_result(&word) {
+            Some(result) => result,
+            None if in_progress(&word) => return Ok(Normalized::default()),
+            None => {
                 return Err(invalid(
                     source,
                     format!(
-                        "field `result`: unknown value `{}`",
-                        result_word.unwrap_or_default()
+                        "field `result`: unknown value `{word}`; expected SUCCESS, FAILURE, UNSTABLE or ABORTED"
                     ),
                 ));
             }
-            return Ok(Normalized::default());
         };
         let scm = build
             .object("scm")
@@ -108,8 +105,9 @@ impl Vendor for Jenkins {
             }),
             result,
             build: build
-                .text(&["number", "build_number", "buildNumber", "build_id", "id"])
-                .or_else(|| top.text(&["build_number", "number"])),
+                .text(&["number", "build_number", "build_id", "buildName", "id"])
+                .or_else(|| top.text(&["build_number", "number", "build", "buildName"]))
+                .map(|build| build.trim_start_matches('#').to_owned()),
             url: build
                 .text(&["full_url", "build_url", "url"])
                 .or_else(|| top.text(&["build_url", "url"])),
@@ -131,10 +129,27 @@ impl Vendor for Jenkins {
     }
 }
 
+/// Words of plugins that report a build before it has an outcome.
+fn in_progress(word: &str) -> bool {
+    matches!(
+        word.trim().to_ascii_uppercase().as_str(),
+        "QUEUED"
+            | "START"
+            | "STARTED"
+            | "RUNNING"
+            | "BUILDING"
+            | "IN_PROGRESS"
+            | "PENDING"
+            | "INPROGRESS"
+    )
+}
+
 /// SUCCESS, FAILURE, UNSTABLE, ABORTED (and NOT_BUILT as aborted), in any case.
 fn deployment_result(word: &str) -> Option<DeploymentResult> {
     match word.trim().to_ascii_uppercase().as_str() {
-        "SUCCESS" | "SUCCEEDED" | "PASSED" | "OK" => Some(DeploymentResult::Success),
+        "SUCCESS" | "SUCCESSFUL" | "SUCCEEDED" | "PASSED" | "FIXED" | "OK" => {
+            Some(DeploymentResult::Success)
+        }
         "FAILURE" | "FAILED" | "ERROR" => Some(DeploymentResult::Failure),
         "UNSTABLE" => Some(DeploymentResult::Unstable),
         "ABORTED" | "NOT_BUILT" | "CANCELLED" | "CANCELED" => Some(DeploymentResult::Aborted),

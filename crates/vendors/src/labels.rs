@@ -70,6 +70,11 @@ pub(crate) fn tag_pairs(tags: Option<&serde_json::Value>) -> BTreeMap<String, St
         if tag.is_empty() || tag.starts_with('{') {
             continue; // blank, or a template placeholder the sender left unfilled
         }
+        // Dynatrace prefixes imported tags with their context: `[Kubernetes]app:checkout`.
+        let tag = match tag.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+            Some((_, rest)) => rest.trim(),
+            None => tag,
+        };
         let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
         pairs
             .entry(key.trim().to_owned())

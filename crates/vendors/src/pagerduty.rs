@@ -44,64 +44,106 @@ impl Vendor for Pagerduty {
         if fields.object("webhook_subscription").is_some() {
             return Ok(Normalized::default());
         }
-        let event = fields
-            .object("event")
-            .ok_or_else(|| invalid(SOURCE, "missing field `event` (a V3 webhook body)"))?;
-        let event_type = event
-            .text(&["event_type"])
-            .ok_or_else(|| invalid(SOURCE, "missing field `event.event_type`"))?;
-        let data = event.object("data");
-        // Notes and other non-incident resources ride on incident events too: route on data.type.
-        let about_incident = data
-            .and_then(|d| d.text(&["type"]))
-            .is_none_or(|t| t == "incident");
-        let status = match event_type.as_str() {
-            "incident.triggered" => AlertStatus::Firing,
-            "incident.resolved" => AlertStatus::Resolved,
-            // pagey.ping, acknowledgements, reassignments, notes …: nothing new to act on.
-            _ => return Ok(Normalized::default()),
+        let drafts = if let Some(messages) = fields.get("messages").and_then(|m| m.as_array()) {
+            messages
+                .iter()
+                .filter_map(Fields::of)
+                .filter_map(v2_message)
+                .collect()
+        } else {
+            let event = fields
+                .object("event")
+                .ok_or_else(|| invalid(SOURCE, "missing field `event` (a V3 webhook body)"))?;
+            v3_event(event)?.into_iter().collect::<Vec<_>>()
         };
-        if !about_incident {
-            return Ok(Normalized::default());
-        }
-        let data = data.ok_or_else(|| invalid(SOURCE, "missing field `event.data`"))?;
-        let incident_id = data
-            .text(&["id"])
-            .ok_or_else(|| invalid(SOURCE, "missing field `event.data.id`"))?;
-        let priority = data
-            .object("priority")
-            .and_then(|p| p.text(&["summary", "name"]));
-        let urgency = data.text(&["urgency"]);
-        let service = data.object("service");
-
-        let mut draft = Draft::new(vec![incident_id.clone()]);
-        draft.status = status;
-        draft.severity = severity(priority.as_deref(), urgency.as_deref());
-        draft.title = data.text(&["title", "summary", "description"]);
-        draft.service = service.and_then(|s| s.text(&["summary", "name", "id"]));
-        draft.started_at = data
-            .time(&["created_at"])
-            .or_else(|| event.time(&["occurred_at"]));
-        draft.url = data.text(&["html_url"]);
-        let mut labels = BTreeMap::from([("incident_id".to_owned(), incident_id)]);
-        for (key, value) in [
-            ("incident_number", data.text(&["number"])),
-            ("incident_key", data.text(&["incident_key"])),
-            ("urgency", urgency),
-            ("priority", priority),
-            ("service_id", service.and_then(|s| s.text(&["id"]))),
-            ("event_type", Some(event_type)),
-        ] {
-            if let Some(value) = value {
-                labels.insert(key.to_owned(), value);
-            }
-        }
-        draft.labels = labels;
+        let alerts = drafts
+            .into_iter()
+            .map(|draft| draft.finish(SOURCE, request.received_at))
+            .collect();
         Ok(Normalized {
-            alerts: vec![draft.finish(SOURCE, request.received_at)],
+            alerts,
             deployment: None,
         })
     }
+}
+
+/// A V3 event: `incident.triggered` fires, `incident.resolved` resolves; pings, other
+/// incident events and notes are nothing new.
+fn v3_event(event: Fields<'_>) -> Result<Option<Draft>, VendorError> {
+    let event_type = event
+        .text(&["event_type"])
+        .ok_or_else(|| invalid(SOURCE, "missing field `event.event_type`"))?;
+    let Some(status) = incident_status(&event_type, "incident.triggered", "incident.resolved")
+    else {
+        return Ok(None);
+    };
+    let data = event
+        .object("data")
+        .ok_or_else(|| invalid(SOURCE, "missing field `event.data`"))?;
+    // Notes ride on incident events too: route on data.type, not resource_type.
+    if data.text(&["type"]).is_some_and(|kind| kind != "incident") {
+        return Ok(None);
+    }
+    let mut draft = incident_draft(data, status)?;
+    draft.started_at = draft.started_at.or_else(|| event.time(&["occurred_at"]));
+    draft.labels.insert("event_type".into(), event_type);
+    Ok(Some(draft))
+}
+
+/// A message of the deprecated V2 webhooks, which older subscriptions still send.
+fn v2_message(message: Fields<'_>) -> Option<Draft> {
+    let event = message.text(&["event", "type"])?;
+    let status = incident_status(&event, "incident.trigger", "incident.resolve")?;
+    let mut draft = incident_draft(message.object("incident")?, status).ok()?;
+    draft.started_at = draft.started_at.or_else(|| message.time(&["created_on"]));
+    draft.labels.insert("event_type".into(), event);
+    Some(draft)
+}
+
+fn incident_status(event: &str, trigger: &str, resolve: &str) -> Option<AlertStatus> {
+    if event == trigger {
+        Some(AlertStatus::Firing)
+    } else if event == resolve {
+        Some(AlertStatus::Resolved)
+    } else {
+        None
+    }
+}
+
+/// The alert an incident object describes (V3 `data`, V2 `incident`).
+fn incident_draft(incident: Fields<'_>, status: AlertStatus) -> Result<Draft, VendorError> {
+    let incident_id = incident
+        .text(&["id"])
+        .ok_or_else(|| invalid(SOURCE, "missing field `event.data.id` (the incident id)"))?;
+    let priority = incident
+        .object("priority")
+        .and_then(|p| p.text(&["summary", "name"]));
+    let urgency = incident.text(&["urgency"]);
+    let service = incident.object("service");
+    let mut draft = Draft::new(vec![incident_id.clone()]);
+    draft.status = status;
+    draft.severity = severity(priority.as_deref(), urgency.as_deref());
+    draft.title = incident.text(&["title", "summary", "description"]);
+    draft.service = service.and_then(|s| s.text(&["summary", "name", "id"]));
+    draft.started_at = incident.time(&["created_at"]);
+    draft.url = incident.text(&["html_url"]);
+    let mut labels = BTreeMap::from([("incident_id".to_owned(), incident_id)]);
+    for (key, value) in [
+        (
+            "incident_number",
+            incident.text(&["number", "incident_number"]),
+        ),
+        ("incident_key", incident.text(&["incident_key"])),
+        ("urgency", urgency),
+        ("priority", priority),
+        ("service_id", service.and_then(|s| s.text(&["id"]))),
+    ] {
+        if let Some(value) = value {
+            labels.insert(key.to_owned(), value);
+        }
+    }
+    draft.labels = labels;
+    Ok(draft)
 }
 
 /// Priority P1..P5 → critical..info; else urgency high → high, low → low.

@@ -513,3 +513,78 @@ fn titles_are_bounded_and_raw_text_is_not_lost() {
     let alert = only_alert(normalize(SourceType::Datadog, body.to_string().as_bytes()).unwrap());
     assert_eq!(alert.title.chars().count(), 300);
 }
+
+#[test]
+fn other_versions_and_plugins_than_the_fixtures() {
+    // PagerDuty's deprecated V2 webhooks: several messages per body.
+    let v2 = br#"{"messages":[
+        {"event":"incident.trigger","created_on":"2026-11-27T09:00:00Z","incident":{"id":"PV2ABC","incident_number":7,"title":"Disk full on db-1","status":"triggered","urgency":"low","service":{"id":"PS1","name":"postgres"},"html_url":"https://acme.pagerduty.com/incidents/PV2ABC"}},
+        {"event":"incident.acknowledge","incident":{"id":"PV2ABC"}},
+        {"event":"incident.resolve","incident":{"id":"PV2XYZ","title":"Old one","urgency":"high"}}]}"#;
+    let alerts = normalize(SourceType::Pagerduty, v2).unwrap().alerts;
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(
+        (
+            alerts[0].fingerprint.as_str(),
+            alerts[0].status,
+            alerts[0].severity
+        ),
+        ("PV2ABC", AlertStatus::Firing, Severity::Low)
+    );
+    assert_eq!(alerts[0].service.as_deref(), Some("postgres"));
+    assert_eq!(
+        (alerts[1].fingerprint.as_str(), alerts[1].status),
+        ("PV2XYZ", AlertStatus::Resolved)
+    );
+
+    // Jenkins' Outbound WebHook plugin: a start event, then the outcome.
+    let start = br##"{"buildName":"#12","buildUrl":"https://ci.example.com/job/web/12/","event":"start","projectName":"web"}"##;
+    assert!(normalize(SourceType::Jenkins, start).unwrap().is_empty());
+    let failure = br##"{"buildName":"#12","buildUrl":"https://ci.example.com/job/web/12/","event":"failure","projectName":"web"}"##;
+    let failed = normalize(SourceType::Jenkins, failure).unwrap();
+    let deployment = failed.deployment.clone().unwrap();
+    assert_eq!(
+        (deployment.service.as_str(), deployment.build.as_deref()),
+        ("web", Some("12"))
+    );
+    assert_eq!(
+        deployment.url.as_deref(),
+        Some("https://ci.example.com/job/web/12/")
+    );
+    assert_eq!(only_alert(failed).title, "Build 12 of web failed");
+    let odd = br#"{"projectName":"web","event":"exploded"}"#;
+    assert!(
+        normalize(SourceType::Jenkins, odd)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown value `exploded`")
+    );
+
+    // Dynatrace's Problems API v2 shape, with context-prefixed tags.
+    let v2_problem = br#"{"problemId":"-123_456V2","displayId":"P-42","title":"Response time degradation","status":"CLOSED","severityLevel":"PERFORMANCE","startTime":1764230000000,
+        "affectedEntities":[{"entityId":{"id":"SERVICE-1","type":"SERVICE"},"name":"cart"}],"tags":["[Kubernetes]environment:staging"]}"#;
+    let problem = only_alert(normalize(SourceType::Dynatrace, v2_problem).unwrap());
+    assert_eq!(
+        (problem.status, problem.severity),
+        (AlertStatus::Resolved, Severity::Medium)
+    );
+    assert_eq!(
+        (problem.service.as_deref(), problem.environment.as_deref()),
+        (Some("cart"), Some("staging"))
+    );
+
+    // Netdata Cloud's test notification; Datadog's alert status words.
+    assert!(
+        normalize(
+            SourceType::Netdata,
+            br#"{"message":"Test Notification","token":"abc"}"#
+        )
+        .unwrap()
+        .is_empty()
+    );
+    let ok = br#"{"title":"Queue depth","alert_id":"9","alert_status":"OK"}"#;
+    assert_eq!(
+        only_alert(normalize(SourceType::Datadog, ok).unwrap()).status,
+        AlertStatus::Resolved
+    );
+}
