@@ -2,6 +2,8 @@
 //! each built from its service's library exactly as its binary builds it, on port 0, over a
 //! fresh database and fresh stream names.
 
+pub mod http;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;

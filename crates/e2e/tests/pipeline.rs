@@ -1,55 +1,19 @@
 //! End to end on real NATS JetStream and PostgreSQL: webhook → ingress → JetStream →
 //! correlator → PostgreSQL → `incidents.created` → RCA worker → API.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_db::{alerts, analysis, incidents};
 use aurora_domain::{AlertBatch, SourceType, UserId};
+use aurora_e2e::http::{example, get_json, hmac_sha256_hex as sign, post_webhook};
 use aurora_e2e::{Stack, TestUser, eventually};
 use aurora_ingress::FixedClock;
-use hmac::{Hmac, Mac};
+
 use reqwest::StatusCode;
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../vendors/tests/examples")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-async fn post(url: &str, token: Option<&str>, body: &[u8]) -> (StatusCode, Value) {
-    let mut request = client()
-        .post(url)
-        .header("Content-Type", "application/json")
-        .body(body.to_vec());
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the ingress answers");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(url: &str, token: Option<&str>) -> (StatusCode, Value) {
-    let mut request = client().get(url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the API answers");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 async fn user_incidents(stack: &Stack, user: &TestUser) -> Vec<incidents::Incident> {
     let mut conn = stack.connections.pool.get().await.unwrap();
@@ -74,7 +38,7 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
     let body = example("grafana_unified_checkout_critical.json");
     let url = stack.webhook_url(SourceType::Grafana);
 
-    let (status, receipt) = post(&url, Some(&token), &body).await;
+    let (status, receipt) = post_webhook(&url, Some(&token), &body, &[]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{receipt}");
     assert_eq!(receipt["alerts"], 1);
 
@@ -113,7 +77,7 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
     );
 
     // The same notification again is a repeat: counted, nothing new.
-    let (status, _) = post(&url, Some(&token), &body).await;
+    let (status, _) = post_webhook(&url, Some(&token), &body, &[]).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let repeated = eventually("the repeat to be counted", DEADLINE, || async {
         let mut conn = stack.connections.pool.get().await.unwrap();
@@ -165,12 +129,12 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
 
     // The API shows it to its owner, and to nobody else.
     let incidents_url = format!("{}/api/incidents", stack.api_url);
-    let (status, page) = get(&incidents_url, Some(&owner.api_token)).await;
+    let (status, page) = get_json(&incidents_url, Some(&owner.api_token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["incidents"][0]["id"], incident.id.to_string());
     assert_eq!(page["incidents"].as_array().unwrap().len(), 1);
     let detail_url = format!("{incidents_url}/{}", incident.id);
-    let (status, detail) = get(&detail_url, Some(&owner.api_token)).await;
+    let (status, detail) = get_json(&detail_url, Some(&owner.api_token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["alert_title"], "CheckoutHighErrorRate");
     assert_eq!(detail["alerts"][0]["occurrence_count"], 2);
@@ -178,26 +142,35 @@ async fn a_grafana_alert_becomes_an_analyzed_incident_that_only_its_owner_sees()
     assert_eq!(detail["thoughts"].as_array().unwrap().len(), thoughts.len());
     assert!(detail["started_at"].as_str().unwrap().ends_with('Z'));
 
-    let (status, body) = get(&detail_url, Some(&stranger.api_token)).await;
+    let (status, body) = get_json(&detail_url, Some(&stranger.api_token)).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("incident not found"))
     );
-    let (status, page) = get(&incidents_url, Some(&stranger.api_token)).await;
+    let (status, page) = get_json(&incidents_url, Some(&stranger.api_token)).await;
     assert_eq!(
         (status, page["incidents"].as_array().unwrap().len()),
         (StatusCode::OK, 0)
     );
-    let (status, _) = get(&incidents_url, None).await;
+    let (status, _) = get_json(&incidents_url, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = get(&incidents_url, Some("aur_api_not-a-token")).await;
+    let (status, _) = get_json(&incidents_url, Some("aur_api_not-a-token")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = get(
+    let (status, _) = get_json(
         &format!("{incidents_url}/not-a-uuid"),
         Some(&owner.api_token),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    for base in [&stack.ingress_url, &stack.api_url] {
+        let (status, body) = get_json(&format!("{base}/readyz"), None).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("ready")),
+            "{base}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,14 +190,14 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
         (Some(owner.api_token.as_str()), "invalid token"),
         (Some(alertmanager.as_str()), "alertmanager integration"),
     ] {
-        let (status, answer) = post(&url, token, &body).await;
+        let (status, answer) = post_webhook(&url, token, &body, &[]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
         assert!(
             answer["error"].as_str().unwrap().contains(expected),
             "{answer}"
         );
     }
-    let (status, answer) = post(&url, Some(&grafana), b"{not json").await;
+    let (status, answer) = post_webhook(&url, Some(&grafana), b"{not json", &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         answer["error"]
@@ -233,9 +206,9 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
             .contains("invalid Grafana payload"),
         "{answer}"
     );
-    let (status, _) = post(&url, Some(&grafana), b"").await;
+    let (status, _) = post_webhook(&url, Some(&grafana), b"", &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let response = client()
+    let response = reqwest::Client::new()
         .post(&url)
         .bearer_auth(&grafana)
         .header("Content-Type", "text/plain")
@@ -245,12 +218,13 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = vec![b' '; 1024 * 1024 + 1];
-    let (status, answer) = post(&url, Some(&grafana), &huge).await;
+    let (status, answer) = post_webhook(&url, Some(&grafana), &huge, &[]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
-    let (status, answer) = post(
+    let (status, answer) = post_webhook(
         &url,
         Some(&grafana),
         &example("grafana_contact_point_test.json"),
+        &[],
     )
     .await;
     assert_eq!(
@@ -264,7 +238,7 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
     );
 
     // The token as a Basic password and as a query parameter work too.
-    let basic = client()
+    let basic = reqwest::Client::new()
         .post(&url)
         .basic_auth("grafana", Some(&grafana))
         .header("Content-Type", "application/json")
@@ -273,7 +247,7 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
         .await
         .unwrap();
     assert_eq!(basic.status(), StatusCode::ACCEPTED);
-    let query = client()
+    let query = reqwest::Client::new()
         .post(format!("{url}?token={grafana}"))
         .header("Content-Type", "application/json")
         .body(body.clone())
@@ -282,29 +256,6 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
         .unwrap();
     assert_eq!(query.status(), StatusCode::ACCEPTED);
     assert_eq!(alerts_stream_len(&stack).await, 2);
-}
-
-fn sign(secret: &str, message: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-async fn post_signed(
-    url: &str,
-    token: &str,
-    body: &[u8],
-    headers: &[(&str, String)],
-) -> StatusCode {
-    let mut request = client()
-        .post(url)
-        .bearer_auth(token)
-        .header("Content-Type", "application/json")
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    request.send().await.unwrap().status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,41 +277,44 @@ async fn grafana_signatures_are_checked_when_the_integration_has_a_secret() {
     let body = example("grafana_unified_checkout_critical.json");
     let good = sign("grafana-fixture-secret", &body);
     assert_eq!(
-        post_signed(
+        post_webhook(
             &url,
-            &token,
+            Some(&token),
             &body,
             &[("X-Grafana-Alerting-Signature", good.clone())]
         )
-        .await,
+        .await
+        .0,
         StatusCode::ACCEPTED
     );
     let forged = sign("guessed", &body);
     assert_eq!(
-        post_signed(
+        post_webhook(
             &url,
-            &token,
+            Some(&token),
             &body,
             &[("X-Grafana-Alerting-Signature", forged)]
         )
-        .await,
+        .await
+        .0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        post_signed(&url, &token, &body, &[]).await,
+        post_webhook(&url, Some(&token), &body, &[]).await.0,
         StatusCode::UNAUTHORIZED,
         "missing signature"
     );
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     assert_eq!(
-        post_signed(
+        post_webhook(
             &url,
-            &token,
+            Some(&token),
             &tampered,
             &[("X-Grafana-Alerting-Signature", good)]
         )
-        .await,
+        .await
+        .0,
         StatusCode::UNAUTHORIZED
     );
     let stale_ts = (signed_at.timestamp() - 3600).to_string();
@@ -373,7 +327,7 @@ async fn grafana_signatures_are_checked_when_the_integration_has_a_secret() {
         ("X-Grafana-Alerting-Signature", stale),
     ];
     assert_eq!(
-        post_signed(&url, &token, &body, &headers).await,
+        post_webhook(&url, Some(&token), &body, &headers).await.0,
         StatusCode::UNAUTHORIZED,
         "stale timestamp"
     );
@@ -397,14 +351,16 @@ async fn grafana_signatures_are_checked_when_the_integration_has_a_secret() {
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
         assert_eq!(
-            post_signed(&url, &token, &fixture.body, &headers).await,
+            post_webhook(&url, Some(&token), &fixture.body, &headers)
+                .await
+                .0,
             StatusCode::ACCEPTED,
             "{name}"
         );
         let mut altered = fixture.body.clone();
         altered.push(b'\n');
         assert_eq!(
-            post_signed(&url, &token, &altered, &headers).await,
+            post_webhook(&url, Some(&token), &altered, &headers).await.0,
             StatusCode::UNAUTHORIZED,
             "{name} altered"
         );

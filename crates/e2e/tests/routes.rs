@@ -2,13 +2,13 @@
 //! routes check their signatures, a replayed delivery is harmless, and nothing a sender can
 //! send gets a 500.
 
-use std::path::Path;
 use std::time::Duration;
 
 use aurora_db::{deployments, incidents};
 use aurora_domain::{SourceType, UserId};
+use aurora_e2e::http::{example, hmac_sha256_hex as sign_hex, post_webhook};
 use aurora_e2e::{Stack, TestUser, eventually};
-use hmac::{Hmac, Mac};
+
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use reqwest::StatusCode;
@@ -41,43 +41,6 @@ const ROUTE_EXAMPLES: &[(SourceType, &str)] = &[
     (SourceType::Bigpanda, "bigpanda_incident_active.json"),
 ];
 
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../vendors/tests/examples")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn sign_hex(secret: &str, message: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-async fn post(
-    url: &str,
-    token: &str,
-    body: &[u8],
-    headers: &[(&str, String)],
-) -> (StatusCode, serde_json::Value) {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .header("Content-Type", "application/json")
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = request.send().await.expect("the ingress answers");
-    let status = response.status();
-    (
-        status,
-        response.json().await.unwrap_or(serde_json::Value::Null),
-    )
-}
-
 async fn incident_titles(stack: &Stack, user: &TestUser) -> Vec<String> {
     let mut conn = stack.connections.pool.get().await.unwrap();
     let user = UserId::parse(user.id.clone()).unwrap();
@@ -95,8 +58,13 @@ async fn every_route_takes_a_real_payload_all_the_way() {
     let owner = stack.user("owner").await;
     for (source, name) in ROUTE_EXAMPLES {
         let token = stack.integration(&owner, *source, &[]).await;
-        let (status, receipt) =
-            post(&stack.webhook_url(*source), &token, &example(name), &[]).await;
+        let (status, receipt) = post_webhook(
+            &stack.webhook_url(*source),
+            Some(&token),
+            &example(name),
+            &[],
+        )
+        .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{source}: {receipt}");
     }
     let expected = [
@@ -166,7 +134,7 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
         format!("sha256={}", sign_hex("ci-secret", &body)),
     )];
     assert_eq!(
-        post(&url, &jenkins, &body, &good).await.0,
+        post_webhook(&url, Some(&jenkins), &body, &good).await.0,
         StatusCode::ACCEPTED
     );
     let forged = [(
@@ -174,11 +142,11 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
         format!("sha256={}", sign_hex("guess", &body)),
     )];
     assert_eq!(
-        post(&url, &jenkins, &body, &forged).await.0,
+        post_webhook(&url, Some(&jenkins), &body, &forged).await.0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        post(&url, &jenkins, &body, &[]).await.0,
+        post_webhook(&url, Some(&jenkins), &body, &[]).await.0,
         StatusCode::UNAUTHORIZED
     );
 
@@ -194,7 +162,9 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
         format!("v1={},v1={}", sign_hex("old", &own), sign_hex(secret, &own)),
     )];
     assert_eq!(
-        post(&url, &pagerduty, &own, &rotating).await.0,
+        post_webhook(&url, Some(&pagerduty), &own, &rotating)
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
     let stale_only = [(
@@ -202,7 +172,9 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
         format!("v1={}", sign_hex("old", &own)),
     )];
     assert_eq!(
-        post(&url, &pagerduty, &own, &stale_only).await.0,
+        post_webhook(&url, Some(&pagerduty), &own, &stale_only)
+            .await
+            .0,
         StatusCode::UNAUTHORIZED
     );
 
@@ -217,7 +189,7 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
-    let (status, answer) = post(&url, &pagerduty, &fixture.body, &headers).await;
+    let (status, answer) = post_webhook(&url, Some(&pagerduty), &fixture.body, &headers).await;
     assert_eq!(
         (status, answer["status"].as_str()),
         (StatusCode::OK, Some("ignored")),
@@ -227,7 +199,9 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
         let mut altered = fixture.body.clone();
         altered[position] ^= 0x01;
         assert_eq!(
-            post(&url, &pagerduty, &altered, &headers).await.0,
+            post_webhook(&url, Some(&pagerduty), &altered, &headers)
+                .await
+                .0,
             StatusCode::UNAUTHORIZED,
             "byte {position} changed"
         );
@@ -246,7 +220,7 @@ async fn a_replayed_pagerduty_delivery_is_accepted_and_stored_once() {
         "0c5fe1c6-1a0a-4b8e-9b0a-5d9f0e2d6c11".to_owned(),
     )];
     for _ in 0..2 {
-        let (status, receipt) = post(&url, &token, &body, &delivery).await;
+        let (status, receipt) = post_webhook(&url, Some(&token), &body, &delivery).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(
             receipt["delivery_id"],
@@ -289,7 +263,7 @@ async fn nothing_a_sender_sends_gets_a_500() {
             bodies.push(serde_json::to_vec(&mutated).unwrap());
         }
         for body in bodies {
-            let (status, answer) = post(&url, &token, &body, &[]).await;
+            let (status, answer) = post_webhook(&url, Some(&token), &body, &[]).await;
             assert!(
                 [
                     StatusCode::OK,
