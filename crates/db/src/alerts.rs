@@ -174,3 +174,68 @@ pub async fn for_incident(
         .load(conn)
         .await
 }
+
+/// The most recently resolved alert with this key, if any (a flap or a recurrence).
+pub async fn latest_resolved(
+    conn: &mut AsyncPgConnection,
+    user_id: &UserId,
+    alert: &NormalizedAlert,
+) -> QueryResult<Option<Alert>> {
+    alerts::table
+        .filter(alerts::user_id.eq(user_id.as_str()))
+        .filter(alerts::source_type.eq(alert.source_type.as_str()))
+        .filter(alerts::fingerprint.eq(alert.fingerprint.as_str()))
+        .filter(alerts::status.eq(AlertStatus::Resolved.as_str()))
+        .order(alerts::resolved_at.desc().nulls_last())
+        .select(Alert::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A resolved alert fires again (a flap): open, counted, its resolve forgotten.
+pub async fn refire(
+    conn: &mut AsyncPgConnection,
+    alert_id: i32,
+    at: NaiveDateTime,
+) -> QueryResult<Alert> {
+    diesel::update(alerts::table.find(alert_id))
+        .set((
+            alerts::status.eq(AlertStatus::Firing.as_str()),
+            alerts::resolved_at.eq(None::<NaiveDateTime>),
+            alerts::occurrence_count.eq(alerts::occurrence_count + 1),
+            alerts::last_seen_at.eq(at),
+        ))
+        .returning(Alert::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// How many of an incident's alerts still fire.
+pub async fn firing_count(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<i64> {
+    alerts::table
+        .filter(alerts::incident_id.eq(incident_id))
+        .filter(alerts::status.eq(AlertStatus::Firing.as_str()))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Firing alerts of a source not heard from since `silent_since`, oldest first, at most
+/// `limit` (auto-resolve for sources that never send resolves).
+pub async fn silent_firing(
+    conn: &mut AsyncPgConnection,
+    source: &str,
+    silent_since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Alert>> {
+    alerts::table
+        .filter(alerts::source_type.eq(source))
+        .filter(alerts::status.eq(AlertStatus::Firing.as_str()))
+        .filter(alerts::last_seen_at.lt(silent_since))
+        .order(alerts::last_seen_at.asc())
+        .limit(limit)
+        .select(Alert::as_select())
+        .load(conn)
+        .await
+}

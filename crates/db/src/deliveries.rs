@@ -21,6 +21,8 @@ pub struct ProcessedAlert {
     pub alert_id: i32,
     /// The incident it opened, if it opened one.
     pub opened_incident_id: Option<Uuid>,
+    /// The `incident_events` rows it recorded that are published as incident changes.
+    pub event_ids: Vec<i64>,
 }
 
 /// Records that an alert of a delivery was processed.
@@ -37,6 +39,7 @@ pub async fn record(
             alert_deliveries::alert_index.eq(processed.alert_index),
             alert_deliveries::alert_id.eq(processed.alert_id),
             alert_deliveries::opened_incident_id.eq(processed.opened_incident_id),
+            alert_deliveries::event_ids.eq(&processed.event_ids),
             alert_deliveries::processed_at.eq(time::now()),
         ))
         .execute(conn)

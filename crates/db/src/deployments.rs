@@ -110,3 +110,21 @@ pub async fn for_service(
         .load(conn)
         .await
 }
+
+/// A user's deployments of any of `services` since `since`, newest first.
+pub async fn recent_for_services(
+    conn: &mut AsyncPgConnection,
+    user_id: &UserId,
+    services: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<Vec<Deployment>> {
+    deployments::table
+        .filter(deployments::user_id.eq(user_id.as_str()))
+        .filter(deployments::service.eq_any(services))
+        .filter(deployments::deployed_at.ge(since))
+        .order(deployments::deployed_at.desc())
+        .limit(20)
+        .select(Deployment::as_select())
+        .load(conn)
+        .await
+}

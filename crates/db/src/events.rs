@@ -32,7 +32,7 @@ pub async fn record(
     incident_id: Uuid,
     kind: &str,
     detail: serde_json::Value,
-) -> QueryResult<()> {
+) -> QueryResult<IncidentEvent> {
     diesel::insert_into(incident_events::table)
         .values((
             incident_events::incident_id.eq(incident_id),
@@ -40,9 +40,19 @@ pub async fn record(
             incident_events::detail.eq(detail),
             incident_events::created_at.eq(time::now()),
         ))
-        .execute(conn)
+        .returning(IncidentEvent::as_returning())
+        .get_result(conn)
         .await
-        .map(drop)
+}
+
+/// Events by id, in id order (to republish what a delivery recorded).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<IncidentEvent>> {
+    incident_events::table
+        .filter(incident_events::id.eq_any(ids))
+        .order(incident_events::id.asc())
+        .select(IncidentEvent::as_select())
+        .load(conn)
+        .await
 }
 
 /// An incident's timeline, oldest first.

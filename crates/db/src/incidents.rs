@@ -2,7 +2,9 @@
 
 use aurora_domain::{ActiveTab, AuroraStatus, IncidentStatus, UserId};
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
@@ -161,4 +163,123 @@ pub async fn links(
         .select(IncidentAlert::as_select())
         .load(conn)
         .await
+}
+
+/// The user's open incidents in one environment (`None` matches only incidents without one)
+/// updated since `since`, most recent first, at most `limit`: the correlation candidates.
+/// Served by `incidents_open_candidates`, so its cost does not grow with the open count.
+pub async fn open_candidates(
+    conn: &mut AsyncPgConnection,
+    user_id: &UserId,
+    environment: Option<&str>,
+    since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Incident>> {
+    let open = [
+        IncidentStatus::Investigating.as_str(),
+        IncidentStatus::Analyzed.as_str(),
+    ];
+    let query = incidents::table
+        .filter(incidents::user_id.eq(user_id.as_str()))
+        .filter(incidents::status.eq_any(open))
+        .filter(incidents::updated_at.ge(since))
+        .order(incidents::updated_at.desc())
+        .limit(limit)
+        .select(Incident::as_select());
+    match environment {
+        Some(environment) => {
+            query
+                .filter(incidents::alert_environment.eq(environment))
+                .load(conn)
+                .await
+        }
+        None => {
+            query
+                .filter(incidents::alert_environment.is_null())
+                .load(conn)
+                .await
+        }
+    }
+}
+
+/// How an alert joins an incident.
+#[derive(Debug, Clone)]
+pub struct Attachment<'a> {
+    /// `primary`, a correlation strategy, `flap` or `manual`.
+    pub strategy: &'a str,
+    /// The score in [0, 1].
+    pub score: f32,
+    /// Why, in words a person can check.
+    pub reason: &'a str,
+}
+
+/// Attaches an alert to an incident: the link, the count and the affected services change in
+/// one statement each, inside the caller's transaction.
+pub async fn attach(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    alert: &Alert,
+    attachment: &Attachment<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<Incident> {
+    diesel::insert_into(incident_alerts::table)
+        .values((
+            incident_alerts::incident_id.eq(incident_id),
+            incident_alerts::alert_id.eq(alert.id),
+            incident_alerts::strategy.eq(attachment.strategy),
+            incident_alerts::score.eq(attachment.score),
+            incident_alerts::reason.eq(attachment.reason),
+            incident_alerts::attached_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    crate::alerts::set_incident(conn, alert.id, incident_id).await?;
+    let services = alert.service.iter().cloned().collect::<Vec<_>>();
+    diesel::update(incidents::table.find(incident_id))
+        .set((
+            incidents::correlated_alert_count.eq(incidents::correlated_alert_count + 1),
+            // Appends the service unless it is already listed, keeping the order of arrival.
+            incidents::affected_services.eq(sql::<Array<Text>>("CASE WHEN ")
+                .bind::<Array<Text>, _>(services.clone())
+                .sql(" <@ affected_services THEN affected_services ELSE affected_services || ")
+                .bind::<Array<Text>, _>(services)
+                .sql(" END")),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Moves an incident to `next` if its current status allows it (checked in
+/// [`IncidentStatus::can_become`] and again in the update, so a concurrent change is not
+/// overwritten). `None` when the transition is not allowed.
+pub async fn transition(
+    conn: &mut AsyncPgConnection,
+    incident: &Incident,
+    next: IncidentStatus,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Incident>> {
+    let Ok(current) = incident.status.parse::<IncidentStatus>() else {
+        return Ok(None);
+    };
+    if !current.can_become(next) {
+        return Ok(None);
+    }
+    let resolved_at = match next {
+        IncidentStatus::Resolved => Some(now),
+        IncidentStatus::Merged => incident.resolved_at,
+        IncidentStatus::Investigating | IncidentStatus::Analyzed => None,
+    };
+    diesel::update(incidents::table.find(incident.id))
+        .filter(incidents::status.eq(current.as_str()))
+        .set((
+            incidents::status.eq(next.as_str()),
+            incidents::resolved_at.eq(resolved_at),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }

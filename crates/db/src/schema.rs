@@ -92,6 +92,7 @@ diesel::table! {
         alert_id -> Int4,
         opened_incident_id -> Nullable<Uuid>,
         processed_at -> Timestamp,
+        event_ids -> Array<Int8>,
     }
 }
 

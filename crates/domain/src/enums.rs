@@ -157,6 +157,29 @@ string_enum! {
     }
 }
 
+impl IncidentStatus {
+    /// True while the incident takes new alerts and can resolve.
+    pub const fn is_open(self) -> bool {
+        matches!(
+            self,
+            IncidentStatus::Investigating | IncidentStatus::Analyzed
+        )
+    }
+
+    /// The one place that says which status changes are allowed: an open incident moves
+    /// between investigating and analyzed, resolves, or is merged; a resolved one can be
+    /// reopened (a flap, or a person); a merged one is final.
+    pub const fn can_become(self, next: IncidentStatus) -> bool {
+        use IncidentStatus::{Analyzed, Investigating, Merged, Resolved};
+        matches!(
+            (self, next),
+            (Investigating, Analyzed | Resolved | Merged)
+                | (Analyzed, Investigating | Resolved | Merged)
+                | (Resolved, Investigating)
+        )
+    }
+}
+
 string_enum! {
     /// The state of Aurora's root-cause analysis of an incident.
     AuroraStatus, "analysis status" {
@@ -200,6 +223,21 @@ mod tests {
         let err = "nagios".parse::<SourceType>().unwrap_err().to_string();
         assert!(err.contains("`nagios`"), "{err}");
         assert!(err.contains("grafana"), "{err}");
+    }
+
+    #[test]
+    fn merged_is_final_and_resolved_only_reopens() {
+        use IncidentStatus::*;
+        assert!(Investigating.can_become(Resolved));
+        assert!(Resolved.can_become(Investigating));
+        assert!(!Resolved.can_become(Analyzed));
+        assert!(!Resolved.can_become(Merged));
+        assert!(
+            IncidentStatus::ALL
+                .iter()
+                .all(|next| !Merged.can_become(*next))
+        );
+        assert!(!Investigating.can_become(Investigating));
     }
 
     #[test]

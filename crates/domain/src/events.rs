@@ -65,3 +65,43 @@ impl IncidentCreated {
         format!("incident-created:{}", self.incident_id)
     }
 }
+
+/// What changed about an incident; also the subject it is published on
+/// (`incidents.<change>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentChange {
+    /// An alert was attached by correlation.
+    Correlated,
+    /// Status, tab or summary changed, or the incident reopened.
+    Updated,
+    /// The incident resolved.
+    Resolved,
+    /// Another incident was merged into it, or it into another.
+    Merged,
+    /// An analysis finished.
+    Analyzed,
+}
+
+/// An incident changed; published after the commit on `incidents.<change>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentChanged {
+    /// Which change.
+    pub change: IncidentChange,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// Its owner (the live stream filters on it).
+    pub user_id: UserId,
+    /// The `incident_events` row recording the change: unique per change, so the
+    /// `Nats-Msg-Id` derived from it drops a republish after a redelivery.
+    pub event_id: i64,
+    /// When it changed.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl IncidentChanged {
+    /// The `Nats-Msg-Id`.
+    pub fn message_id(&self) -> String {
+        format!("incident-event:{}", self.event_id)
+    }
+}

@@ -15,5 +15,5 @@ pub use enums::{
     ActiveTab, AlertStatus, AuroraStatus, DeploymentResult, IncidentStatus, ParseEnumError,
     Severity, SourceType,
 };
-pub use events::{AlertBatch, IncidentCreated};
+pub use events::{AlertBatch, IncidentChange, IncidentChanged, IncidentCreated};
 pub use ids::{UserId, UserIdError};

@@ -9,10 +9,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aurora_correlator::Rules;
 use aurora_db::{integrations, users};
 use aurora_domain::SourceType;
 use aurora_ingress::{Clock, IngressState, SystemClock};
 use aurora_runtime::Connections;
+use aurora_settings::CorrelationSettings;
 use aurora_testkit::{TestBus, TestDb};
 use tokio_util::sync::CancellationToken;
 
@@ -40,13 +42,19 @@ pub struct TestUser {
 }
 
 impl Stack {
-    /// Starts every service with the system clock.
+    /// Starts every service with the system clock and default correlation rules.
     pub async fn start() -> Self {
-        Self::start_with_clock(Arc::new(SystemClock)).await
+        Self::start_with(Arc::new(SystemClock), default_correlation()).await
     }
 
     /// Starts every service; the ingress checks signature timestamps against `clock`.
     pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::start_with(clock, default_correlation()).await
+    }
+
+    /// Starts every service with these correlation rules; the ingress checks signature
+    /// timestamps against `clock`.
+    pub async fn start_with(clock: Arc<dyn Clock>, correlation: CorrelationSettings) -> Self {
         let db = TestDb::new().await;
         let bus = TestBus::new().await;
         let connections = Connections {
@@ -84,7 +92,11 @@ impl Stack {
         }
         spawn_worker(
             "correlator",
-            aurora_correlator::run(connections.clone(), shutdown.clone()),
+            aurora_correlator::run(
+                connections.clone(),
+                Arc::new(Rules::new(correlation)),
+                shutdown.clone(),
+            ),
         );
         spawn_worker(
             "rca-worker",
@@ -145,6 +157,13 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// The correlation rules a deployment gets with no configuration.
+pub fn default_correlation() -> CorrelationSettings {
+    aurora_settings::Settings::load_from(None, Some(Default::default()))
+        .expect("the defaults are valid")
+        .correlation
 }
 
 fn listen() -> (String, TcpListener) {

@@ -403,6 +403,9 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
     let correlator = aurora_correlator::Correlator::new(
         stack.connections.pool.clone(),
         stack.connections.bus.clone(),
+        std::sync::Arc::new(aurora_correlator::Rules::new(
+            aurora_e2e::default_correlation(),
+        )),
     );
 
     // The correlator committed, then died before publishing and acking.

@@ -25,7 +25,10 @@ impl Workers {
         let bus = TestBus::new().await;
         let mut conn = db.connect().await;
         let user = users::create(&mut conn, "owner").await.unwrap().user;
-        let correlator = Correlator::new(db.pool(), bus.bus.clone());
+        let rules = std::sync::Arc::new(aurora_correlator::Rules::new(
+            aurora_e2e::default_correlation(),
+        ));
+        let correlator = Correlator::new(db.pool(), bus.bus.clone(), rules);
         Self {
             correlator,
             user: UserId::parse(user.id).unwrap(),

@@ -21,6 +21,16 @@
 //! | `telemetry.log_format` | `text` | `text` or `json` |
 //! | `telemetry.log_filter` | `info` | `tracing` filter directives |
 //! | `telemetry.otlp_endpoint` | unset | OTLP/HTTP endpoint for traces |
+//! | `correlation.window_secs` | `900` | open incidents updated this recently are candidates |
+//! | `correlation.threshold` | `0.6` | combined score at which an alert joins an incident |
+//! | `correlation.max_alerts_per_incident` | `200` | a full incident takes no more alerts |
+//! | `correlation.flap_window_secs` | `600` | a resolved alert firing again this soon reopens its incident |
+//! | `correlation.resolve_policy` | `all` | `all`, `first` or `never` of the incident's alerts resolve it |
+//! | `correlation.deployment_window_secs` | `7200` | deployments this recent count as causes |
+//! | `correlation.hop_decay`, `correlation.max_hops` | `0.5`, `3` | topology score per extra hop, and the farthest hop |
+//! | `correlation.weights.{service,topology,similarity,time,deployment}` | `0.7, 0.6, 0.5, 0.3, 0.4` | what each strategy alone can contribute |
+//! | `correlation.dependencies` | empty | service → the services it calls (`checkout-api = ["payments-api"]`) |
+//! | `correlation.sources.<source>.{threshold,window_secs,auto_resolve_secs}` | unset | per-source overrides; auto-resolve for sources that never send resolves |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,6 +57,76 @@ pub struct Settings {
     pub rca_worker: ListenSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// How alerts become incidents.
+    pub correlation: CorrelationSettings,
+}
+
+/// How alerts are grouped into incidents and when incidents resolve.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorrelationSettings {
+    /// Open incidents updated within this many seconds are candidates.
+    pub window_secs: u64,
+    /// Combined score at which an alert joins the best candidate.
+    pub threshold: f64,
+    /// An incident holding this many alerts takes no more.
+    pub max_alerts_per_incident: i32,
+    /// A resolved alert firing again within this many seconds reopens its incident.
+    pub flap_window_secs: u64,
+    /// Which of an incident's alerts must resolve for it to resolve.
+    pub resolve_policy: ResolvePolicy,
+    /// Deployments this many seconds before an alert count as likely causes.
+    pub deployment_window_secs: u64,
+    /// Topology score multiplier per hop beyond the first.
+    pub hop_decay: f64,
+    /// Farthest dependency hop that still correlates.
+    pub max_hops: u32,
+    /// The most each strategy alone contributes to the combined score.
+    pub weights: StrategyWeights,
+    /// Service → the services it depends on (calls).
+    #[serde(default)]
+    pub dependencies: HashMap<String, Vec<String>>,
+    /// Per-source overrides, keyed by source name.
+    #[serde(default)]
+    pub sources: HashMap<String, SourceOverrides>,
+}
+
+/// The most each strategy alone contributes, in [0, 1].
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct StrategyWeights {
+    /// Same service, or one the incident already affects.
+    pub service: f64,
+    /// Services linked by the dependency graph.
+    pub topology: f64,
+    /// Similar titles.
+    pub similarity: f64,
+    /// Close in time.
+    pub time: f64,
+    /// A recent or failed deployment of the service or a dependency.
+    pub deployment: f64,
+}
+
+/// Settings one source overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SourceOverrides {
+    /// Threshold for this source's alerts.
+    pub threshold: Option<f64>,
+    /// Candidate window for this source's alerts.
+    pub window_secs: Option<u64>,
+    /// Resolve this source's alerts when nothing was heard for this long (for sources that
+    /// never send resolves: Splunk, Jenkins).
+    pub auto_resolve_secs: Option<u64>,
+}
+
+/// Which alerts must resolve for their incident to resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolvePolicy {
+    /// All of them (default).
+    All,
+    /// The first that resolves.
+    First,
+    /// None: people resolve incidents.
+    Never,
 }
 
 /// PostgreSQL settings.
@@ -143,6 +223,23 @@ bind = "127.0.0.1:8083"
 [telemetry]
 log_format = "text"
 log_filter = "info"
+
+[correlation]
+window_secs = 900
+threshold = 0.6
+max_alerts_per_incident = 200
+flap_window_secs = 600
+resolve_policy = "all"
+deployment_window_secs = 7200
+hop_decay = 0.5
+max_hops = 3
+
+[correlation.weights]
+service = 0.7
+topology = 0.6
+similarity = 0.5
+time = 0.3
+deployment = 0.4
 "#;
 
 impl Settings {
@@ -179,6 +276,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
+        self.correlation.validate()?;
         if self.database.pool_size == 0 {
             return Err(SettingsError(
                 "database.pool_size must be at least 1".into(),
@@ -200,6 +298,74 @@ impl Settings {
         Ok(())
     }
 }
+
+impl CorrelationSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let unit = |name: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(SettingsError(format!(
+                    "correlation.{name} must be between 0 and 1, got {value}"
+                )))
+            }
+        };
+        let w = &self.weights;
+        for (name, value) in [
+            ("weights.service", w.service),
+            ("weights.topology", w.topology),
+            ("weights.similarity", w.similarity),
+            ("weights.time", w.time),
+            ("weights.deployment", w.deployment),
+            ("hop_decay", self.hop_decay),
+        ] {
+            unit(name, value)?;
+        }
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(SettingsError(format!(
+                "correlation.threshold must be in (0, 1], got {}",
+                self.threshold
+            )));
+        }
+        if self.window_secs == 0 || self.max_alerts_per_incident < 1 {
+            return Err(SettingsError("correlation.window_secs and correlation.max_alerts_per_incident must be at least 1".into()));
+        }
+        for (source, overrides) in &self.sources {
+            if !SOURCE_NAMES.contains(&source.as_str()) {
+                return Err(SettingsError(format!(
+                    "correlation.sources.{source}: unknown source; expected one of {}",
+                    SOURCE_NAMES.join(", ")
+                )));
+            }
+            if let Some(threshold) = overrides.threshold {
+                unit(&format!("sources.{source}.threshold"), threshold)?;
+            }
+        }
+        for (service, dependencies) in &self.dependencies {
+            if dependencies.iter().any(|d| d == service) {
+                return Err(SettingsError(format!(
+                    "correlation.dependencies.{service} lists itself"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The source names settings may key overrides by (`aurora_domain::SourceType`'s spellings;
+/// this crate stays free of domain types).
+const SOURCE_NAMES: &[&str] = &[
+    "grafana",
+    "alertmanager",
+    "datadog",
+    "netdata",
+    "pagerduty",
+    "splunk",
+    "jenkins",
+    "cloudbees",
+    "dynatrace",
+    "bigpanda",
+];
 
 #[cfg(test)]
 mod tests {
@@ -229,6 +395,38 @@ mod tests {
         .unwrap();
         assert_eq!(custom.ingress.body_limit_bytes, 2048);
         assert_eq!(custom.nats.prefix, "staging");
+    }
+
+    #[test]
+    fn correlation_rules_load_from_a_file_and_are_validated() {
+        let dir = std::env::temp_dir().join(format!("aurora-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "[correlation.dependencies]\ncheckout-api = [\"payments-api\"]\n[correlation.sources.splunk]\nauto_resolve_secs = 3600\n").unwrap();
+        let settings = Settings::load_from(Some(good), env(&[])).unwrap();
+        assert_eq!(
+            settings.correlation.dependencies["checkout-api"],
+            ["payments-api"]
+        );
+        assert_eq!(
+            settings.correlation.sources["splunk"].auto_resolve_secs,
+            Some(3600)
+        );
+        assert_eq!(settings.correlation.resolve_policy, ResolvePolicy::All);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[correlation.sources.nagios]\nthreshold = 0.5\n").unwrap();
+        let err = Settings::load_from(Some(bad), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("correlation.sources.nagios"), "{err}");
+        let err = Settings::load_from(
+            None,
+            env(&[("AURORA__CORRELATION__WEIGHTS__SERVICE", "1.5")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("correlation.weights.service"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

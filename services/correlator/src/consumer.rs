@@ -1,5 +1,6 @@
 //! The correlator's run loop: a durable pull consumer on `ALERTS`, shared by all replicas.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_bus::{Delivery, Topology, consume};
@@ -8,13 +9,18 @@ use aurora_runtime::Connections;
 use aurora_settings::Settings;
 use tokio_util::sync::CancellationToken;
 
-use crate::Correlator;
+use crate::{Correlator, Rules, auto_resolve};
 
 /// How long a delivery may take before JetStream redelivers it to another replica.
 const ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// Consumes deliveries until `shutdown` fires; an in-flight delivery is finished first.
-pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Consumes deliveries until `shutdown` fires (an in-flight delivery is finished first), and
+/// auto-resolves silent alerts alongside.
+pub async fn run(
+    connections: Connections,
+    rules: Arc<Rules>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let topology = connections.bus.topology();
     let consumer = connections
         .bus
@@ -25,16 +31,25 @@ pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyho
             ACK_WAIT,
         )
         .await?;
-    let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone());
-    consume(consumer, shutdown, |delivery: Delivery<AlertBatch>| {
+    let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules);
+    let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
+    let consumed = consume(consumer, shutdown, |delivery: Delivery<AlertBatch>| {
         let correlator = correlator.clone();
         async move { correlator.handle(&delivery.payload).await.map(drop) }
     })
-    .await?;
-    Ok(())
+    .await;
+    let _ = sweeper.await;
+    Ok(consumed?)
 }
 
 /// The service: health endpoints on `correlator.bind` and the run loop, until SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    aurora_runtime::run_worker(&settings, "correlator", settings.correlator.bind, run).await
+    let rules = Arc::new(Rules::new(settings.correlation.clone()));
+    aurora_runtime::run_worker(
+        &settings,
+        "correlator",
+        settings.correlator.bind,
+        |connections, shutdown| run(connections, rules, shutdown),
+    )
+    .await
 }

@@ -1,18 +1,31 @@
-//! One delivery (its alerts and any deployment): stored in one transaction, events published after the commit, ack last.
+//! One delivery (its alerts and any deployment): stored in one transaction, events published
+//! after the commit, ack last.
 //!
 //! A crash anywhere is safe. Before the commit nothing happened and the redelivery starts
-//! over. After the commit the delivery is recorded in `alert_deliveries`, so the redelivery
-//! finds its work done and only republishes the events, which JetStream deduplicates by their
-//! `Nats-Msg-Id`.
+//! over. After the commit the delivery is recorded in `alert_deliveries` with the incident
+//! events it caused, so the redelivery finds its work done and only republishes them; JetStream
+//! drops the duplicates by their `Nats-Msg-Id`.
+
+use std::sync::Arc;
 
 use aurora_bus::{Bus, HandlerError, IncidentSubject};
 use aurora_db::deliveries::{self, ProcessedAlert};
-use aurora_db::{AsyncConnection, DbPool, QueryError, alerts, deployments, incidents, time};
-use aurora_domain::{AlertBatch, AlertStatus, IncidentCreated};
+use aurora_db::incidents::{self, Attachment};
+use aurora_db::{
+    AsyncConnection, AsyncPgConnection, DbPool, QueryError, alerts, deployments, events, time,
+};
+use aurora_domain::{
+    AlertBatch, AlertStatus, IncidentChange, IncidentChanged, IncidentCreated, NormalizedAlert,
+    UserId,
+};
+use chrono::{NaiveDateTime, TimeDelta};
 use uuid::Uuid;
 
+use crate::correlate;
 use crate::dedup::{self, Dedup};
+use crate::lifecycle::{self, History};
 use crate::open_incident;
+use crate::scoring::Rules;
 
 /// What processing a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,19 +34,32 @@ pub struct DeliveryOutcome {
     pub already_processed: bool,
     /// The incidents its alerts opened.
     pub opened_incidents: Vec<Uuid>,
+    /// The incident events it published (correlated, resolved, reopened …).
+    pub changes: Vec<i64>,
 }
 
-/// Stores deliveries and opens incidents.
+/// Stores deliveries, correlates alerts, and opens, resolves and reopens incidents.
 #[derive(Clone)]
 pub struct Correlator {
     pool: DbPool,
     bus: Bus,
+    rules: Arc<Rules>,
 }
 
 impl Correlator {
-    /// A correlator over these connections.
-    pub fn new(pool: DbPool, bus: Bus) -> Self {
-        Self { pool, bus }
+    /// A correlator over these connections and rules.
+    pub fn new(pool: DbPool, bus: Bus, rules: Arc<Rules>) -> Self {
+        Self { pool, bus, rules }
+    }
+
+    /// The rules it applies.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Its database pool.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
     }
 
     /// Processes one delivery and publishes its events; the caller acks after `Ok`.
@@ -43,17 +69,24 @@ impl Correlator {
             .iter()
             .filter_map(|alert| alert.opened_incident_id)
             .collect();
+        let changes: Vec<i64> = processed
+            .iter()
+            .flat_map(|alert| alert.event_ids.iter().copied())
+            .collect();
         for incident_id in &opened_incidents {
             self.publish_created(*incident_id).await?;
         }
+        self.publish_changes(&changes).await?;
         Ok(DeliveryOutcome {
             already_processed,
             opened_incidents,
+            changes,
         })
     }
 
-    /// The database half: dedup or store each alert and open incidents, in one transaction.
-    /// Answers whether the delivery had been stored before, and what each alert did.
+    /// The database half: each alert deduplicated, correlated or opened, and any deployment
+    /// stored, in one transaction under the user's lock. Answers whether the delivery had been
+    /// stored before, and what each alert did.
     pub async fn store(
         &self,
         batch: &AlertBatch,
@@ -72,34 +105,9 @@ impl Correlator {
             let received_at = batch.received_at.naive_utc();
             let mut processed = Vec::with_capacity(batch.alerts.len());
             for (index, alert) in batch.alerts.iter().enumerate() {
-                let (alert_id, opened_incident_id) =
-                    match dedup::apply(conn, &batch.user_id, alert, received_at).await? {
-                        Dedup::Repeat(open) | Dedup::Resolved(open) => (open.id, None),
-                        Dedup::New => {
-                            let stored = alerts::insert(
-                                conn,
-                                &batch.user_id,
-                                alert,
-                                received_at,
-                                &batch.raw_payload,
-                            )
-                            .await?;
-                            // A resolve for an alert Aurora never saw open is kept, but is no incident.
-                            let incident = match alert.status {
-                                AlertStatus::Firing => {
-                                    Some(open_incident::open(conn, &stored, time::now()).await?.id)
-                                }
-                                AlertStatus::Resolved => None,
-                            };
-                            (stored.id, incident)
-                        }
-                    };
-                let entry = ProcessedAlert {
-                    alert_index: i32::try_from(index)
-                        .expect("a delivery holds fewer than 2^31 alerts"),
-                    alert_id,
-                    opened_incident_id,
-                };
+                let mut entry = self.apply(conn, batch, alert, received_at).await?;
+                entry.alert_index =
+                    i32::try_from(index).expect("a delivery holds fewer than 2^31 alerts");
                 deliveries::record(conn, &batch.user_id, &batch.delivery_id, &entry).await?;
                 processed.push(entry);
             }
@@ -122,6 +130,107 @@ impl Correlator {
         .map_err(classify)
     }
 
+    /// One alert: a repeat or resolve of an open alert, a flap, or a new alert that joins an
+    /// incident or opens one.
+    async fn apply(
+        &self,
+        conn: &mut AsyncPgConnection,
+        batch: &AlertBatch,
+        alert: &NormalizedAlert,
+        received_at: NaiveDateTime,
+    ) -> Result<ProcessedAlert, QueryError> {
+        let user = &batch.user_id;
+        let now = time::now();
+        let mut entry = ProcessedAlert {
+            alert_index: 0,
+            alert_id: 0,
+            opened_incident_id: None,
+            event_ids: Vec::new(),
+        };
+        match dedup::apply(conn, user, alert, received_at).await? {
+            Dedup::Repeat(open) => entry.alert_id = open.id,
+            Dedup::Resolved(resolved) => {
+                entry.alert_id = resolved.id;
+                if let Some(incident_id) = resolved.incident_id {
+                    let policy = self.rules.settings.resolve_policy;
+                    entry.event_ids.extend(
+                        lifecycle::after_alert_resolved(conn, incident_id, policy, now).await?,
+                    );
+                }
+            }
+            // A resolve for an alert Aurora never saw open is kept, but is no incident.
+            Dedup::New if alert.status == AlertStatus::Resolved => {
+                entry.alert_id = alerts::insert(conn, user, alert, received_at, &batch.raw_payload)
+                    .await?
+                    .id;
+            }
+            Dedup::New => {
+                self.apply_firing(conn, batch, alert, received_at, now, &mut entry)
+                    .await?
+            }
+        }
+        Ok(entry)
+    }
+
+    async fn apply_firing(
+        &self,
+        conn: &mut AsyncPgConnection,
+        batch: &AlertBatch,
+        alert: &NormalizedAlert,
+        received_at: NaiveDateTime,
+        now: NaiveDateTime,
+        entry: &mut ProcessedAlert,
+    ) -> Result<(), QueryError> {
+        let user = &batch.user_id;
+        let flap_window = TimeDelta::seconds(self.rules.settings.flap_window_secs as i64);
+        let earlier = match lifecycle::history(conn, user, alert, flap_window, now).await? {
+            History::Flap {
+                alert: previous,
+                incident,
+            } => {
+                let (refired, reopened) =
+                    lifecycle::refire(conn, &previous, &incident, now).await?;
+                entry.alert_id = refired.id;
+                entry.event_ids.extend(reopened);
+                return Ok(());
+            }
+            History::Recurrence { earlier } => Some(earlier),
+            History::New => None,
+        };
+        let stored = alerts::insert(conn, user, alert, received_at, &batch.raw_payload).await?;
+        entry.alert_id = stored.id;
+        // It may join an open incident; a resolved one never takes it (see `lifecycle`).
+        if let Some(found) =
+            correlate::best_match(conn, &self.rules, user, alert, batch.received_at).await?
+        {
+            let strongest = &found.verdict.strongest;
+            let attachment = Attachment {
+                strategy: strongest.strategy.as_str(),
+                score: found.verdict.combined as f32,
+                reason: &strongest.reason,
+            };
+            incidents::attach(conn, found.incident.id, &stored, &attachment, now).await?;
+            let detail = serde_json::json!({
+                "alert_id": stored.id,
+                "strategy": attachment.strategy,
+                "score": attachment.score,
+                "reason": attachment.reason,
+            });
+            entry.event_ids.push(
+                events::record(conn, found.incident.id, "correlated", detail)
+                    .await?
+                    .id,
+            );
+            return Ok(());
+        }
+        let incident = open_incident::open(conn, &stored, now).await?;
+        if let Some(earlier) = earlier {
+            lifecycle::link_recurrence(conn, earlier, &incident).await?;
+        }
+        entry.opened_incident_id = Some(incident.id);
+        Ok(())
+    }
+
     async fn publish_created(&self, incident_id: Uuid) -> Result<(), HandlerError> {
         let mut conn = self
             .pool
@@ -134,7 +243,7 @@ impl Correlator {
         drop(conn);
         let event = IncidentCreated {
             incident_id,
-            user_id: aurora_domain::UserId::parse(incident.user_id)
+            user_id: UserId::parse(incident.user_id)
                 .map_err(|err| HandlerError::Poison(err.to_string()))?,
             source_alert_id: incident.source_alert_id,
             source_type: incident.source_type.parse().map_err(
@@ -153,11 +262,74 @@ impl Correlator {
         tracing::info!(%incident_id, "incident opened");
         Ok(())
     }
+
+    /// Publishes incident events recorded in `incident_events`, each on the subject of its
+    /// change, with a `Nats-Msg-Id` from the event row.
+    pub async fn publish_changes(&self, event_ids: &[i64]) -> Result<(), HandlerError> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        for event in events::by_ids(&mut conn, event_ids)
+            .await
+            .map_err(classify)?
+        {
+            let Some(change) = change_of(&event.kind) else {
+                continue;
+            };
+            let incident = incidents::get(&mut conn, event.incident_id)
+                .await
+                .map_err(classify)?;
+            let message = IncidentChanged {
+                change,
+                incident_id: event.incident_id,
+                user_id: UserId::parse(incident.user_id)
+                    .map_err(|err| HandlerError::Poison(err.to_string()))?,
+                event_id: event.id,
+                occurred_at: time::to_utc(event.created_at),
+            };
+            self.bus
+                .publish(
+                    self.bus.topology().incident_subject(subject_of(change)),
+                    &message.message_id(),
+                    &message,
+                )
+                .await
+                .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Which published change an `incident_events` kind is; `None` for timeline-only events.
+pub fn change_of(kind: &str) -> Option<IncidentChange> {
+    match kind {
+        "correlated" => Some(IncidentChange::Correlated),
+        "resolved" => Some(IncidentChange::Resolved),
+        "reopened" | "status_changed" | "updated" => Some(IncidentChange::Updated),
+        "merged" | "merged_into" => Some(IncidentChange::Merged),
+        _ => None,
+    }
+}
+
+/// The subject a change is published on.
+pub fn subject_of(change: IncidentChange) -> IncidentSubject {
+    match change {
+        IncidentChange::Correlated => IncidentSubject::Correlated,
+        IncidentChange::Updated => IncidentSubject::Updated,
+        IncidentChange::Resolved => IncidentSubject::Resolved,
+        IncidentChange::Merged => IncidentSubject::Merged,
+        IncidentChange::Analyzed => IncidentSubject::Analyzed,
+    }
 }
 
 /// A database error that retrying cannot fix (the delivery names a user that does not exist)
 /// is poison; anything else (connection lost, timeout, serialization) is worth a retry.
-fn classify(err: QueryError) -> HandlerError {
+pub(crate) fn classify(err: QueryError) -> HandlerError {
     use aurora_db::DatabaseErrorKind;
     use aurora_db::QueryError::DatabaseError;
     match &err {
