@@ -2,6 +2,7 @@
 //! each built from its service's library exactly as its binary builds it, on port 0, over a
 //! fresh database and fresh stream names.
 
+pub mod harness;
 pub mod http;
 
 use std::future::Future;

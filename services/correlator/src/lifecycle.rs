@@ -52,9 +52,9 @@ pub enum History {
     /// Resolved within the flap window: it fires again in its own incident.
     Flap {
         /// The resolved alert.
-        alert: Alert,
+        alert: Box<Alert>,
         /// Its incident.
-        incident: Incident,
+        incident: Box<Incident>,
     },
     /// Resolved longer ago, with its incident closed: a recurrence.
     Recurrence {
@@ -86,8 +86,8 @@ pub async fn history(
         .is_some_and(|at| now - at <= flap_window);
     Ok(if within_flap {
         History::Flap {
-            alert: previous,
-            incident,
+            alert: Box::new(previous),
+            incident: Box::new(incident),
         }
     } else if incident.status == IncidentStatus::Resolved.as_str() {
         History::Recurrence {

@@ -1,0 +1,353 @@
+//! Correlation and incident lifecycle scenarios on real PostgreSQL and NATS: incidents,
+//! counts, services, strategies and published events.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aurora_bus::IncidentSubject;
+use aurora_db::{alerts, events, incidents};
+use aurora_domain::SourceType;
+use aurora_e2e::harness::{Harness, TestAlert};
+use aurora_e2e::{Stack, default_correlation, eventually};
+
+fn alert(
+    source: SourceType,
+    fingerprint: &'static str,
+    service: &'static str,
+    title: &'static str,
+) -> TestAlert {
+    TestAlert::firing(source, fingerprint, service, title)
+}
+
+async fn published(h: &Harness, subject: IncidentSubject) -> Vec<serde_json::Value> {
+    let topology = h.bus.bus.topology();
+    h.bus
+        .messages(
+            &topology.incidents_stream(),
+            &topology.incident_subject(subject),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_alerts_on_one_service_from_two_vendors_are_one_incident() {
+    let h = Harness::new().await;
+    let first = h
+        .send(&alert(
+            SourceType::Grafana,
+            "g-5xx",
+            "checkout-api",
+            "Checkout 5xx rate above 5%",
+        ))
+        .await;
+    let incident_id = first.opened_incidents[0];
+    for (source, key, title) in [
+        (
+            SourceType::Datadog,
+            "dd-latency",
+            "Checkout p99 latency above 2s",
+        ),
+        (
+            SourceType::Grafana,
+            "g-saturation",
+            "Checkout pods CPU saturated",
+        ),
+    ] {
+        let outcome = h.send(&alert(source, key, "checkout-api", title)).await;
+        assert!(outcome.opened_incidents.is_empty(), "{title} joined");
+        assert_eq!(outcome.changes.len(), 1, "one correlated event");
+    }
+    let incidents = h.incidents().await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        (
+            incidents[0].correlated_alert_count,
+            incidents[0].affected_services.clone()
+        ),
+        (2, vec!["checkout-api".to_owned()])
+    );
+    let mut conn = h.db.connect().await;
+    let links = incidents::links(&mut conn, incident_id).await.unwrap();
+    let strategies: Vec<_> = links.iter().map(|l| l.strategy.as_str()).collect();
+    assert_eq!(strategies, ["primary", "service", "service"]);
+    assert!(
+        links[1]
+            .reason
+            .starts_with("same service checkout-api as 1 alert in the last"),
+        "{}",
+        links[1].reason
+    );
+    assert!(
+        links[2]
+            .reason
+            .starts_with("same service checkout-api as 2 alerts"),
+        "{}",
+        links[2].reason
+    );
+    assert!(links[1].score >= 0.6);
+    let correlated = published(&h, IncidentSubject::Correlated).await;
+    assert_eq!(correlated.len(), 2);
+    assert_eq!(correlated[0]["incident_id"], incident_id.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_alert_in_production_and_staging_is_two_incidents_and_unrelated_services_are_separate()
+ {
+    let h = Harness::new().await;
+    let cpu = alert(SourceType::Grafana, "cpu-prod", "checkout-api", "High CPU");
+    h.send(&cpu).await;
+    let staging = TestAlert {
+        fingerprint: "cpu-staging",
+        ..cpu.in_environment(Some("staging"))
+    };
+    assert_eq!(
+        h.send(&staging).await.opened_incidents.len(),
+        1,
+        "another environment"
+    );
+    let unknown = TestAlert {
+        fingerprint: "cpu-unknown",
+        ..cpu.in_environment(None)
+    };
+    assert_eq!(
+        h.send(&unknown).await.opened_incidents.len(),
+        1,
+        "unknown matches only unknown"
+    );
+    let search = alert(
+        SourceType::Grafana,
+        "search-lag",
+        "search-indexer",
+        "Index lag above 10 min",
+    );
+    assert_eq!(
+        h.send(&search).await.opened_incidents.len(),
+        1,
+        "unrelated service"
+    );
+    assert_eq!(h.incidents().await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependent_services_per_the_topology_are_one_incident() {
+    let mut rules = default_correlation();
+    rules.dependencies =
+        HashMap::from([("checkout-api".to_owned(), vec!["payments-api".to_owned()])]);
+    let h = Harness::with_rules(rules).await;
+    let incident_id = h
+        .send(&alert(
+            SourceType::Datadog,
+            "pay-errors",
+            "payments-api",
+            "Card processor errors",
+        ))
+        .await
+        .opened_incidents[0];
+    let outcome = h
+        .send(&alert(
+            SourceType::Grafana,
+            "co-timeouts",
+            "checkout-api",
+            "Timeouts to upstream",
+        ))
+        .await;
+    assert!(outcome.opened_incidents.is_empty());
+    let mut conn = h.db.connect().await;
+    let links = incidents::links(&mut conn, incident_id).await.unwrap();
+    assert_eq!(links[1].strategy, "topology");
+    assert_eq!(
+        links[1].reason,
+        "checkout-api is 1 hop from payments-api in the dependency graph"
+    );
+    let incident = incidents::get(&mut conn, incident_id).await.unwrap();
+    assert_eq!(incident.affected_services, ["payments-api", "checkout-api"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_resolves_when_all_its_alerts_resolve() {
+    let h = Harness::new().await;
+    let a = alert(SourceType::Grafana, "a", "checkout-api", "Checkout 5xx");
+    let b = alert(SourceType::Grafana, "b", "checkout-api", "Checkout latency");
+    let incident_id = h.send(&a).await.opened_incidents[0];
+    h.send(&b).await;
+    assert!(
+        h.send(&a.resolved()).await.changes.is_empty(),
+        "one alert still fires"
+    );
+    assert_eq!(h.incidents().await[0].status, "investigating");
+    let last = h.send(&b.resolved()).await;
+    assert_eq!(last.changes.len(), 1);
+    let incident = h.incidents().await.remove(0);
+    assert_eq!(
+        (incident.id, incident.status.as_str()),
+        (incident_id, "resolved")
+    );
+    assert!(incident.resolved_at.is_some());
+    let resolved = published(&h, IncidentSubject::Resolved).await;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["change"], "resolved");
+    // A resolved incident takes no new alerts.
+    let c = alert(
+        SourceType::Grafana,
+        "c",
+        "checkout-api",
+        "Checkout 5xx again",
+    );
+    assert_eq!(h.send(&c).await.opened_incidents.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flap_reopens_its_incident_and_a_later_recurrence_opens_a_linked_one() {
+    let h = Harness::new().await;
+    let a = alert(SourceType::Alertmanager, "disk", "postgres", "DiskFull");
+    let incident_id = h.send(&a).await.opened_incidents[0];
+    h.send(&a.resolved()).await;
+    assert_eq!(h.incidents().await[0].status, "resolved");
+    let flap = h.send(&a).await;
+    assert!(flap.opened_incidents.is_empty(), "within the flap window");
+    let incident = h.incidents().await.remove(0);
+    assert_eq!(
+        (incident.id, incident.status.as_str(), incident.resolved_at),
+        (incident_id, "investigating", None)
+    );
+    let mut conn = h.db.connect().await;
+    let alert_row = alerts::get(&mut conn, incident.source_alert_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (alert_row.status.as_str(), alert_row.occurrence_count),
+        ("firing", 2)
+    );
+    assert_eq!(
+        published(&h, IncidentSubject::Updated).await.len(),
+        1,
+        "reopened"
+    );
+
+    // With no flap window, the next firing after a resolve is a recurrence.
+    let mut rules = default_correlation();
+    rules.flap_window_secs = 0;
+    let h = Harness::with_rules(rules).await;
+    let earlier = h.send(&a).await.opened_incidents[0];
+    h.send(&a.resolved()).await;
+    tokio::time::sleep(Duration::from_millis(5)).await; // resolved_at must lie in the past
+    let later = h.send(&a).await.opened_incidents[0];
+    assert_ne!(earlier, later);
+    let mut conn = h.db.connect().await;
+    let new_events = events::for_incident(&mut conn, later).await.unwrap();
+    assert!(
+        new_events
+            .iter()
+            .any(|e| e.kind == "recurrence_of" && e.detail["incident_id"] == earlier.to_string())
+    );
+    let old_events = events::for_incident(&mut conn, earlier).await.unwrap();
+    assert!(
+        old_events
+            .iter()
+            .any(|e| e.kind == "recurred_as" && e.detail["incident_id"] == later.to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_resolve_closes_silent_alerts_of_sources_that_never_resolve() {
+    let mut rules = default_correlation();
+    rules.sources.insert(
+        "splunk".into(),
+        aurora_settings::SourceOverrides {
+            auto_resolve_secs: Some(0),
+            ..Default::default()
+        },
+    );
+    let h = Harness::with_rules(rules).await;
+    h.send(&alert(
+        SourceType::Splunk,
+        "orders-503",
+        "orders-api",
+        "Orders API 503 burst",
+    ))
+    .await;
+    h.send(&alert(SourceType::Grafana, "cpu", "search", "High CPU"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(5)).await; // silent for longer than 0 s
+    assert_eq!(
+        aurora_correlator::auto_resolve::sweep(&h.correlator)
+            .await
+            .unwrap(),
+        1
+    );
+    let statuses: HashMap<String, String> = h
+        .incidents()
+        .await
+        .into_iter()
+        .map(|i| (i.source_type, i.status))
+        .collect();
+    assert_eq!(statuses["splunk"], "resolved");
+    assert_eq!(
+        statuses["grafana"], "investigating",
+        "only sources with a timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_correlators_fed_200_related_alerts_at_once_make_one_incident_with_199_attached() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    // A second replica on the same durable consumer.
+    let rules = std::sync::Arc::new(aurora_correlator::Rules::new(default_correlation()));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let replica = tokio::spawn(aurora_correlator::run(
+        stack.connections.clone(),
+        rules,
+        shutdown.clone(),
+    ));
+    let user = aurora_domain::UserId::parse(owner.id.clone()).unwrap();
+    let bus = &stack.connections.bus;
+    let subject = bus.topology().alert_subject(SourceType::Grafana);
+    for i in 0..200 {
+        let batch = aurora_domain::AlertBatch {
+            delivery_id: format!("load-{i}"),
+            user_id: user.clone(),
+            integration_id: uuid::Uuid::new_v4(),
+            source_type: SourceType::Grafana,
+            received_at: chrono::Utc::now(),
+            alerts: vec![aurora_domain::NormalizedAlert {
+                source_type: SourceType::Grafana,
+                fingerprint: aurora_domain::Fingerprint::parse(format!("pod-{i}")).unwrap(),
+                status: aurora_domain::AlertStatus::Firing,
+                severity: aurora_domain::Severity::High,
+                title: format!("checkout pod {i} restarting"),
+                service: Some("checkout-api".into()),
+                environment: Some("production".into()),
+                started_at: chrono::Utc::now(),
+                labels: Default::default(),
+                url: None,
+            }],
+            deployment: None,
+            raw_payload: serde_json::json!({}),
+        };
+        bus.publish(subject.clone(), &batch.message_id(), &batch)
+            .await
+            .unwrap();
+    }
+    let mut conn = stack.connections.pool.get().await.unwrap();
+    let incident = eventually("200 alerts correlated", Duration::from_secs(60), || async {
+        let mut conn = stack.connections.pool.get().await.unwrap();
+        let all = incidents::list_for_user(&mut conn, &user, 10)
+            .await
+            .unwrap();
+        (all.iter().map(|i| i.correlated_alert_count).sum::<i32>() + all.len() as i32 == 200)
+            .then_some(all)
+    })
+    .await;
+    assert_eq!(incident.len(), 1, "exactly one incident");
+    assert_eq!(incident[0].correlated_alert_count, 199);
+    assert_eq!(
+        incidents::links(&mut conn, incident[0].id)
+            .await
+            .unwrap()
+            .len(),
+        200
+    );
+    shutdown.cancel();
+    replica.await.unwrap().unwrap();
+}
