@@ -174,6 +174,29 @@ impl Bus {
         })
     }
 
+    /// Publishes an incident change on `incidents.<change>`, once per change.
+    pub async fn publish_incident_change(
+        &self,
+        change: &aurora_domain::IncidentChanged,
+    ) -> Result<PublishReceipt, BusError> {
+        let subject = self
+            .topology
+            .incident_subject(crate::IncidentSubject::for_change(change.change));
+        self.publish(subject, &change.message_id(), change).await
+    }
+
+    /// Live incident changes as they are published (core NATS, no replay), for the API's
+    /// event stream.
+    pub async fn subscribe_incident_changes(&self) -> Result<async_nats::Subscriber, BusError> {
+        self.client
+            .subscribe(self.topology.all_incident_subjects())
+            .await
+            .map_err(|err| BusError::Setup {
+                what: "incident subscription".into(),
+                detail: err.to_string(),
+            })
+    }
+
     /// The JetStream context, for tests and tools that inspect streams.
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.jetstream

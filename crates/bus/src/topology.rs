@@ -20,6 +20,18 @@ pub enum IncidentSubject {
 }
 
 impl IncidentSubject {
+    /// The subject a change is published on.
+    pub fn for_change(change: aurora_domain::IncidentChange) -> Self {
+        use aurora_domain::IncidentChange;
+        match change {
+            IncidentChange::Correlated => IncidentSubject::Correlated,
+            IncidentChange::Updated => IncidentSubject::Updated,
+            IncidentChange::Resolved => IncidentSubject::Resolved,
+            IncidentChange::Merged => IncidentSubject::Merged,
+            IncidentChange::Analyzed => IncidentSubject::Analyzed,
+        }
+    }
+
     fn suffix(self) -> &'static str {
         match self {
             IncidentSubject::Created => "created",

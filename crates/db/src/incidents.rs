@@ -283,3 +283,25 @@ pub async fn transition(
         .await
         .optional()
 }
+
+/// Changes what a person may edit besides the status: the open tab and the summary.
+pub async fn edit(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    active_tab: Option<ActiveTab>,
+    aurora_summary: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<Incident> {
+    let current = get(conn, incident_id).await?;
+    diesel::update(incidents::table.find(incident_id))
+        .set((
+            incidents::active_tab.eq(active_tab
+                .map(ActiveTab::as_str)
+                .or(current.active_tab.as_deref())),
+            incidents::aurora_summary.eq(aurora_summary.or(current.aurora_summary.as_deref())),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await
+}

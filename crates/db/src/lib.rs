@@ -9,8 +9,10 @@ pub mod analysis;
 pub mod deliveries;
 pub mod deployments;
 pub mod events;
+pub mod incident_list;
 pub mod incidents;
 pub mod integrations;
+pub mod merge;
 pub mod migrate;
 pub mod pool;
 #[expect(

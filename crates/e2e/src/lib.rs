@@ -80,8 +80,13 @@ impl Stack {
         )
         .expect("the ingress starts");
         let (api_url, api) = listen();
-        let api = aurora_api::server(connections.pool.clone(), connections.readiness(), api)
-            .expect("the API starts");
+        let api = aurora_api::server(
+            connections.pool.clone(),
+            connections.bus.clone(),
+            connections.readiness(),
+            api,
+        )
+        .expect("the API starts");
         for server in [ingress, api] {
             let handle = server.handle();
             let stop = shutdown.clone();

@@ -16,6 +16,15 @@ pub enum ApiError {
     /// An invalid parameter; the message names it.
     #[error("{0}")]
     BadRequest(String),
+    /// A well-formed request whose values are not acceptable; the message names the field.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The change conflicts with the incident's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is over the limit.
+    #[error("body exceeds the limit of {0} bytes")]
+    TooLarge(usize),
     /// The database failed.
     #[error("the incident store is unavailable; retry later")]
     Unavailable(String),
@@ -39,6 +48,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

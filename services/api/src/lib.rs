@@ -1,35 +1,98 @@
-//! The incidents API for people and tools.
+//! The incidents API for people and tools. JSON field names are the tables' column names;
+//! errors answer `{"error": …}`; a bearer API token decides the caller, and another user's
+//! incident is always 404.
 //!
-//! - [`auth`]: the bearer API token decides the user; another user's data is always 404.
-//! - [`incidents`]: `GET /api/incidents` and `GET /api/incidents/{id}`.
-//! - [`error`]: the one mapping from failures to `{"error": …}` answers.
+//! - [`auth`]: the caller from the API token.
+//! - [`incidents`]: the list with filters and pages, one incident, its alerts, its timeline.
+//! - [`update`]: `PATCH` status, tab and summary.
+//! - [`merge`]: fold one incident into another.
+//! - [`stream`]: server-sent events of the caller's changes.
+//! - [`openapi`]: the OpenAPI document, checked against the routes in a test.
 
 pub mod auth;
+mod cursor;
 pub mod error;
 pub mod incidents;
+pub mod merge;
+pub mod openapi;
+mod publish;
+pub mod stream;
+pub mod update;
 
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{App, HttpServer, web};
+use aurora_bus::Bus;
 use aurora_db::DbPool;
 use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 
+use crate::error::ApiError;
+
+/// Largest JSON body the API reads.
+pub const BODY_LIMIT_BYTES: usize = 128 * 1024;
+
+/// Registers every API route; the caller adds the pool and bus as app data.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .app_data(
+            web::JsonConfig::default()
+                .limit(BODY_LIMIT_BYTES)
+                .error_handler(|err, _| match err {
+                    JsonPayloadError::Overflow { .. }
+                    | JsonPayloadError::OverflowKnownLength { .. } => {
+                        ApiError::TooLarge(BODY_LIMIT_BYTES).into()
+                    }
+                    JsonPayloadError::ContentType => {
+                        ApiError::BadRequest("send the body as application/json".into()).into()
+                    }
+                    other => ApiError::Unprocessable(format!("invalid body: {other}")).into(),
+                }),
+        )
+        .app_data(
+            web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
+                ApiError::BadRequest(format!("invalid query: {err}")).into()
+            }),
+        )
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        // Before `/{id}`, which would take "stream" for an id.
+        .route("/api/incidents/stream", web::get().to(stream::stream))
+        .route("/api/incidents", web::get().to(incidents::list))
+        .route("/api/incidents/{id}", web::get().to(incidents::detail))
+        .route("/api/incidents/{id}", web::patch().to(update::update))
+        .route(
+            "/api/incidents/{id}/alerts",
+            web::get().to(incidents::incident_alerts),
+        )
+        .route(
+            "/api/incidents/{id}/events",
+            web::get().to(incidents::timeline),
+        )
+        .route(
+            "/api/incidents/{id}/merge-alert",
+            web::post().to(merge::merge),
+        );
+}
+
 /// Builds the API server on `listener` (port 0 in tests).
 pub fn server(
     pool: DbPool,
+    bus: Bus,
     readiness: Readiness,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
     let pool = web::Data::new(pool);
+    let bus = web::Data::new(bus);
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
+            .app_data(bus.clone())
             .app_data(readiness.clone())
             .configure(health_routes)
-            .configure(incidents::routes)
+            .configure(routes)
     })
     .disable_signals()
     .listen(listener)?
@@ -40,7 +103,12 @@ pub fn server(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let connections = aurora_runtime::Connections::open(&settings, "api").await?;
     let listener = TcpListener::bind(settings.api.bind)?;
-    let server = server(connections.pool.clone(), connections.readiness(), listener)?;
+    let server = server(
+        connections.pool.clone(),
+        connections.bus.clone(),
+        connections.readiness(),
+        listener,
+    )?;
     let handle = server.handle();
     let shutdown = shutdown_token();
     tokio::spawn(async move {

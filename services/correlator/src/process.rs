@@ -293,11 +293,7 @@ impl Correlator {
                 occurred_at: time::to_utc(event.created_at),
             };
             self.bus
-                .publish(
-                    self.bus.topology().incident_subject(subject_of(change)),
-                    &message.message_id(),
-                    &message,
-                )
+                .publish_incident_change(&message)
                 .await
                 .map_err(|err| HandlerError::Transient(err.to_string()))?;
         }
@@ -313,17 +309,6 @@ pub fn change_of(kind: &str) -> Option<IncidentChange> {
         "reopened" | "status_changed" | "updated" => Some(IncidentChange::Updated),
         "merged" | "merged_into" => Some(IncidentChange::Merged),
         _ => None,
-    }
-}
-
-/// The subject a change is published on.
-pub fn subject_of(change: IncidentChange) -> IncidentSubject {
-    match change {
-        IncidentChange::Correlated => IncidentSubject::Correlated,
-        IncidentChange::Updated => IncidentSubject::Updated,
-        IncidentChange::Resolved => IncidentSubject::Resolved,
-        IncidentChange::Merged => IncidentSubject::Merged,
-        IncidentChange::Analyzed => IncidentSubject::Analyzed,
     }
 }
 

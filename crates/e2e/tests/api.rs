@@ -1,0 +1,556 @@
+//! The incidents API with two users: filters and pages, the detail views, PATCH, merge, the
+//! live stream, and the OpenAPI document against the routes.
+
+use std::time::Duration;
+
+use aurora_bus::IncidentSubject;
+use aurora_domain::SourceType;
+use aurora_e2e::http::{get_json, post_webhook};
+use aurora_e2e::{Stack, TestUser, eventually};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// An Alertmanager body with one firing alert.
+fn alert_body(name: &str, service: &str, environment: &str, severity: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "version": "4", "status": "firing", "receiver": "aurora", "externalURL": "http://am",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": name, "service": service, "env": environment, "severity": severity},
+            "annotations": {}, "startsAt": "2026-11-27T08:00:00Z", "fingerprint": format!("{name}-{service}-{environment}")
+        }]
+    }))
+    .unwrap()
+}
+
+async fn patch(stack: &Stack, user: &TestUser, id: &str, body: Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .patch(format!("{}/api/incidents/{id}", stack.api_url))
+        .bearer_auth(&user.api_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn merge(stack: &Stack, user: &TestUser, target: &str, source: &str) -> (StatusCode, Value) {
+    let url = format!("{}/api/incidents/{target}/merge-alert", stack.api_url);
+    post_webhook(
+        &url,
+        Some(&user.api_token),
+        json!({ "source_incident_id": source })
+            .to_string()
+            .as_bytes(),
+        &[],
+    )
+    .await
+}
+
+/// Sends alerts for `user` and waits until they are incidents; answers their ids by name.
+async fn incidents_for(
+    stack: &Stack,
+    user: &TestUser,
+    alerts: &[(&str, &str, &str, &str)],
+) -> Vec<String> {
+    let token = stack.integration(user, SourceType::Alertmanager, &[]).await;
+    for (name, service, environment, severity) in alerts {
+        let body = alert_body(name, service, environment, severity);
+        let (status, _) = post_webhook(
+            &stack.webhook_url(SourceType::Alertmanager),
+            Some(&token),
+            &body,
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let url = format!("{}/api/incidents?limit=100", stack.api_url);
+    let page = eventually("the incidents", DEADLINE, || async {
+        let (_, page) = get_json(&url, Some(&user.api_token)).await;
+        (page["incidents"].as_array()?.len() == alerts.len()).then_some(page)
+    })
+    .await;
+    alerts
+        .iter()
+        .map(|(name, ..)| {
+            let found = page["incidents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["alert_title"] == *name)
+                .unwrap();
+            found["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_pages_and_refuses_bad_parameters() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    incidents_for(
+        &stack,
+        &alice,
+        &[
+            ("CheckoutErrors", "checkout-api", "production", "critical"),
+            ("SearchLag", "search", "production", "warning"),
+            (
+                "CheckoutStagingErrors",
+                "checkout-api",
+                "staging",
+                "critical",
+            ),
+            ("BillingDown", "billing", "production", "critical"),
+            ("QueueBacklog", "worker", "production", "info"),
+        ],
+    )
+    .await;
+    let base = format!("{}/api/incidents", stack.api_url);
+    let titles = |page: &Value| -> Vec<String> {
+        page["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["alert_title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let query = |q: &str| format!("{base}?{q}");
+    let (_, page) = get_json(
+        &query("severity=critical&environment=production"),
+        Some(&alice.api_token),
+    )
+    .await;
+    let mut found = titles(&page);
+    found.sort();
+    assert_eq!(found, ["BillingDown", "CheckoutErrors"]);
+    let (_, page) = get_json(&query("service=checkout-api"), Some(&alice.api_token)).await;
+    assert_eq!(titles(&page).len(), 2);
+    let (_, page) = get_json(&query("q=checkout%20staging"), Some(&alice.api_token)).await;
+    assert_eq!(titles(&page), ["CheckoutStagingErrors"]);
+    let (_, page) = get_json(
+        &query("source_type=alertmanager&status=investigating"),
+        Some(&alice.api_token),
+    )
+    .await;
+    assert_eq!(titles(&page).len(), 5);
+    let (_, page) = get_json(&query("since=2999-01-01T00:00:00Z"), Some(&alice.api_token)).await;
+    assert!(titles(&page).is_empty());
+    let (_, page) = get_json(&base, Some(&bob.api_token)).await;
+    assert!(
+        titles(&page).is_empty(),
+        "bob sees none of alice's incidents"
+    );
+
+    // Pages of two: every incident once, in order, then no cursor.
+    let mut seen = Vec::new();
+    let mut url = query("limit=2");
+    loop {
+        let (status, page) = get_json(&url, Some(&alice.api_token)).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(titles(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = query(&format!("limit=2&cursor={cursor}")),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "no incident on two pages");
+
+    for bad in [
+        "status=open",
+        "severity=urgent",
+        "limit=0",
+        "limit=101",
+        "since=yesterday",
+        "cursor=tampered",
+        "color=red",
+    ] {
+        let (status, body) = get_json(&query(bad), Some(&alice.api_token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{bad}: {body}"
+        );
+    }
+    for injection in [
+        "q=%27%20OR%201%3D1%20--",
+        "service=x%27%3B%20DROP%20TABLE%20incidents%3B--",
+        "q=%25",
+        "q=_",
+    ] {
+        let (status, page) = get_json(&query(injection), Some(&alice.api_token)).await;
+        assert_eq!(
+            (status, titles(&page).len()),
+            (StatusCode::OK, 0),
+            "{injection}"
+        );
+    }
+    let (status, _) = get_json(&base, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_changes_status_tab_and_summary_and_refuses_what_it_must() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    let [id] = <[String; 1]>::try_from(
+        incidents_for(
+            &stack,
+            &alice,
+            &[("DiskFull", "postgres", "production", "critical")],
+        )
+        .await,
+    )
+    .unwrap();
+    // Let the analysis finish first: it writes the summary too.
+    let detail_url = format!("{}/api/incidents/{id}", stack.api_url);
+    eventually("the analysis", DEADLINE, || async {
+        let (_, incident) = get_json(&detail_url, Some(&alice.api_token)).await;
+        (incident["aurora_status"] == "complete").then_some(())
+    })
+    .await;
+
+    let (status, body) = patch(
+        &stack,
+        &alice,
+        &id,
+        json!({"active_tab": "chat", "aurora_summary": "Disk full on db-1; cleaned WAL."}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["active_tab"].as_str()),
+        (StatusCode::OK, Some("chat")),
+        "{body}"
+    );
+    assert_eq!(body["aurora_summary"], "Disk full on db-1; cleaned WAL.");
+    let (status, body) = patch(&stack, &alice, &id, json!({"status": "resolved"})).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("resolved"))
+    );
+    assert!(body["resolved_at"].is_string());
+    let (status, body) = patch(&stack, &alice, &id, json!({"status": "analyzed"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("from resolved to analyzed")
+    );
+    for (invalid, named) in [
+        (json!({"status": "closed"}), "`status`"),
+        (json!({"status": "merged"}), "merge-alert"),
+        (json!({"active_tab": "graphs"}), "`active_tab`"),
+        (json!({"severity": "low"}), "unknown field `severity`"),
+        (json!({}), "nothing to change"),
+        (json!({"aurora_summary": 42}), "invalid body"),
+    ] {
+        let (status, body) = patch(&stack, &alice, &id, invalid.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{invalid}: {body}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().contains(named),
+            "{invalid}: {body}"
+        );
+    }
+    let huge = json!({"aurora_summary": "x".repeat(200 * 1024)});
+    assert_eq!(
+        patch(&stack, &alice, &id, huge).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        patch(&stack, &bob, &id, json!({"status": "investigating"}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (_, timeline) = get_json(
+        &format!("{}/api/incidents/{id}/events", stack.api_url),
+        Some(&alice.api_token),
+    )
+    .await;
+    let kinds: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.ends_with(&["updated", "resolved"]), "{kinds:?}");
+    let topology = stack.bus().bus.topology();
+    let updated = stack
+        .bus()
+        .messages(
+            &topology.incidents_stream(),
+            &topology.incident_subject(IncidentSubject::Updated),
+        )
+        .await;
+    let resolved = stack
+        .bus()
+        .messages(
+            &topology.incidents_stream(),
+            &topology.incident_subject(IncidentSubject::Resolved),
+        )
+        .await;
+    assert_eq!((updated.len(), resolved.len()), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_moves_alerts_and_refuses_every_bad_merge() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    let ids = incidents_for(
+        &stack,
+        &alice,
+        &[
+            ("CheckoutErrors", "checkout-api", "production", "critical"),
+            ("CardDeclines", "payments-api", "production", "high"),
+            ("SearchLag", "search", "production", "warning"),
+        ],
+    )
+    .await;
+    let bobs = incidents_for(
+        &stack,
+        &bob,
+        &[("BobAlert", "bob-svc", "production", "low")],
+    )
+    .await;
+    let (target, source, third) = (&ids[0], &ids[1], &ids[2]);
+
+    assert_eq!(
+        merge(&stack, &alice, target, target).await.0,
+        StatusCode::CONFLICT,
+        "into itself"
+    );
+    assert_eq!(
+        merge(&stack, &alice, target, &bobs[0]).await.0,
+        StatusCode::NOT_FOUND,
+        "bob's source"
+    );
+    assert_eq!(
+        merge(&stack, &bob, &bobs[0], source).await.0,
+        StatusCode::NOT_FOUND,
+        "alice's source"
+    );
+    assert_eq!(
+        merge(&stack, &alice, target, "not-an-id").await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let (status, merged) = merge(&stack, &alice, target, source).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert_eq!(merged["target"]["correlated_alert_count"], 1);
+    assert_eq!(
+        merged["target"]["affected_services"],
+        json!(["checkout-api", "payments-api"])
+    );
+    assert_eq!(
+        (
+            merged["source"]["status"].as_str(),
+            merged["source"]["merged_into_incident_id"].as_str()
+        ),
+        (Some("merged"), Some(target.as_str()))
+    );
+
+    assert_eq!(
+        merge(&stack, &alice, target, source).await.0,
+        StatusCode::CONFLICT,
+        "source already merged"
+    );
+    assert_eq!(
+        merge(&stack, &alice, source, third).await.0,
+        StatusCode::CONFLICT,
+        "merged target"
+    );
+
+    let (_, alerts) = get_json(
+        &format!("{}/api/incidents/{target}/alerts", stack.api_url),
+        Some(&alice.api_token),
+    )
+    .await;
+    let strategies: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["correlation"]["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies, ["primary", "manual"]);
+    let (_, list) = get_json(
+        &format!("{}/api/incidents", stack.api_url),
+        Some(&alice.api_token),
+    )
+    .await;
+    assert_eq!(
+        list["incidents"].as_array().unwrap().len(),
+        2,
+        "merged incidents are hidden"
+    );
+    let (_, list) = get_json(
+        &format!("{}/api/incidents?include_merged=true", stack.api_url),
+        Some(&alice.api_token),
+    )
+    .await;
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 3);
+    for id in [target, source] {
+        let (_, timeline) = get_json(
+            &format!("{}/api/incidents/{id}/events", stack.api_url),
+            Some(&alice.api_token),
+        )
+        .await;
+        assert!(
+            timeline["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"].as_str().unwrap().starts_with("merged"))
+        );
+    }
+    let topology = stack.bus().bus.topology();
+    let published = stack
+        .bus()
+        .messages(
+            &topology.incidents_stream(),
+            &topology.incident_subject(IncidentSubject::Merged),
+        )
+        .await;
+    assert_eq!(published.len(), 2, "one on each incident");
+    for path in ["", "/alerts", "/events"] {
+        let (status, _) = get_json(
+            &format!("{}/api/incidents/{target}{path}", stack.api_url),
+            Some(&bob.api_token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "bob cannot see {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_stream_carries_only_the_callers_changes() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    let alices = incidents_for(&stack, &alice, &[("AliceAlert", "a", "production", "high")]).await;
+    let bobs = incidents_for(&stack, &bob, &[("BobAlert", "b", "production", "high")]).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/incidents/stream", stack.api_url))
+        .bearer_auth(&bob.api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b": connected"));
+    // Alice's change first, then Bob's: Bob's stream must show his and never hers.
+    assert_eq!(
+        patch(&stack, &alice, &alices[0], json!({"active_tab": "chat"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        patch(&stack, &bob, &bobs[0], json!({"active_tab": "chat"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let event = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let chunk = body.next().await.unwrap().unwrap();
+            let text = String::from_utf8(chunk.to_vec()).unwrap();
+            if text.starts_with("event:") {
+                return text;
+            }
+        }
+    })
+    .await
+    .expect("an event within the deadline");
+    assert!(event.starts_with("event: updated\n"), "{event}");
+    assert!(
+        event.contains(&bobs[0]) && !event.contains(&alices[0]),
+        "{event}"
+    );
+    let (status, _) = get_json(&format!("{}/api/incidents/stream", stack.api_url), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes_and_the_rows() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let ids = incidents_for(&stack, &alice, &[("DocAlert", "svc", "production", "high")]).await;
+    let (status, doc) = get_json(&format!("{}/api/openapi.json", stack.api_url), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let url = format!("{}{}", stack.api_url, path.replace("{id}", &ids[0]));
+            let request = match method.as_str() {
+                "get" => reqwest::Client::new().get(&url),
+                "patch" => reqwest::Client::new().patch(&url).json(&json!({})),
+                "post" => reqwest::Client::new().post(&url).json(&json!({})),
+                other => panic!("undocumented method {other}"),
+            };
+            let response = request
+                .bearer_auth(&alice.api_token)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            // The stream never ends; its headers arriving is the answer.
+            let status = match response {
+                Ok(response) => response.status(),
+                Err(err) => panic!("{method} {path}: {err}"),
+            };
+            let expected = if method == "get" {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(status, expected, "{method} {path} is routed as documented");
+        }
+    }
+    // The Incident schema lists exactly the fields an incident is served with.
+    let (_, page) = get_json(
+        &format!("{}/api/incidents", stack.api_url),
+        Some(&alice.api_token),
+    )
+    .await;
+    let mut served: Vec<&String> = page["incidents"][0].as_object().unwrap().keys().collect();
+    let mut documented: Vec<&String> = doc["components"]["schemas"]["Incident"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    served.sort();
+    documented.sort();
+    assert_eq!(served, documented);
+    let (_, alert) = get_json(
+        &format!("{}/api/incidents/{}/alerts", stack.api_url, ids[0]),
+        Some(&alice.api_token),
+    )
+    .await;
+    let mut served: Vec<&String> = alert["alerts"][0].as_object().unwrap().keys().collect();
+    let mut documented: Vec<&String> = doc["components"]["schemas"]["Alert"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    served.sort();
+    documented.sort();
+    assert_eq!(served, documented);
+}
