@@ -1,5 +1,5 @@
 # The front door. `make up` runs the whole stack on this machine; `make test` runs every test.
-.PHONY: up down test lint
+.PHONY: up down test bench lint
 
 up:
 	@scripts/up.sh
@@ -9,6 +9,11 @@ down:
 
 test:
 	@scripts/test.sh
+
+# Performance figures (release build): the correlation step at 100 and 100,000 open incidents.
+bench:
+	@scripts/ensure-services.sh
+	cargo bench -p aurora-e2e --bench correlation
 
 lint:
 	cargo fmt --all --check

@@ -169,12 +169,13 @@ pub async fn add_thought(
         .map(drop)
 }
 
-/// Ends a running analysis with its summary: `complete` and `analyzed_at`.
+/// Ends a running analysis with its summary: `complete` and `analyzed_at`. `None` when the
+/// analysis is no longer running (a merge stopped it meanwhile).
 pub async fn complete(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     summary: &str,
-) -> QueryResult<Incident> {
+) -> QueryResult<Option<Incident>> {
     let now = time::now();
     diesel::update(incidents::table.find(incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
@@ -187,6 +188,7 @@ pub async fn complete(
         .returning(Incident::as_returning())
         .get_result(conn)
         .await
+        .optional()
 }
 
 /// An incident's thoughts, in the order they were written.

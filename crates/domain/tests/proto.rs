@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use aurora_domain::{AlertBatch, IncidentCreated};
+use aurora_domain::{AlertBatch, IncidentChanged, IncidentCreated};
 
 fn proto_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto")
@@ -35,5 +35,13 @@ fn incident_created_schema_matches_proto() {
     check(
         "incident_created.schema.json",
         schemars::schema_for!(IncidentCreated),
+    );
+}
+
+#[test]
+fn incident_changed_schema_matches_proto() {
+    check(
+        "incident_changed.schema.json",
+        schemars::schema_for!(IncidentChanged),
     );
 }

@@ -75,3 +75,54 @@ async fn two_workers_racing_for_one_incident_analyse_it_once() {
         InvestigationOutcome::AlreadyClaimed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_stops_the_sources_running_analysis() {
+    let h = Harness::new().await;
+    let target = h.send(&disk_full()).await.opened_incidents[0];
+    let other = TestAlert::firing(SourceType::Grafana, "search-lag", "search", "Index lag");
+    let source = h.send(&other).await.opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    // A worker is mid-analysis on the source.
+    analysis::claim(&mut conn, source)
+        .await
+        .unwrap()
+        .expect("claimed");
+    let (target_row, source_row) = (
+        incidents::get(&mut conn, target).await.unwrap(),
+        incidents::get(&mut conn, source).await.unwrap(),
+    );
+    let (merged_target, merged_source) = aurora_db::merge::merge(
+        &mut conn,
+        &target_row,
+        &source_row,
+        "test",
+        aurora_db::time::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            merged_source.status.as_str(),
+            merged_source.aurora_status.as_deref()
+        ),
+        ("merged", Some("error"))
+    );
+    assert_eq!(merged_source.merged_into_incident_id, Some(target));
+    assert_eq!(merged_target.correlated_alert_count, 1);
+    assert_eq!(merged_target.affected_services, ["postgres", "search"]);
+    // The worker's completion finds its analysis stopped and writes nothing over it.
+    assert!(
+        analysis::complete(&mut conn, source, "late summary")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        incidents::get(&mut conn, source)
+            .await
+            .unwrap()
+            .aurora_summary,
+        None
+    );
+}

@@ -15,6 +15,8 @@ pub enum InvestigationOutcome {
     Completed,
     /// The incident had already been claimed (another worker, or before a redelivery).
     AlreadyClaimed,
+    /// The analysis was stopped while it ran (its incident was merged into another).
+    Stopped,
 }
 
 /// Investigates incidents.
@@ -47,7 +49,7 @@ impl Investigator {
             return Ok(InvestigationOutcome::AlreadyClaimed);
         };
         // Each write below commits on its own, so a person watching sees thoughts appear.
-        let result: Result<(), QueryError> = async {
+        let result: Result<bool, QueryError> = async {
             events::record(
                 &mut conn,
                 incident.id,
@@ -63,7 +65,12 @@ impl Investigator {
                 analysis::add_thought(&mut conn, incident.id, "observation", thought).await?;
             }
             analysis::add_chat_message(&mut conn, session_id, "assistant", &facts.summary).await?;
-            analysis::complete(&mut conn, incident.id, &facts.summary).await?;
+            if analysis::complete(&mut conn, incident.id, &facts.summary)
+                .await?
+                .is_none()
+            {
+                return Ok(false);
+            }
             events::record(
                 &mut conn,
                 incident.id,
@@ -71,15 +78,23 @@ impl Investigator {
                 serde_json::json!({}),
             )
             .await?;
-            Ok(())
+            Ok(true)
         }
         .await;
-        if let Err(err) = result {
-            record_failure(&mut conn, incident_id, &err).await;
-            return Err(transient(err));
+        match result {
+            Ok(true) => {
+                tracing::info!(%incident_id, "analysis complete");
+                Ok(InvestigationOutcome::Completed)
+            }
+            Ok(false) => {
+                tracing::info!(%incident_id, "analysis stopped while it ran (incident merged)");
+                Ok(InvestigationOutcome::Stopped)
+            }
+            Err(err) => {
+                record_failure(&mut conn, incident_id, &err).await;
+                Err(transient(err))
+            }
         }
-        tracing::info!(%incident_id, "analysis complete");
-        Ok(InvestigationOutcome::Completed)
     }
 }
 
