@@ -89,6 +89,16 @@ pub async fn insert(
         .await
 }
 
+/// The key dedup works on — (user, source, fingerprint) — in one status.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn with_key<'a>(user_id: &'a str, source: &'a str, fingerprint: &'a str, status: &'a str) -> _ {
+    alerts::user_id
+        .eq(user_id)
+        .and(alerts::source_type.eq(source))
+        .and(alerts::fingerprint.eq(fingerprint))
+        .and(alerts::status.eq(status))
+}
+
 /// The open (firing) alert with this key, locked for the rest of the transaction.
 pub async fn find_open_for_update(
     conn: &mut AsyncPgConnection,
@@ -96,10 +106,12 @@ pub async fn find_open_for_update(
     alert: &NormalizedAlert,
 ) -> QueryResult<Option<Alert>> {
     alerts::table
-        .filter(alerts::user_id.eq(user_id.as_str()))
-        .filter(alerts::source_type.eq(alert.source_type.as_str()))
-        .filter(alerts::fingerprint.eq(alert.fingerprint.as_str()))
-        .filter(alerts::status.eq(AlertStatus::Firing.as_str()))
+        .filter(with_key(
+            user_id.as_str(),
+            alert.source_type.as_str(),
+            alert.fingerprint.as_str(),
+            AlertStatus::Firing.as_str(),
+        ))
         .select(Alert::as_select())
         .for_update()
         .first(conn)
@@ -182,10 +194,12 @@ pub async fn latest_resolved(
     alert: &NormalizedAlert,
 ) -> QueryResult<Option<Alert>> {
     alerts::table
-        .filter(alerts::user_id.eq(user_id.as_str()))
-        .filter(alerts::source_type.eq(alert.source_type.as_str()))
-        .filter(alerts::fingerprint.eq(alert.fingerprint.as_str()))
-        .filter(alerts::status.eq(AlertStatus::Resolved.as_str()))
+        .filter(with_key(
+            user_id.as_str(),
+            alert.source_type.as_str(),
+            alert.fingerprint.as_str(),
+            AlertStatus::Resolved.as_str(),
+        ))
         .order(alerts::resolved_at.desc().nulls_last())
         .select(Alert::as_select())
         .first(conn)

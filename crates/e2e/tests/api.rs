@@ -289,20 +289,13 @@ async fn patch_changes_status_tab_and_summary_and_refuses_what_it_must() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert!(kinds.ends_with(&["updated", "resolved"]), "{kinds:?}");
-    let topology = stack.bus().bus.topology();
     let updated = stack
         .bus()
-        .messages(
-            &topology.incidents_stream(),
-            &topology.incident_subject(IncidentSubject::Updated),
-        )
+        .incident_messages(IncidentSubject::Updated)
         .await;
     let resolved = stack
         .bus()
-        .messages(
-            &topology.incidents_stream(),
-            &topology.incident_subject(IncidentSubject::Resolved),
-        )
+        .incident_messages(IncidentSubject::Resolved)
         .await;
     assert_eq!((updated.len(), resolved.len()), (1, 1));
 }
@@ -418,14 +411,7 @@ async fn merge_moves_alerts_and_refuses_every_bad_merge() {
                 .any(|e| e["kind"].as_str().unwrap().starts_with("merged"))
         );
     }
-    let topology = stack.bus().bus.topology();
-    let published = stack
-        .bus()
-        .messages(
-            &topology.incidents_stream(),
-            &topology.incident_subject(IncidentSubject::Merged),
-        )
-        .await;
+    let published = stack.bus().incident_messages(IncidentSubject::Merged).await;
     assert_eq!(published.len(), 2, "one on each incident");
     for path in ["", "/alerts", "/events"] {
         let (status, _) = get_json(

@@ -20,13 +20,7 @@ fn alert(
 }
 
 async fn published(h: &Harness, subject: IncidentSubject) -> Vec<serde_json::Value> {
-    let topology = h.bus.bus.topology();
-    h.bus
-        .messages(
-            &topology.incidents_stream(),
-            &topology.incident_subject(subject),
-        )
-        .await
+    h.bus.incident_messages(subject).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

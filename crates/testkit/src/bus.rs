@@ -68,6 +68,21 @@ impl TestBus {
     }
 }
 
+impl TestBus {
+    /// The incident messages published on one subject, oldest first.
+    pub async fn incident_messages(
+        &self,
+        subject: aurora_bus::IncidentSubject,
+    ) -> Vec<serde_json::Value> {
+        let topology = self.bus.topology();
+        self.messages(
+            &topology.incidents_stream(),
+            &topology.incident_subject(subject),
+        )
+        .await
+    }
+}
+
 impl Drop for TestBus {
     fn drop(&mut self) {
         let jetstream = self.bus.jetstream().clone();
