@@ -1,0 +1,18 @@
+//! Root-cause analysis that needs no network and no configuration: the built-in analyst.
+//!
+//! The worker gathers an [`IncidentContext`] (the alert, the alerts correlated with it, recent
+//! deployments of its service and dependencies, similar past incidents); [`analyse`] matches it
+//! against a [`KnowledgeBase`] of failure patterns (`knowledge.toml`, extendable with users'
+//! files) and the deployment timeline, and answers ranked hypotheses with the evidence for each,
+//! suggestions with their risk, and a Markdown summary. It says "unknown" when nothing matches.
+//! Pure code: no I/O, so an analysis takes microseconds and is tested on plain values.
+
+mod analyse;
+mod context;
+mod facts;
+mod knowledge;
+mod summary;
+
+pub use analyse::{Analysis, Hypothesis, Suggestion, analyse};
+pub use context::{AlertContext, DeploymentContext, IncidentContext, PastIncident};
+pub use knowledge::{KnowledgeBase, KnowledgeError, Pattern, Risk};

@@ -1,0 +1,102 @@
+//! The Markdown summary: what happened, likely root cause, evidence, next steps.
+
+use std::fmt::Write;
+
+use crate::facts::{utc, vendor_name};
+use crate::knowledge::Pattern;
+use crate::{Hypothesis, IncidentContext, Suggestion};
+
+pub(crate) fn render(
+    context: &IncidentContext,
+    hypotheses: &[Hypothesis],
+    suggestions: &[Suggestion],
+    patterns: &[(&Pattern, Vec<&str>)],
+) -> String {
+    let alert = &context.alert;
+    let mut out = String::from("## What happened\n\n");
+    let place = match (&alert.service, &alert.environment) {
+        (Some(s), Some(e)) => format!(" on `{s}` in `{e}`"),
+        (Some(s), None) => format!(" on `{s}`"),
+        (None, Some(e)) => format!(" in `{e}`"),
+        (None, None) => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{} reported **{}** ({}){place}, firing since {}.",
+        vendor_name(&alert.source_type),
+        alert.title,
+        alert.severity,
+        utc(alert.started_at)
+    );
+    if !context.correlated.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} more alert(s) correlated with it.",
+            context.correlated.len()
+        );
+    }
+
+    out.push_str("\n## Likely root cause\n\n");
+    if hypotheses.is_empty() {
+        out.push_str(
+            "Unknown. No known failure pattern matches this alert and no deployment of its service \
+             or dependencies preceded it; Aurora does not guess.\n",
+        );
+    }
+    for (rank, hypothesis) in hypotheses.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. {} — confidence {:.0}%",
+            rank + 1,
+            hypothesis.cause,
+            hypothesis.confidence * 100.0
+        );
+    }
+
+    out.push_str("\n## Evidence\n\n");
+    let _ = writeln!(
+        out,
+        "- alert {}: \"{}\", severity {}, started {}",
+        alert.id,
+        alert.title,
+        alert.severity,
+        utc(alert.started_at)
+    );
+    for hypothesis in hypotheses {
+        for line in &hypothesis.evidence {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+    for past in &context.similar {
+        let _ = writeln!(
+            out,
+            "- past incident {}: \"{}\" ({}, {})",
+            past.id,
+            past.title,
+            utc(past.started_at),
+            past.status
+        );
+    }
+
+    out.push_str("\n## Next steps\n\n");
+    for (rank, suggestion) in suggestions.iter().take(5).enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. {} (risk: {})",
+            rank + 1,
+            suggestion.title,
+            suggestion.risk
+        );
+    }
+    for (pattern, _) in patterns {
+        for check in &pattern.checks {
+            let _ = writeln!(out, "- Check: {check}");
+        }
+    }
+    if suggestions.is_empty() && patterns.is_empty() {
+        out.push_str(
+            "- Look at the alert in its source and at the service's recent changes and logs.\n",
+        );
+    }
+    out
+}
