@@ -260,3 +260,24 @@ pub async fn fail(
         .await
         .map(drop)
 }
+
+/// Records a remediation step.
+pub async fn add_suggestion(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    title: &str,
+    detail: &str,
+    risk: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(incident_suggestions::table)
+        .values((
+            incident_suggestions::incident_id.eq(incident_id),
+            incident_suggestions::title.eq(title),
+            incident_suggestions::detail.eq(detail),
+            incident_suggestions::risk.eq(risk),
+            incident_suggestions::created_at.eq(time::now()),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -305,3 +305,25 @@ pub async fn edit(
         .get_result(conn)
         .await
 }
+
+/// The user's resolved incidents on the same service or with the same title, newest first:
+/// what happened last time, for the analysis.
+pub async fn similar_resolved(
+    conn: &mut AsyncPgConnection,
+    incident: &Incident,
+    limit: i64,
+) -> QueryResult<Vec<Incident>> {
+    let same_service =
+        incidents::alert_service.eq(incident.alert_service.clone().unwrap_or_default());
+    let same_title = incidents::alert_title.eq(incident.alert_title.clone().unwrap_or_default());
+    incidents::table
+        .filter(incidents::user_id.eq(&incident.user_id))
+        .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
+        .filter(incidents::id.ne(incident.id))
+        .filter(same_service.or(same_title))
+        .order(incidents::created_at.desc())
+        .limit(limit)
+        .select(Incident::as_select())
+        .load(conn)
+        .await
+}

@@ -96,6 +96,10 @@ impl Stack {
                 handle.stop(false).await;
             });
         }
+        let analyst = aurora_rca_worker::Analyst {
+            dependencies: correlation.dependencies.clone(),
+            ..aurora_rca_worker::Analyst::builtin()
+        };
         spawn_worker(
             "correlator",
             aurora_correlator::run(
@@ -106,7 +110,7 @@ impl Stack {
         );
         spawn_worker(
             "rca-worker",
-            aurora_rca_worker::run(connections.clone(), shutdown.clone()),
+            aurora_rca_worker::run(connections.clone(), Arc::new(analyst), shutdown.clone()),
         );
         Self {
             ingress_url,

@@ -58,6 +58,15 @@ pub fn analyse(
         .into_iter()
         .map(|t| ("observation", t))
         .collect();
+    thoughts.push((
+        "action",
+        format!(
+            "Looked at {} correlated alert(s), {} deployment(s) of the service and its dependencies in the 6 hours before, and {} similar past incident(s).",
+            context.correlated.len(),
+            context.deployments.len(),
+            context.similar.len()
+        ),
+    ));
     if !context.correlated.is_empty() {
         let titles: Vec<String> = context
             .correlated

@@ -31,6 +31,7 @@
 //! | `correlation.weights.{service,topology,similarity,time,deployment}` | `0.7, 0.6, 0.5, 0.3, 0.4` | what each strategy alone can contribute |
 //! | `correlation.dependencies` | empty | service → the services it calls (`checkout-api = ["payments-api"]`) |
 //! | `correlation.sources.<source>.{threshold,window_secs,auto_resolve_secs}` | unset | per-source overrides; auto-resolve for sources that never send resolves |
+//! | `rca.knowledge_files` | `[]` | users' failure-pattern files, added to the built-in ones |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,6 +60,16 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// How alerts become incidents.
     pub correlation: CorrelationSettings,
+    /// Root-cause analysis.
+    pub rca: RcaSettings,
+}
+
+/// Root-cause analysis settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RcaSettings {
+    /// Knowledge files (TOML, the shape of `crates/rca/knowledge.toml`) that add failure
+    /// patterns or replace built-in ones by id.
+    pub knowledge_files: Vec<String>,
 }
 
 /// How alerts are grouped into incidents and when incidents resolve.
@@ -233,6 +244,9 @@ resolve_policy = "all"
 deployment_window_secs = 7200
 hop_decay = 0.5
 max_hops = 3
+
+[rca]
+knowledge_files = []
 
 [correlation.weights]
 service = 0.7

@@ -1,6 +1,7 @@
 //! The RCA worker's run loop: a durable pull consumer on `incidents.created`, shared by all
 //! replicas, so each incident goes to one worker at a time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_bus::{Delivery, IncidentSubject, Topology, consume};
@@ -9,14 +10,20 @@ use aurora_runtime::Connections;
 use aurora_settings::Settings;
 use tokio_util::sync::CancellationToken;
 
-use crate::Investigator;
+use aurora_rca::KnowledgeBase;
+
+use crate::{Analyst, Investigator};
 
 /// How long an investigation may run before JetStream offers the event to another worker
 /// (which then finds the incident already claimed).
 const ACK_WAIT: Duration = Duration::from_secs(60);
 
 /// Investigates new incidents until `shutdown` fires; an in-flight one is finished first.
-pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    connections: Connections,
+    analyst: Arc<Analyst>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let topology = connections.bus.topology();
     let consumer = connections
         .bus
@@ -27,7 +34,8 @@ pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyho
             ACK_WAIT,
         )
         .await?;
-    let investigator = Investigator::new(connections.pool.clone());
+    let investigator =
+        Investigator::new(connections.pool.clone(), connections.bus.clone(), analyst);
     consume(consumer, shutdown, |delivery: Delivery<IncidentCreated>| {
         let investigator = investigator.clone();
         async move {
@@ -43,5 +51,15 @@ pub async fn run(connections: Connections, shutdown: CancellationToken) -> anyho
 
 /// The service: health endpoints on `rca_worker.bind` and the run loop, until SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    aurora_runtime::run_worker(&settings, "rca-worker", settings.rca_worker.bind, run).await
+    let analyst = Arc::new(Analyst {
+        knowledge: KnowledgeBase::with_files(&settings.rca.knowledge_files)?,
+        dependencies: settings.correlation.dependencies.clone(),
+    });
+    aurora_runtime::run_worker(
+        &settings,
+        "rca-worker",
+        settings.rca_worker.bind,
+        |connections, shutdown| run(connections, analyst, shutdown),
+    )
+    .await
 }

@@ -1,12 +1,19 @@
-//! One investigation: claim the incident once, open its chat session, write thoughts as they
-//! come, then the summary and `complete`.
+//! One investigation: claim the incident once, open its chat session, gather the context,
+//! write the analyst's thoughts, suggestions and summary, then mark it analyzed.
 
-use aurora_bus::HandlerError;
-use aurora_db::{DbPool, PooledConnection, QueryError, alerts, analysis, events};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aurora_bus::{Bus, HandlerError};
+use aurora_db::incidents;
+use aurora_db::{DbPool, PooledConnection, QueryError, analysis, events, time};
+use aurora_domain::{IncidentChange, IncidentChanged, IncidentStatus, UserId};
+use aurora_rca::KnowledgeBase;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::alert_facts;
+use crate::context;
 
 /// What an investigation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +26,31 @@ pub enum InvestigationOutcome {
     Stopped,
 }
 
+/// What the built-in analyst knows: failure patterns and the service dependency graph.
+#[derive(Debug, Clone)]
+pub struct Analyst {
+    /// Failure patterns.
+    pub knowledge: KnowledgeBase,
+    /// Service → the services it depends on (`correlation.dependencies`).
+    pub dependencies: HashMap<String, Vec<String>>,
+}
+
+impl Analyst {
+    /// The built-in patterns and no dependencies.
+    pub fn builtin() -> Self {
+        Self {
+            knowledge: KnowledgeBase::builtin(),
+            dependencies: HashMap::new(),
+        }
+    }
+}
+
 /// Investigates incidents.
 #[derive(Clone)]
 pub struct Investigator {
     pool: DbPool,
+    bus: Bus,
+    analyst: Arc<Analyst>,
 }
 
 fn transient(err: impl ToString) -> HandlerError {
@@ -30,9 +58,9 @@ fn transient(err: impl ToString) -> HandlerError {
 }
 
 impl Investigator {
-    /// An investigator over this pool.
-    pub fn new(pool: DbPool) -> Self {
-        Self { pool }
+    /// An investigator over these connections.
+    pub fn new(pool: DbPool, bus: Bus, analyst: Arc<Analyst>) -> Self {
+        Self { pool, bus, analyst }
     }
 
     /// Investigates one incident, unless it was already claimed.
@@ -48,8 +76,9 @@ impl Investigator {
             tracing::info!(%incident_id, "analysis already claimed; skipping");
             return Ok(InvestigationOutcome::AlreadyClaimed);
         };
+        let started = Instant::now();
         // Each write below commits on its own, so a person watching sees thoughts appear.
-        let result: Result<bool, QueryError> = async {
+        let result: Result<Option<i64>, QueryError> = async {
             events::record(
                 &mut conn,
                 incident.id,
@@ -57,36 +86,56 @@ impl Investigator {
                 serde_json::json!({}),
             )
             .await?;
-            let alert = alerts::get(&mut conn, incident.source_alert_id).await?;
-            let title = format!("Investigation: {}", alert.title);
+            let title = format!(
+                "Investigation: {}",
+                incident.alert_title.as_deref().unwrap_or("incident")
+            );
             let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
-            let facts = alert_facts::describe(&alert, Utc::now());
-            for thought in &facts.thoughts {
-                analysis::add_thought(&mut conn, incident.id, "observation", thought).await?;
+            let context = context::gather(&mut conn, &incident, &self.analyst.dependencies).await?;
+            let result = aurora_rca::analyse(&context, &self.analyst.knowledge, Utc::now());
+            for (kind, thought) in &result.thoughts {
+                analysis::add_thought(&mut conn, incident.id, kind, thought).await?;
             }
-            analysis::add_chat_message(&mut conn, session_id, "assistant", &facts.summary).await?;
-            if analysis::complete(&mut conn, incident.id, &facts.summary)
-                .await?
-                .is_none()
-            {
-                return Ok(false);
+            for suggestion in &result.suggestions {
+                let risk = suggestion.risk.to_string();
+                analysis::add_suggestion(
+                    &mut conn,
+                    incident.id,
+                    &suggestion.title,
+                    &suggestion.detail,
+                    &risk,
+                )
+                .await?;
             }
-            events::record(
-                &mut conn,
-                incident.id,
-                "analysis_completed",
-                serde_json::json!({}),
-            )
-            .await?;
-            Ok(true)
+            analysis::add_chat_message(&mut conn, session_id, "assistant", &result.summary).await?;
+            let Some(completed) =
+                analysis::complete(&mut conn, incident.id, &result.summary).await?
+            else {
+                return Ok(None);
+            };
+            if completed.status == IncidentStatus::Investigating.as_str() {
+                incidents::transition(&mut conn, &completed, IncidentStatus::Analyzed, time::now())
+                    .await?;
+            }
+            let detail = serde_json::json!({
+                "hypotheses": result.hypotheses.len(),
+                "worker_ms": started.elapsed().as_secs_f64() * 1000.0,
+            });
+            Ok(Some(
+                events::record(&mut conn, incident.id, "analysis_completed", detail)
+                    .await?
+                    .id,
+            ))
         }
         .await;
         match result {
-            Ok(true) => {
-                tracing::info!(%incident_id, "analysis complete");
+            Ok(Some(event_id)) => {
+                tracing::info!(%incident_id, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "analysis complete");
+                self.publish_analyzed(&incident.user_id, incident_id, event_id)
+                    .await;
                 Ok(InvestigationOutcome::Completed)
             }
-            Ok(false) => {
+            Ok(None) => {
                 tracing::info!(%incident_id, "analysis stopped while it ran (incident merged)");
                 Ok(InvestigationOutcome::Stopped)
             }
@@ -94,6 +143,24 @@ impl Investigator {
                 record_failure(&mut conn, incident_id, &err).await;
                 Err(transient(err))
             }
+        }
+    }
+
+    /// `incidents.analyzed`. Best effort: the analysis is committed, and its claim means a
+    /// redelivery would not run it again to republish.
+    async fn publish_analyzed(&self, user_id: &str, incident_id: Uuid, event_id: i64) {
+        let Ok(user_id) = UserId::parse(user_id) else {
+            return;
+        };
+        let message = IncidentChanged {
+            change: IncidentChange::Analyzed,
+            incident_id,
+            user_id,
+            event_id,
+            occurred_at: Utc::now(),
+        };
+        if let Err(err) = self.bus.publish_incident_change(&message).await {
+            tracing::error!(%incident_id, error = %err, "cannot publish incidents.analyzed");
         }
     }
 }

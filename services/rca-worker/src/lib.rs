@@ -1,12 +1,15 @@
 //! The RCA worker: investigates each new incident exactly once.
 //!
 //! - [`consumer`]: the durable pull consumer on `incidents.created` and the run loop.
-//! - [`investigation`]: claim, chat session, thoughts as they are written, summary, complete.
-//! - [`alert_facts`]: what the opening alert itself establishes, in sentences.
+//! - [`investigation`]: claim, chat session, thoughts as they are written, suggestions,
+//!   summary, analyzed.
+//! - [`context`]: what the analyst is given, gathered from PostgreSQL.
+//!
+//! The analysis itself is the built-in analyst of `aurora-rca`.
 
-pub mod alert_facts;
 pub mod consumer;
+pub mod context;
 pub mod investigation;
 
 pub use consumer::{run, serve};
-pub use investigation::{InvestigationOutcome, Investigator};
+pub use investigation::{Analyst, InvestigationOutcome, Investigator};

@@ -1,0 +1,101 @@
+//! Gathering what the analyst needs from PostgreSQL: the alert, the alerts correlated with it,
+//! deployments of its service and dependencies in the hours before, similar past incidents.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aurora_db::alerts::{self, Alert};
+use aurora_db::incidents::{self, Incident};
+use aurora_db::{AsyncPgConnection, QueryResult, deployments, time};
+use aurora_domain::UserId;
+use aurora_rca::{AlertContext, DeploymentContext, IncidentContext, PastIncident};
+use chrono::TimeDelta;
+
+/// How far back deployments are looked at.
+const DEPLOYMENTS_SINCE: TimeDelta = TimeDelta::hours(6);
+/// Similar past incidents cited, at most.
+const SIMILAR: i64 = 3;
+/// Label values longer than this are cut, so a raw payload cannot flood the analysis.
+const MAX_LABEL_CHARS: usize = 200;
+
+fn alert_context(alert: &Alert) -> AlertContext {
+    let labels: BTreeMap<String, String> = alert
+        .labels
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.clone(),
+                        v.as_str()?.chars().take(MAX_LABEL_CHARS).collect(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    AlertContext {
+        id: alert.id,
+        source_type: alert.source_type.clone(),
+        title: alert.title.clone(),
+        severity: alert.severity.clone(),
+        status: alert.status.clone(),
+        service: alert.service.clone(),
+        environment: alert.environment.clone(),
+        labels,
+        started_at: time::to_utc(alert.started_at),
+        url: alert.url.clone(),
+    }
+}
+
+/// Everything the analyst sees about `incident`.
+pub async fn gather(
+    conn: &mut AsyncPgConnection,
+    incident: &Incident,
+    dependencies: &HashMap<String, Vec<String>>,
+) -> QueryResult<IncidentContext> {
+    let primary = alerts::get(conn, incident.source_alert_id).await?;
+    let correlated = alerts::for_incident(conn, incident.id)
+        .await?
+        .iter()
+        .filter(|a| a.id != primary.id)
+        .map(alert_context)
+        .collect();
+    let user = UserId::parse(incident.user_id.clone())
+        .map_err(|err| aurora_db::QueryError::DeserializationError(Box::new(err)))?;
+    let deployments = match &primary.service {
+        Some(service) => {
+            let mut services = vec![service.clone()];
+            services.extend(dependencies.get(service).cloned().unwrap_or_default());
+            let since = primary.started_at - DEPLOYMENTS_SINCE;
+            deployments::recent_for_services(conn, &user, &services, since)
+                .await?
+                .into_iter()
+                .map(|d| DeploymentContext {
+                    service: d.service,
+                    build: d.build_number,
+                    result: d.result,
+                    deployed_at: time::to_utc(d.deployed_at),
+                    url: d.build_url,
+                    commit: d.commit_sha,
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let similar = incidents::similar_resolved(conn, incident, SIMILAR)
+        .await?
+        .into_iter()
+        .map(|past| PastIncident {
+            id: past.id.to_string(),
+            title: past.alert_title.unwrap_or_default(),
+            started_at: time::to_utc(past.started_at),
+            summary: past.aurora_summary,
+            status: past.status,
+        })
+        .collect();
+    Ok(IncidentContext {
+        alert: alert_context(&primary),
+        correlated,
+        deployments,
+        similar,
+    })
+}
