@@ -135,3 +135,33 @@ async fn a_merge_stops_the_sources_running_analysis() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let investigator = Investigator::new(
+        h.db.pool(),
+        h.bus.bus.clone(),
+        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
+    );
+    assert_eq!(
+        investigator.investigate(incident_id).await.unwrap(),
+        InvestigationOutcome::Completed
+    );
+    let later = TestAlert::firing(
+        SourceType::Grafana,
+        "pg-wal",
+        "postgres",
+        "WAL volume 98% full",
+    );
+    assert!(
+        h.send(&later).await.opened_incidents.is_empty(),
+        "it joins the analysed incident"
+    );
+    let mut conn = h.db.connect().await;
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    let last = thoughts.last().unwrap();
+    assert_eq!(last.kind, "follow_up");
+    assert!(last.content.starts_with("Follow-up: \"WAL volume 98% full\" from Grafana correlated after the analysis (same service postgres"), "{}", last.content);
+}

@@ -12,7 +12,8 @@ use aurora_bus::{Bus, HandlerError, IncidentSubject};
 use aurora_db::deliveries::{self, ProcessedAlert};
 use aurora_db::incidents::{self, Attachment};
 use aurora_db::{
-    AsyncConnection, AsyncPgConnection, DbPool, QueryError, alerts, deployments, events, time,
+    AsyncConnection, AsyncPgConnection, DbPool, QueryError, alerts, analysis, deployments, events,
+    time,
 };
 use aurora_domain::{
     AlertBatch, AlertStatus, IncidentChange, IncidentChanged, IncidentCreated, NormalizedAlert,
@@ -221,6 +222,7 @@ impl Correlator {
                     .await?
                     .id,
             );
+            follow_up(conn, &found.incident, alert, &strongest.reason).await?;
             return Ok(());
         }
         let incident = open_incident::open(conn, &stored, now).await?;
@@ -299,6 +301,27 @@ impl Correlator {
         }
         Ok(())
     }
+}
+
+/// An alert that joins an incident whose analysis already ran (or is running) gets a
+/// follow-up thought, so the people reading the summary know it does not account for it.
+async fn follow_up(
+    conn: &mut AsyncPgConnection,
+    incident: &incidents::Incident,
+    alert: &NormalizedAlert,
+    reason: &str,
+) -> Result<(), QueryError> {
+    let when = match incident.aurora_status.as_deref() {
+        Some("complete") => "after the analysis",
+        Some("running") => "while the analysis ran",
+        _ => return Ok(()),
+    };
+    let thought = format!(
+        "Follow-up: \"{}\" from {} correlated {when} ({reason}); the summary does not account for it.",
+        alert.title,
+        alert.source_type.display_name()
+    );
+    analysis::add_thought(conn, incident.id, "follow_up", &thought).await
 }
 
 /// Which published change an `incident_events` kind is; `None` for timeline-only events.
