@@ -281,3 +281,27 @@ pub async fn add_suggestion(
         .await
         .map(drop)
 }
+
+/// Stores a diagnostic command's run.
+pub async fn record_command_run(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    argv: &[String],
+    exit_code: Option<i32>,
+    output: &str,
+    duration_ms: i32,
+    started_at: NaiveDateTime,
+) -> QueryResult<CommandRun> {
+    diesel::insert_into(command_runs::table)
+        .values((
+            command_runs::incident_id.eq(incident_id),
+            command_runs::argv.eq(argv),
+            command_runs::exit_code.eq(exit_code),
+            command_runs::output.eq(output),
+            command_runs::duration_ms.eq(duration_ms),
+            command_runs::started_at.eq(started_at),
+        ))
+        .returning(CommandRun::as_returning())
+        .get_result(conn)
+        .await
+}

@@ -165,3 +165,70 @@ async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
     assert_eq!(last.kind, "follow_up");
     assert!(last.content.starts_with("Follow-up: \"WAL volume 98% full\" from Grafana correlated after the analysis (same service postgres"), "{}", last.content);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let runbooks = vec![aurora_settings::Runbook {
+        name: "disk usage".into(),
+        match_terms: vec!["disk".into()],
+        pattern: Some("disk-exhaustion".into()),
+        commands: vec![
+            vec!["df".into(), "-h".into(), "/".into()],
+            vec!["echo".into(), "{labels.instance}".into()],
+        ],
+    }];
+    let limits = aurora_settings::CommandLimits {
+        timeout_secs: 10,
+        output_cap_bytes: 65536,
+        max_concurrent: 2,
+        env_allowlist: vec!["PATH".into()],
+    };
+    let analyst = aurora_rca_worker::Analyst {
+        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
+        ..aurora_rca_worker::Analyst::builtin()
+    };
+    let investigator =
+        Investigator::new(h.db.pool(), h.bus.bus.clone(), std::sync::Arc::new(analyst));
+    assert_eq!(
+        investigator.investigate(incident_id).await.unwrap(),
+        InvestigationOutcome::Completed
+    );
+
+    let mut conn = h.db.connect().await;
+    let runs = analysis::command_runs(&mut conn, incident_id)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "the placeholder without a value was refused");
+    assert_eq!(
+        (runs[0].argv.clone(), runs[0].exit_code),
+        (
+            vec!["df".to_owned(), "-h".to_owned(), "/".to_owned()],
+            Some(0)
+        )
+    );
+    assert!(runs[0].output.contains("Filesystem"), "{}", runs[0].output);
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(thoughts.iter().any(|t| {
+        t.content
+            .starts_with("Did not run `echo {labels.instance}`")
+            && t.content.contains("no value")
+    }));
+    let summary = incidents::get(&mut conn, incident_id)
+        .await
+        .unwrap()
+        .aurora_summary
+        .unwrap();
+    let cause = summary.split("## Likely root cause").nth(1).unwrap();
+    assert!(
+        cause
+            .trim_start()
+            .starts_with("1. Logs, temporary files or database WAL are filling the volume"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("- command `df -h /` (exit 0): Filesystem"),
+        "{summary}"
+    );
+}

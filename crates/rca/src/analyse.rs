@@ -108,10 +108,17 @@ pub fn analyse(
     for (pattern, terms) in &matches {
         // One matched term is weaker evidence than several.
         let strength = if terms.len() > 1 { 1.0 } else { 0.85 };
-        let evidence = format!(
+        let mut evidence = vec![format!(
             "the alert text mentions {} (pattern \"{}\")",
             quote(terms),
             pattern.name
+        )];
+        evidence.extend(
+            context
+                .commands
+                .iter()
+                .filter(|c| c.pattern.as_deref() == Some(pattern.id.as_str()))
+                .map(|c| c.cite()),
         );
         thoughts.push((
             "hypothesis",
@@ -125,7 +132,7 @@ pub fn analyse(
             hypotheses.push(Hypothesis {
                 cause: candidate.cause.clone(),
                 confidence: candidate.confidence * strength,
-                evidence: vec![evidence.clone()],
+                evidence: evidence.clone(),
             });
         }
         suggestions.extend(pattern.remediation.iter().map(|step| Suggestion {

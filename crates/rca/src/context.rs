@@ -72,4 +72,45 @@ pub struct IncidentContext {
     pub deployments: Vec<DeploymentContext>,
     /// Similar past incidents, newest first.
     pub similar: Vec<PastIncident>,
+    /// Diagnostic commands run for this incident.
+    pub commands: Vec<CommandEvidence>,
+}
+
+/// A diagnostic command that ran, as evidence.
+#[derive(Debug, Clone)]
+pub struct CommandEvidence {
+    /// The runbook it came from.
+    pub runbook: String,
+    /// The knowledge pattern its output is evidence for, if the runbook names one.
+    pub pattern: Option<String>,
+    /// The argument list.
+    pub argv: Vec<String>,
+    /// Exit code; `None` when killed (time limit, output cap).
+    pub exit_code: Option<i32>,
+    /// Captured output (capped).
+    pub output: String,
+}
+
+impl CommandEvidence {
+    /// `` `df -h /` (exit 0): <first lines> ``, for evidence lists.
+    pub fn cite(&self) -> String {
+        let excerpt: Vec<&str> = self
+            .output
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .collect();
+        let exit = self
+            .exit_code
+            .map_or_else(|| "killed".to_owned(), |c| format!("exit {c}"));
+        format!(
+            "command `{}` ({exit}): {}",
+            self.argv.join(" "),
+            if excerpt.is_empty() {
+                "no output".to_owned()
+            } else {
+                excerpt.join(" | ")
+            }
+        )
+    }
 }

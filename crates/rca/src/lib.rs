@@ -14,5 +14,7 @@ mod knowledge;
 mod summary;
 
 pub use analyse::{Analysis, Hypothesis, Suggestion, analyse};
-pub use context::{AlertContext, DeploymentContext, IncidentContext, PastIncident};
+pub use context::{
+    AlertContext, CommandEvidence, DeploymentContext, IncidentContext, PastIncident,
+};
 pub use knowledge::{KnowledgeBase, KnowledgeError, Pattern, Risk};

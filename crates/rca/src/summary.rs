@@ -67,6 +67,15 @@ pub(crate) fn render(
             let _ = writeln!(out, "- {line}");
         }
     }
+    let cited: std::collections::HashSet<&str> =
+        patterns.iter().map(|(p, _)| p.id.as_str()).collect();
+    for command in context
+        .commands
+        .iter()
+        .filter(|c| !c.pattern.as_deref().is_some_and(|p| cited.contains(p)))
+    {
+        let _ = writeln!(out, "- {}", command.cite());
+    }
     for past in &context.similar {
         let _ = writeln!(
             out,

@@ -35,6 +35,7 @@ fn context(alert: AlertContext) -> IncidentContext {
         correlated: vec![],
         deployments: vec![],
         similar: vec![],
+        commands: vec![],
     }
 }
 
@@ -194,4 +195,27 @@ fn similar_past_incidents_are_cited() {
             .any(|(_, t)| t.contains("WAL archiving was stuck"))
     );
     assert!(analysis.summary.contains("past incident 0e1f"));
+}
+
+#[test]
+fn a_runbook_output_is_cited_as_evidence_for_its_pattern() {
+    let mut incident = context(alert("Disk / is 95% full on db-1", Some("postgres"), &[]));
+    incident.commands.push(aurora_rca::CommandEvidence {
+        runbook: "disk usage".into(),
+        pattern: Some("disk-exhaustion".into()),
+        argv: vec!["df".into(), "-h".into(), "/".into()],
+        exit_code: Some(0),
+        output: "Filesystem Size Used Avail Use% Mounted on\n/dev/vda 252G 240G 12G 95% /\n".into(),
+    });
+    let analysis = analyse(&incident, &KnowledgeBase::builtin(), at(10));
+    let disk = &analysis.hypotheses[0];
+    assert!(disk.cause.contains("filling the volume"));
+    assert!(
+        disk.evidence
+            .iter()
+            .any(|e| e.starts_with("command `df -h /` (exit 0)") && e.contains("95% /")),
+        "{:?}",
+        disk.evidence
+    );
+    assert!(analysis.summary.contains("command `df -h /` (exit 0)"));
 }

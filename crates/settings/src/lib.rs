@@ -32,6 +32,8 @@
 //! | `correlation.dependencies` | empty | service → the services it calls (`checkout-api = ["payments-api"]`) |
 //! | `correlation.sources.<source>.{threshold,window_secs,auto_resolve_secs}` | unset | per-source overrides; auto-resolve for sources that never send resolves |
 //! | `rca.knowledge_files` | `[]` | users' failure-pattern files, added to the built-in ones |
+//! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
+//! | `rca.runbooks` | none | `[[rca.runbooks]]` name, match_terms, pattern, commands (argument lists) |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -70,6 +72,39 @@ pub struct RcaSettings {
     /// Knowledge files (TOML, the shape of `crates/rca/knowledge.toml`) that add failure
     /// patterns or replace built-in ones by id.
     pub knowledge_files: Vec<String>,
+    /// Limits on diagnostic commands.
+    pub commands: CommandLimits,
+    /// Diagnostic commands to run for matching alerts; none unless configured.
+    #[serde(default)]
+    pub runbooks: Vec<Runbook>,
+}
+
+/// Limits every diagnostic command runs under.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommandLimits {
+    /// Killed after this long.
+    pub timeout_secs: u64,
+    /// Output kept, in bytes (stdout then stderr).
+    pub output_cap_bytes: usize,
+    /// Commands one worker runs at once.
+    pub max_concurrent: usize,
+    /// The only environment variables a command sees (taken from the worker's environment).
+    pub env_allowlist: Vec<String>,
+}
+
+/// Diagnostic commands for alerts that match.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Runbook {
+    /// Its name, shown in thoughts.
+    pub name: String,
+    /// Words that must appear (any of them) in the alert's title, service or label values.
+    pub match_terms: Vec<String>,
+    /// The knowledge pattern (by id) whose hypotheses its output is evidence for.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Commands as argument lists, never a shell line. Placeholders: `{service}`,
+    /// `{environment}`, `{title}`, `{source}`, `{labels.<name>}`.
+    pub commands: Vec<Vec<String>>,
 }
 
 /// How alerts are grouped into incidents and when incidents resolve.
@@ -248,6 +283,12 @@ max_hops = 3
 [rca]
 knowledge_files = []
 
+[rca.commands]
+timeout_secs = 30
+output_cap_bytes = 65536
+max_concurrent = 4
+env_allowlist = ["PATH", "LANG", "LC_ALL", "TZ"]
+
 [correlation.weights]
 service = 0.7
 topology = 0.6
@@ -291,6 +332,26 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         self.correlation.validate()?;
+        for runbook in &self.rca.runbooks {
+            if runbook.match_terms.is_empty()
+                || runbook
+                    .commands
+                    .iter()
+                    .any(|c| c.is_empty() || c[0].is_empty())
+                || runbook.commands.is_empty()
+            {
+                return Err(SettingsError(format!(
+                    "rca.runbooks `{}` needs match_terms and commands, each a non-empty argument list",
+                    runbook.name
+                )));
+            }
+        }
+        if self.rca.commands.max_concurrent == 0 || self.rca.commands.timeout_secs == 0 {
+            return Err(SettingsError(
+                "rca.commands.max_concurrent and rca.commands.timeout_secs must be at least 1"
+                    .into(),
+            ));
+        }
         if self.database.pool_size == 0 {
             return Err(SettingsError(
                 "database.pool_size must be at least 1".into(),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use aurora_rca::KnowledgeBase;
 
+use crate::commands::CommandRunner;
 use crate::{Analyst, Investigator};
 
 /// How long an investigation may run before JetStream offers the event to another worker
@@ -54,6 +55,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let analyst = Arc::new(Analyst {
         knowledge: KnowledgeBase::with_files(&settings.rca.knowledge_files)?,
         dependencies: settings.correlation.dependencies.clone(),
+        commands: CommandRunner::new(settings.rca.runbooks.clone(), settings.rca.commands.clone()),
     });
     aurora_runtime::run_worker(
         &settings,

@@ -97,5 +97,6 @@ pub async fn gather(
         correlated,
         deployments,
         similar,
+        commands: Vec::new(),
     })
 }

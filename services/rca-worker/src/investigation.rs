@@ -9,10 +9,11 @@ use aurora_bus::{Bus, HandlerError};
 use aurora_db::incidents;
 use aurora_db::{DbPool, PooledConnection, QueryError, analysis, events, time};
 use aurora_domain::{IncidentChange, IncidentChanged, IncidentStatus, UserId};
-use aurora_rca::KnowledgeBase;
+use aurora_rca::{AlertContext, CommandEvidence, KnowledgeBase};
 use chrono::Utc;
 use uuid::Uuid;
 
+use crate::commands::{CommandRunner, Planned};
 use crate::context;
 
 /// What an investigation did.
@@ -26,21 +27,25 @@ pub enum InvestigationOutcome {
     Stopped,
 }
 
-/// What the built-in analyst knows: failure patterns and the service dependency graph.
+/// What the built-in analyst knows and may do: failure patterns, the service dependency
+/// graph, and the configured diagnostic commands.
 #[derive(Debug, Clone)]
 pub struct Analyst {
     /// Failure patterns.
     pub knowledge: KnowledgeBase,
     /// Service → the services it depends on (`correlation.dependencies`).
     pub dependencies: HashMap<String, Vec<String>>,
+    /// Runbook commands; none unless configured.
+    pub commands: CommandRunner,
 }
 
 impl Analyst {
-    /// The built-in patterns and no dependencies.
+    /// The built-in patterns, no dependencies, no commands.
     pub fn builtin() -> Self {
         Self {
             knowledge: KnowledgeBase::builtin(),
             dependencies: HashMap::new(),
+            commands: CommandRunner::none(),
         }
     }
 }
@@ -91,7 +96,11 @@ impl Investigator {
                 incident.alert_title.as_deref().unwrap_or("incident")
             );
             let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
-            let context = context::gather(&mut conn, &incident, &self.analyst.dependencies).await?;
+            let mut context =
+                context::gather(&mut conn, &incident, &self.analyst.dependencies).await?;
+            context.commands = self
+                .run_commands(&mut conn, incident.id, &context.alert)
+                .await?;
             let result = aurora_rca::analyse(&context, &self.analyst.knowledge, Utc::now());
             for (kind, thought) in &result.thoughts {
                 analysis::add_thought(&mut conn, incident.id, kind, thought).await?;
@@ -144,6 +153,73 @@ impl Investigator {
                 Err(transient(err))
             }
         }
+    }
+
+    /// Runs the commands of the runbooks that match the alert, one after another, each stored
+    /// in `command_runs` and announced in a thought; answers them as evidence.
+    async fn run_commands(
+        &self,
+        conn: &mut PooledConnection,
+        incident_id: Uuid,
+        alert: &AlertContext,
+    ) -> Result<Vec<CommandEvidence>, QueryError> {
+        let mut evidence = Vec::new();
+        for planned in self.analyst.commands.plan(alert) {
+            let (runbook, pattern, argv) = match planned {
+                Planned::Run {
+                    runbook,
+                    pattern,
+                    argv,
+                } => (runbook, pattern, argv),
+                Planned::Refused {
+                    runbook,
+                    template,
+                    reason,
+                } => {
+                    let thought = format!(
+                        "Did not run `{}` (runbook {runbook}): {reason}.",
+                        template.join(" ")
+                    );
+                    analysis::add_thought(conn, incident_id, "action", &thought).await?;
+                    continue;
+                }
+            };
+            analysis::add_thought(
+                conn,
+                incident_id,
+                "action",
+                &format!("Running `{}` (runbook {runbook}).", argv.join(" ")),
+            )
+            .await?;
+            let ran = self.analyst.commands.run(&argv).await;
+            let duration_ms = i32::try_from(ran.duration.as_millis()).unwrap_or(i32::MAX);
+            analysis::record_command_run(
+                conn,
+                incident_id,
+                &ran.argv,
+                ran.exit_code,
+                &ran.output,
+                duration_ms,
+                ran.started_at.naive_utc(),
+            )
+            .await?;
+            let found = CommandEvidence {
+                runbook,
+                pattern,
+                argv: ran.argv,
+                exit_code: ran.exit_code,
+                output: ran.output,
+            };
+            analysis::add_thought(
+                conn,
+                incident_id,
+                "observation",
+                &format!("{} in {duration_ms} ms.", found.cite()),
+            )
+            .await?;
+            evidence.push(found);
+        }
+        Ok(evidence)
     }
 
     /// `incidents.analyzed`. Best effort: the analysis is committed, and its claim means a

@@ -7,6 +7,7 @@
 //!
 //! The analysis itself is the built-in analyst of `aurora-rca`.
 
+pub mod commands;
 pub mod consumer;
 pub mod context;
 pub mod investigation;

@@ -1,0 +1,330 @@
+//! Diagnostic commands from configured runbooks: argument lists (never a shell), placeholders
+//! from the alert refused when they could smuggle an option or a NUL, a time limit, an output
+//! cap, an environment cleared but for an allowlist, and a limit on concurrent commands.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aurora_rca::AlertContext;
+use aurora_settings::{CommandLimits, Runbook};
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Semaphore;
+
+/// A command of a matching runbook, with its placeholders filled — or why it was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// Ready to run.
+    Run {
+        /// The runbook.
+        runbook: String,
+        /// The knowledge pattern its output is evidence for.
+        pattern: Option<String>,
+        /// The argument list.
+        argv: Vec<String>,
+    },
+    /// Not run: a placeholder had no value or an unsafe one.
+    Refused {
+        /// The runbook.
+        runbook: String,
+        /// The template as configured.
+        template: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A command that ran.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    /// The argument list.
+    pub argv: Vec<String>,
+    /// Exit code; `None` when it was killed (time limit, output cap) or could not start.
+    pub exit_code: Option<i32>,
+    /// stdout then stderr, at most the output cap.
+    pub output: String,
+    /// Wall time.
+    pub duration: Duration,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// Runs runbook commands for one worker.
+#[derive(Debug, Clone)]
+pub struct CommandRunner {
+    runbooks: Vec<Runbook>,
+    limits: CommandLimits,
+    slots: Arc<Semaphore>,
+}
+
+impl CommandRunner {
+    /// A runner for these runbooks and limits.
+    pub fn new(runbooks: Vec<Runbook>, limits: CommandLimits) -> Self {
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        Self {
+            runbooks,
+            limits,
+            slots,
+        }
+    }
+
+    /// No runbooks, so nothing ever runs.
+    pub fn none() -> Self {
+        Self::new(
+            Vec::new(),
+            CommandLimits {
+                timeout_secs: 30,
+                output_cap_bytes: 64 * 1024,
+                max_concurrent: 1,
+                env_allowlist: Vec::new(),
+            },
+        )
+    }
+
+    /// The commands of every runbook whose terms appear in the alert.
+    pub fn plan(&self, alert: &AlertContext) -> Vec<Planned> {
+        let text = std::iter::once(alert.title.as_str())
+            .chain(alert.service.as_deref())
+            .chain(alert.labels.values().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        self.runbooks
+            .iter()
+            .filter(|runbook| {
+                runbook
+                    .match_terms
+                    .iter()
+                    .any(|term| text.contains(&term.to_lowercase()))
+            })
+            .flat_map(|runbook| {
+                runbook
+                    .commands
+                    .iter()
+                    .map(move |template| match render(template, alert) {
+                        Ok(argv) => Planned::Run {
+                            runbook: runbook.name.clone(),
+                            pattern: runbook.pattern.clone(),
+                            argv,
+                        },
+                        Err(reason) => Planned::Refused {
+                            runbook: runbook.name.clone(),
+                            template: template.clone(),
+                            reason,
+                        },
+                    })
+            })
+            .collect()
+    }
+
+    /// Runs one command within the limits.
+    pub async fn run(&self, argv: &[String]) -> Ran {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let started_at = Utc::now();
+        let started = Instant::now();
+        let (exit_code, output) = self.execute(argv).await;
+        Ran {
+            argv: argv.to_vec(),
+            exit_code,
+            output,
+            duration: started.elapsed(),
+            started_at,
+        }
+    }
+
+    async fn execute(&self, argv: &[String]) -> (Option<i32>, String) {
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for name in &self.limits.env_allowlist {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => return (None, format!("cannot start `{}`: {err}", argv[0])),
+        };
+        let cap = self.limits.output_cap_bytes;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let limit = Duration::from_secs(self.limits.timeout_secs);
+        let finished = tokio::time::timeout(limit, async {
+            let (out, err) = tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap));
+            // Past the cap the command may block on a full pipe: stop it rather than wait.
+            if out.len() >= cap || err.len() >= cap {
+                let _ = child.start_kill();
+            }
+            (child.wait().await, out, err)
+        })
+        .await;
+        match finished {
+            Ok((status, out, err)) => {
+                let mut output = out;
+                output.extend_from_slice(&err);
+                output.truncate(cap);
+                let code = status.ok().and_then(|s| s.code());
+                (code, String::from_utf8_lossy(&output).into_owned())
+            }
+            Err(_) => {
+                let _ = child.kill().await;
+                (
+                    None,
+                    format!("killed after the {} s time limit", self.limits.timeout_secs),
+                )
+            }
+        }
+    }
+}
+
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    if let Some(pipe) = pipe {
+        let _ = pipe.take(cap as u64).read_to_end(&mut buffer).await;
+    }
+    buffer
+}
+
+/// Fills `{service}`, `{environment}`, `{title}`, `{source}` and `{labels.<name>}`. A value
+/// that starts with `-` (it would read as an option) or holds a NUL is refused, and so is a
+/// placeholder without a value.
+pub fn render(template: &[String], alert: &AlertContext) -> Result<Vec<String>, String> {
+    template
+        .iter()
+        .map(|arg| {
+            let mut out = String::new();
+            let mut rest = arg.as_str();
+            while let Some(open) = rest.find('{') {
+                let Some(close) = rest[open..].find('}') else {
+                    break;
+                };
+                let name = &rest[open + 1..open + close];
+                let value =
+                    value_of(name, alert).ok_or_else(|| format!("no value for `{{{name}}}`"))?;
+                if value.starts_with('-') || value.contains('\0') {
+                    return Err(format!("unsafe value for `{{{name}}}`: {value:?}"));
+                }
+                out.push_str(&rest[..open]);
+                out.push_str(&value);
+                rest = &rest[open + close + 1..];
+            }
+            out.push_str(rest);
+            Ok(out)
+        })
+        .collect()
+}
+
+fn value_of(name: &str, alert: &AlertContext) -> Option<String> {
+    match name {
+        "service" => alert.service.clone(),
+        "environment" => alert.environment.clone(),
+        "title" => Some(alert.title.clone()),
+        "source" => Some(alert.source_type.clone()),
+        _ => alert.labels.get(name.strip_prefix("labels.")?).cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(instance: &str) -> AlertContext {
+        AlertContext {
+            id: 1,
+            source_type: "alertmanager".into(),
+            title: "DiskFull".into(),
+            severity: "high".into(),
+            status: "firing".into(),
+            service: Some("postgres".into()),
+            environment: None,
+            labels: [("instance".to_owned(), instance.to_owned())].into(),
+            started_at: Utc::now(),
+            url: None,
+        }
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn placeholders_fill_and_unsafe_or_missing_values_are_refused() {
+        let ok = render(
+            &args(&["ssh", "{labels.instance}", "df", "-h", "/var/lib/{service}"]),
+            &alert("db-1"),
+        )
+        .unwrap();
+        assert_eq!(ok, ["ssh", "db-1", "df", "-h", "/var/lib/postgres"]);
+        assert!(
+            render(&args(&["echo", "{labels.instance}"]), &alert("-rf"))
+                .unwrap_err()
+                .contains("unsafe value")
+        );
+        assert!(
+            render(&args(&["echo", "{labels.instance}"]), &alert("a\0b"))
+                .unwrap_err()
+                .contains("unsafe value")
+        );
+        assert!(
+            render(&args(&["echo", "{environment}"]), &alert("x"))
+                .unwrap_err()
+                .contains("no value for `{environment}`")
+        );
+    }
+
+    fn runner(timeout_secs: u64, cap: usize) -> CommandRunner {
+        CommandRunner::new(
+            Vec::new(),
+            CommandLimits {
+                timeout_secs,
+                output_cap_bytes: cap,
+                max_concurrent: 2,
+                env_allowlist: vec!["PATH".into()],
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn commands_get_a_clean_environment_and_no_shell_interprets_their_arguments() {
+        let ran = runner(10, 4096)
+            .run(&args(&["sh", "-c", "echo $HOME; env | wc -l"]))
+            .await;
+        // `sh` is the command here, not a wrapper: argv goes to exec as is.
+        assert_eq!(ran.exit_code, Some(0));
+        let lines: Vec<&str> = ran.output.lines().collect();
+        assert_eq!(lines[0], "", "HOME is not passed");
+        let echoed = runner(10, 4096)
+            .run(&args(&["echo", "$(rm -rf /)", "; ls"]))
+            .await;
+        assert_eq!(
+            echoed.output.trim(),
+            "$(rm -rf /) ; ls",
+            "no shell interprets arguments"
+        );
+    }
+
+    #[tokio::test]
+    async fn time_limit_and_output_cap_stop_a_command() {
+        let slow = runner(1, 4096).run(&args(&["sleep", "5"])).await;
+        assert_eq!(slow.exit_code, None);
+        assert!(slow.output.contains("time limit"));
+        assert!(slow.duration < Duration::from_secs(3));
+        let chatty = runner(10, 1024).run(&args(&["yes"])).await;
+        assert_eq!(chatty.output.len(), 1024);
+        assert!(
+            chatty.duration < Duration::from_secs(5),
+            "stopped at the cap, not the time limit"
+        );
+        let missing = runner(1, 64).run(&args(&["no-such-command-aurora"])).await;
+        assert!(missing.exit_code.is_none() && missing.output.starts_with("cannot start"));
+    }
+}
