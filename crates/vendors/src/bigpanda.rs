@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use aurora_domain::{AlertStatus, Normalized, SourceType};
+use aurora_domain::{AlertStatus, Normalized, Severity, SourceType};
 
 use crate::draft::Draft;
 use crate::fields::Fields;
@@ -45,8 +45,12 @@ impl Vendor for Bigpanda {
         } else {
             AlertStatus::Firing
         };
-        draft.severity =
-            labels::severity_from_word(&incident.text(&["severity", "status"]).unwrap_or_default());
+        draft.severity = severity(
+            incident
+                .text(&["severity"])
+                .or_else(|| incident.text(&["status"]))
+                .as_deref(),
+        );
         draft.title = first
             .and_then(|alert| {
                 alert
@@ -74,6 +78,16 @@ impl Vendor for Bigpanda {
             alerts: vec![draft.finish(SOURCE, request.received_at)],
             deployment: None,
         })
+    }
+}
+
+/// BigPanda's levels: critical → critical, warning → medium; anything else (`unknown`, `ok`,
+/// other words) → unknown.
+fn severity(level: Option<&str>) -> Severity {
+    match level.map(str::to_ascii_lowercase).as_deref() {
+        Some("critical") => Severity::Critical,
+        Some("warning") => Severity::Medium,
+        _ => Severity::Unknown,
     }
 }
 

@@ -24,9 +24,21 @@ impl Vendor for Datadog {
     fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError> {
         let body = parse_object(SOURCE, request.body)?;
         let fields = Fields::of(&body).expect("parse_object answers an object");
-        let raw_title = fields
-            .text(&["title", "event_title", "alert_title"])
-            .ok_or_else(|| invalid(SOURCE, "missing field `title` ($EVENT_TITLE)"))?;
+        let monitor = fields.text(&["alert_id", "monitor_id", "monitor"]);
+        let raw_title = match (
+            fields.text(&["title", "event_title", "alert_title"]),
+            &monitor,
+        ) {
+            (Some(title), _) => title,
+            // A template without $EVENT_TITLE but with $ALERT_ID still names the problem.
+            (None, Some(monitor)) => format!("Datadog monitor {monitor}"),
+            (None, None) => {
+                return Err(invalid(
+                    SOURCE,
+                    "missing field `title` ($EVENT_TITLE) and `alert_id` ($ALERT_ID)",
+                ));
+            }
+        };
         let title = TitleParts::parse(&raw_title);
         if title.test {
             return Ok(Normalized::default());
@@ -40,7 +52,7 @@ impl Vendor for Datadog {
                 scope.clone(),
             ))));
         }
-        let mut draft = Draft::new(match fields.text(&["alert_id", "monitor_id", "monitor"]) {
+        let mut draft = Draft::new(match monitor {
             // The monitor and the group it fired for: stable across triggers and recoveries.
             Some(monitor) => vec!["monitor".into(), monitor, scope.clone().unwrap_or_default()],
             // Without $ALERT_ID: the monitor's name within the org, which the default payload
@@ -55,12 +67,8 @@ impl Vendor for Datadog {
                 scope.clone().unwrap_or_default(),
             ],
         });
-        let transition = fields.text(&[
-            "transition",
-            "alert_transition",
-            "alert_state",
-            "alert_status",
-        ]);
+        // Not `alert_status`: Datadog's $ALERT_STATUS is a sentence about the value, not a state.
+        let transition = fields.text(&["transition", "alert_transition", "alert_state"]);
         let alert_type = fields.text(&["alert_type"]);
         draft.status = status(
             transition.as_deref(),
@@ -148,18 +156,20 @@ impl TitleParts {
 /// `Recovered` (transition), `success` (alert type) or a `[Recovered]` prefix resolve; any
 /// other state fires.
 fn status(transition: Option<&str>, alert_type: Option<&str>, prefix: Option<&str>) -> AlertStatus {
-    let word = transition
-        .or(alert_type)
-        .or(prefix)
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if matches!(word.as_str(), "recovered" | "success" | "ok" | "resolved")
-        || word.starts_with("recovered")
-    {
-        AlertStatus::Resolved
-    } else {
-        AlertStatus::Firing
-    }
+    // The first of the three that is a state word decides; free text in one does not hide
+    // the others.
+    [transition, alert_type, prefix]
+        .into_iter()
+        .flatten()
+        .map(str::to_ascii_lowercase)
+        .find_map(|word| match word.as_str() {
+            "recovered" | "success" | "ok" | "resolved" => Some(AlertStatus::Resolved),
+            _ if word.starts_with("recovered") => Some(AlertStatus::Resolved),
+            "triggered" | "re-triggered" | "retriggered" | "warn" | "warning" | "error"
+            | "alert" | "no data" | "renotify" | "info" => Some(AlertStatus::Firing),
+            _ => None,
+        })
+        .unwrap_or(AlertStatus::Firing)
 }
 
 /// P1..P5 → critical..info; else the alert type (error → high, warning → medium, info and

@@ -48,7 +48,9 @@ impl Vendor for Jenkins {
         let top = Fields::of(&body).expect("parse_object answers an object");
         // The Notification plugin nests the build; flat shapes keep it at the top.
         let build = top.object("build").unwrap_or(top);
-        let service = top
+        // Folders and multibranch jobs repeat short names ("main"); the job URL has the path.
+        let job_path = top.text(&["url"]).and_then(|url| job_path(&url));
+        let named = top
             .text(&[
                 "service",
                 "job_name",
@@ -62,24 +64,19 @@ impl Vendor for Jenkins {
             .or_else(|| {
                 top.object("job")
                     .and_then(|job| job.text(&["name", "display_name"]))
-            })
-            .ok_or_else(|| invalid(source, "missing field `name` (job) or `service`"))?;
-        const RESULT_KEYS: &[&str] = &["status", "result", "build_result", "buildStatus", "event"];
-        // No outcome yet (a queued or started build): nothing to record.
-        let Some(word) = build.text(RESULT_KEYS).or_else(|| top.text(RESULT_KEYS)) else {
-            return Ok(Normalized::default());
-        };
-        let result = match deployment_result(&word) {
-            Some(result) => result,
-            None if in_progress(&word) => return Ok(Normalized::default()),
-            None => {
-                return Err(invalid(
-                    source,
-                    format!(
-                        "field `result`: unknown value `{word}`; expected SUCCESS, FAILURE, UNSTABLE or ABORTED"
-                    ),
-                ));
+            });
+        let service = match (top.text(&["service"]), job_path, named) {
+            (Some(service), _, _) => service,
+            (None, Some(path), _) if path.contains('/') => path,
+            (None, _, Some(name)) => name,
+            (None, Some(path), None) => path,
+            (None, None, None) => {
+                return Err(invalid(source, "missing field `name` (job) or `service`"));
             }
+        };
+        let Some(result) = outcome(source, build, top)? else {
+            // No outcome yet (a queued, started or running build): nothing to record.
+            return Ok(Normalized::default());
         };
         let scm = build
             .object("scm")
@@ -95,8 +92,12 @@ impl Vendor for Jenkins {
             .filter(|d| *d > 0);
         let finished_at = build
             .time(&["finished_at", "end_time"])
-            .or_else(|| Some(started_at? + TimeDelta::milliseconds(duration?)))
+            // An absurd duration (past chrono's range) leaves the end unknown, not a crash.
+            .or_else(|| started_at?.checked_add_signed(TimeDelta::try_milliseconds(duration?)?))
             .unwrap_or(request.received_at);
+        let url = build
+            .text(&["full_url", "build_url", "url"])
+            .or_else(|| top.text(&["build_url", "url"]));
         let deployment = DeploymentEvent {
             source_type: source,
             service: service.clone(),
@@ -107,10 +108,10 @@ impl Vendor for Jenkins {
             build: build
                 .text(&["number", "build_number", "build_id", "buildName", "id"])
                 .or_else(|| top.text(&["build_number", "number", "build", "buildName"]))
-                .map(|build| build.trim_start_matches('#').to_owned()),
-            url: build
-                .text(&["full_url", "build_url", "url"])
-                .or_else(|| top.text(&["build_url", "url"])),
+                .map(|build| build.trim_start_matches('#').to_owned())
+                // Plugins that send no number still link the build: `…/job/web/32/`.
+                .or_else(|| url.as_deref().and_then(build_number_in_url)),
+            url,
             commit: scm
                 .and_then(|s| s.text(&["commit", "commit_sha", "sha", "revision"]))
                 .or_else(|| top.text(&["commit", "commit_sha", "git_commit"])),
@@ -127,6 +128,61 @@ impl Vendor for Jenkins {
             deployment: Some(deployment),
         })
     }
+}
+
+/// The build's outcome: the first field holding an outcome word wins, so a lifecycle word in
+/// one field (`"status": "COMPLETED"`) does not hide `"result": "FAILURE"`. `None` while the
+/// build runs; an error for a word that is neither.
+fn outcome(
+    source: SourceType,
+    build: Fields<'_>,
+    top: Fields<'_>,
+) -> Result<Option<DeploymentResult>, VendorError> {
+    const KEYS: &[&str] = &["result", "build_result", "status", "buildStatus", "event"];
+    let words: Vec<String> = [build, top]
+        .iter()
+        .flat_map(|fields| KEYS.iter().filter_map(|key| fields.text(&[key])))
+        .collect();
+    if let Some(result) = words.iter().find_map(|word| deployment_result(word)) {
+        return Ok(Some(result));
+    }
+    match words
+        .iter()
+        .find(|word| !in_progress(word) && !is_lifecycle(word))
+    {
+        Some(word) => Err(invalid(
+            source,
+            format!(
+                "field `result`: unknown value `{word}`; expected SUCCESS, FAILURE, UNSTABLE or ABORTED"
+            ),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Phase words some plugins put where others put the outcome.
+fn is_lifecycle(word: &str) -> bool {
+    matches!(
+        word.trim().to_ascii_uppercase().as_str(),
+        "COMPLETED" | "COMPLETE" | "FINALIZED" | "FINISHED" | "DONE"
+    )
+}
+
+/// `a/b` from a job URL `…job/a/job/b/` (with or without the host and a build number).
+fn job_path(url: &str) -> Option<String> {
+    let segments: Vec<&str> = url.split('/').collect();
+    let names: Vec<&str> = segments
+        .windows(2)
+        .filter(|pair| pair[0] == "job" && !pair[1].is_empty())
+        .map(|pair| pair[1])
+        .collect();
+    (!names.is_empty()).then(|| names.join("/"))
+}
+
+/// The build number at the end of a build URL (`…/job/web/32/`).
+fn build_number_in_url(url: &str) -> Option<String> {
+    let last = url.trim_end_matches('/').rsplit('/').next()?;
+    (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit())).then(|| last.to_owned())
 }
 
 /// Words of plugins that report a build before it has an outcome.

@@ -11,8 +11,9 @@ const SERVICE_KEYS: &[&str] = &["service", "job", "app"];
 /// Labels that name the environment, in order of preference.
 const ENVIRONMENT_KEYS: &[&str] = &["env", "environment", "deployment_environment", "stage"];
 
-/// Labels that carry a severity, in order of preference.
-const SEVERITY_KEYS: &[&str] = &["severity", "priority", "level"];
+/// Labels that carry a severity, in order of preference. Not `level`: in log-based alerts
+/// (Loki) it is the log line's level, not the alert's severity.
+const SEVERITY_KEYS: &[&str] = &["severity", "priority"];
 
 /// The first non-empty value among `keys`.
 fn first_of(labels: &BTreeMap<String, String>, keys: &[&str]) -> Option<String> {

@@ -30,11 +30,8 @@ impl Vendor for Netdata {
             alert(fields, name)
         } else if let Some(host) = fields.text(&["host", "node"]) {
             reachability(fields, host)
-        } else if fields
-            .text(&["message", "title"])
-            .is_some_and(|m| m.to_ascii_lowercase().contains("test"))
-        {
-            // Netdata Cloud's "test notification" names no alert and no node.
+        } else if fields.text(&["message"]).is_some() {
+            // Netdata Cloud's test or sample notification: a message, no alert, no node.
             return Ok(Normalized::default());
         } else {
             return Err(invalid(

@@ -45,11 +45,19 @@ impl Vendor for Pagerduty {
             return Ok(Normalized::default());
         }
         let drafts = if let Some(messages) = fields.get("messages").and_then(|m| m.as_array()) {
-            messages
-                .iter()
-                .filter_map(Fields::of)
-                .filter_map(v2_message)
-                .collect()
+            let mut drafts = Vec::new();
+            for (index, message) in messages.iter().enumerate() {
+                let message = Fields::of(message).ok_or_else(|| {
+                    invalid(SOURCE, format!("messages[{index}]: expected an object"))
+                })?;
+                drafts.extend(v2_message(message).map_err(
+                    |VendorError::InvalidPayload { vendor, detail }| VendorError::InvalidPayload {
+                        vendor,
+                        detail: format!("messages[{index}]: {detail}"),
+                    },
+                )?);
+            }
+            drafts
         } else {
             let event = fields
                 .object("event")
@@ -90,14 +98,27 @@ fn v3_event(event: Fields<'_>) -> Result<Option<Draft>, VendorError> {
     Ok(Some(draft))
 }
 
-/// A message of the deprecated V2 webhooks, which older subscriptions still send.
-fn v2_message(message: Fields<'_>) -> Option<Draft> {
-    let event = message.text(&["event", "type"])?;
-    let status = incident_status(&event, "incident.trigger", "incident.resolve")?;
-    let mut draft = incident_draft(message.object("incident")?, status).ok()?;
+/// A message of the deprecated V1/V2 webhooks, which older subscriptions still send: the
+/// incident under `incident` (V2) or `data.incident` (V1).
+fn v2_message(message: Fields<'_>) -> Result<Option<Draft>, VendorError> {
+    let Some(event) = message.text(&["event", "type"]) else {
+        return Err(invalid(SOURCE, "missing field `event`"));
+    };
+    let Some(status) = incident_status(&event, "incident.trigger", "incident.resolve") else {
+        return Ok(None);
+    };
+    let incident = message
+        .object("incident")
+        .or_else(|| {
+            message
+                .object("data")
+                .and_then(|data| data.object("incident"))
+        })
+        .ok_or_else(|| invalid(SOURCE, "missing field `incident`"))?;
+    let mut draft = incident_draft(incident, status)?;
     draft.started_at = draft.started_at.or_else(|| message.time(&["created_on"]));
     draft.labels.insert("event_type".into(), event);
-    Some(draft)
+    Ok(Some(draft))
 }
 
 fn incident_status(event: &str, trigger: &str, resolve: &str) -> Option<AlertStatus> {

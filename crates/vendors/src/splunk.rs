@@ -27,10 +27,13 @@ impl Vendor for Splunk {
     fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError> {
         let body = parse_object(SOURCE, request.body)?;
         let fields = Fields::of(&body).expect("parse_object answers an object");
-        if !fields.has_any(&["sid", "search_name", "result"]) {
+        let has_result = fields
+            .object("result")
+            .is_some_and(|r| r.scalars().next().is_some());
+        if fields.text(&["sid", "search_name"]).is_none() && !has_result {
             return Err(invalid(
                 SOURCE,
-                "missing fields `sid`, `search_name` and `result`",
+                "missing fields `sid`, `search_name` and `result` (all absent or blank)",
             ));
         }
         let sid = fields.text(&["sid"]);

@@ -573,7 +573,7 @@ fn other_versions_and_plugins_than_the_fixtures() {
         (Some("cart"), Some("staging"))
     );
 
-    // Netdata Cloud's test notification; Datadog's alert status words.
+    // Netdata Cloud's test notification; a Datadog template with only $ALERT_TYPE.
     assert!(
         normalize(
             SourceType::Netdata,
@@ -582,9 +582,114 @@ fn other_versions_and_plugins_than_the_fixtures() {
         .unwrap()
         .is_empty()
     );
-    let ok = br#"{"title":"Queue depth","alert_id":"9","alert_status":"OK"}"#;
+    let ok = br#"{"title":"Queue depth","alert_id":"9","alert_type":"success"}"#;
     assert_eq!(
         only_alert(normalize(SourceType::Datadog, ok).unwrap()).status,
         AlertStatus::Resolved
+    );
+}
+
+#[test]
+fn review_findings_stay_fixed() {
+    let one = |source, body: &str| only_alert(normalize(source, body.as_bytes()).unwrap());
+    // Datadog's $ALERT_STATUS is a sentence, not a state: the recovery still resolves.
+    let recovered = one(
+        SourceType::Datadog,
+        r#"{"title":"[Recovered] CPU high","alert_id":"12345","alert_type":"success","alert_status":"system.load.1 over host:web-1 was <= 2.0 on average during the last 5m."}"#,
+    );
+    assert_eq!(recovered.status, AlertStatus::Resolved);
+    // A Datadog template without a title but with a monitor id fires.
+    let untitled = one(
+        SourceType::Datadog,
+        r#"{"alert_id":"77","alert_transition":"Triggered","alert_type":"error","alert_scope":"service:api"}"#,
+    );
+    assert_eq!(
+        (
+            untitled.title.as_str(),
+            untitled.severity,
+            untitled.service.as_deref()
+        ),
+        ("Datadog monitor 77", Severity::High, Some("api"))
+    );
+    // An absurd Jenkins duration leaves the end unknown instead of panicking.
+    let huge = r#"{"name":"app","build":{"number":1,"status":"SUCCESS","timestamp":1717164000000,"duration":9000000000000000000}}"#;
+    assert!(
+        normalize(SourceType::Jenkins, huge.as_bytes())
+            .unwrap()
+            .deployment
+            .is_some()
+    );
+    // Multibranch jobs of different repositories are different services.
+    let a = one(
+        SourceType::Jenkins,
+        r#"{"name":"main","url":"job/repo-a/job/main/","build":{"number":42,"phase":"COMPLETED","status":"FAILURE"}}"#,
+    );
+    let b = one(
+        SourceType::Jenkins,
+        r#"{"name":"main","url":"job/repo-b/job/main/","build":{"number":42,"phase":"COMPLETED","status":"FAILURE"}}"#,
+    );
+    assert_ne!(a.fingerprint, b.fingerprint);
+    assert_eq!(a.service.as_deref(), Some("repo-a/main"));
+    // A lifecycle word in `status` does not hide the outcome in `result`.
+    let status_and_result = one(
+        SourceType::Jenkins,
+        r#"{"job":"checkout-deploy","build_number":118,"status":"COMPLETED","result":"FAILURE"}"#,
+    );
+    assert_eq!(
+        status_and_result.title,
+        "Build 118 of checkout-deploy failed"
+    );
+    // No build number: it is read from the build URL, so builds stay apart.
+    let from_url = one(
+        SourceType::Jenkins,
+        r#"{"jobName":"test","result":"FAILURE","eventId":"f797f1d6","url":"http://ci/job/test/32/"}"#,
+    );
+    assert_eq!(from_url.labels.get("build").map(String::as_str), Some("32"));
+    // Netdata's sample notification creates nothing.
+    assert!(
+        normalize(
+            SourceType::Netdata,
+            br#"{"message":"This is a sample message to verify your webhook configuration"}"#
+        )
+        .unwrap()
+        .is_empty()
+    );
+    // A Loki `level` label is no severity; BigPanda words outside its table are unknown.
+    let loki = one(
+        SourceType::Grafana,
+        r#"{"status":"firing","alerts":[{"status":"firing","labels":{"alertname":"ErrorLogs","level":"error"},"fingerprint":"aa11"}]}"#,
+    );
+    assert_eq!(loki.severity, Severity::Unknown);
+    assert_eq!(
+        one(
+            SourceType::Bigpanda,
+            r#"{"id":"5d2f","status":"critical","severity":"High"}"#
+        )
+        .severity,
+        Severity::Unknown
+    );
+    // PagerDuty V1 bodies nest the incident under data; a trigger without one is refused.
+    let v1 = one(
+        SourceType::Pagerduty,
+        r#"{"messages":[{"type":"incident.trigger","data":{"incident":{"id":"PIJ90N7","status":"triggered"}}}]}"#,
+    );
+    assert_eq!(v1.fingerprint.as_str(), "PIJ90N7");
+    let err = normalize(
+        SourceType::Pagerduty,
+        br#"{"messages":[{"type":"incident.trigger"}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("messages[0]: missing field `incident`"),
+        "{err}"
+    );
+    // A Splunk body with every field blank is refused.
+    assert!(
+        normalize(
+            SourceType::Splunk,
+            br#"{"result":{},"sid":"","search_name":"","app":""}"#
+        )
+        .is_err()
     );
 }
