@@ -35,10 +35,12 @@ pub struct Delivery<T> {
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Pulls messages from `consumer` until `shutdown` fires, handing each to `handler` one at a
-/// time. Ack comes only after the handler returns `Ok`, and is confirmed by the server; an
-/// in-flight message is finished before the loop stops.
+/// time. Ack comes only after the handler returns `Ok`, and is confirmed by the server; while
+/// the handler works, an in-progress ack goes out every `keep_alive` (keep it well under the
+/// consumer's ack wait); an in-flight message is finished before the loop stops.
 pub async fn consume<T, F, Fut>(
     consumer: PullConsumer,
+    keep_alive: Duration,
     shutdown: CancellationToken,
     handler: F,
 ) -> Result<(), BusError>
@@ -58,14 +60,14 @@ where
             next = messages.next() => next,
         };
         match next {
-            Some(Ok(message)) => handle_one(message, &handler).await,
+            Some(Ok(message)) => handle_one(message, keep_alive, &handler).await,
             Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
             None => return Ok(()),
         }
     }
 }
 
-async fn handle_one<T, F, Fut>(message: Message, handler: &F)
+async fn handle_one<T, F, Fut>(message: Message, keep_alive: Duration, handler: &F)
 where
     T: DeserializeOwned,
     F: Fn(Delivery<T>) -> Fut,
@@ -78,7 +80,24 @@ where
     trace::continue_from(message.headers.as_ref(), &span);
     async {
         let outcome = match serde_json::from_slice::<T>(&message.payload) {
-            Ok(payload) => handler(Delivery { payload, attempt }).await,
+            Ok(payload) => {
+                // Long work tells JetStream it is still in progress, so the message is not
+                // redelivered to another replica meanwhile.
+                let work = handler(Delivery { payload, attempt });
+                tokio::pin!(work);
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+                loop {
+                    tokio::select! {
+                        outcome = &mut work => break outcome,
+                        _ = ticks.tick() => {
+                            if let Err(err) = message.ack_with(AckKind::Progress).await {
+                                tracing::warn!(error = %err, "in-progress acknowledgement failed");
+                            }
+                        }
+                    }
+                }
+            }
             Err(err) => Err(HandlerError::Poison(format!(
                 "cannot decode message: {err}"
             ))),

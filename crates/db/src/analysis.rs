@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::incidents::Incident;
 use crate::schema::{
-    chat_messages, chat_sessions, command_runs, incident_suggestions, incident_thoughts, incidents,
+    analysis_claims, chat_messages, chat_sessions, command_runs, incident_suggestions,
+    incident_thoughts, incidents,
 };
 use crate::{QueryResult, time};
 
@@ -90,22 +91,111 @@ pub struct ChatMessage {
     pub created_at: NaiveDateTime,
 }
 
-/// Claims an incident's analysis: `idle` → `running`, for exactly one caller. `None` when the
-/// analysis was already claimed (by another worker, or before a redelivery).
+/// The answer to a claim.
+#[derive(Debug)]
+pub enum Claim {
+    /// This caller runs the analysis.
+    Claimed(Box<Incident>),
+    /// It was claimed before (by another worker, or before a redelivery).
+    AlreadyClaimed,
+    /// The user already has `limit` analyses running; try again later.
+    UserBusy,
+}
+
+/// Claims an incident's analysis, `idle` → `running`, for exactly one caller, unless its user
+/// already has `per_user_limit` analyses running. One transaction under the user's lock, so
+/// concurrent claims cannot overshoot the limit.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
-) -> QueryResult<Option<Incident>> {
-    diesel::update(incidents::table.find(incident_id))
-        .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
-        .set((
-            incidents::aurora_status.eq(AuroraStatus::Running.as_str()),
-            incidents::updated_at.eq(time::now()),
-        ))
-        .returning(Incident::as_returning())
-        .get_result(conn)
-        .await
-        .optional()
+    per_user_limit: i64,
+) -> QueryResult<Claim> {
+    use diesel_async::AsyncConnection;
+    conn.transaction(async |conn| {
+        let Some(owner) = incidents::table
+            .find(incident_id)
+            .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
+            .select(incidents::user_id)
+            .first::<String>(conn)
+            .await
+            .optional()?
+        else {
+            return Ok(Claim::AlreadyClaimed);
+        };
+        let owner = aurora_domain::UserId::parse(owner)
+            .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))?;
+        crate::lock_user(conn, &owner).await?;
+        let running: i64 = incidents::table
+            .filter(incidents::user_id.eq(owner.as_str()))
+            .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+            .count()
+            .get_result(conn)
+            .await?;
+        if running >= per_user_limit {
+            return Ok(Claim::UserBusy);
+        }
+        let now = time::now();
+        let claimed = diesel::update(incidents::table.find(incident_id))
+            .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
+            .set((
+                incidents::aurora_status.eq(AuroraStatus::Running.as_str()),
+                incidents::updated_at.eq(now),
+            ))
+            .returning(Incident::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(incident) = claimed else {
+            return Ok(Claim::AlreadyClaimed);
+        };
+        diesel::insert_into(analysis_claims::table)
+            .values((
+                analysis_claims::incident_id.eq(incident_id),
+                analysis_claims::claimed_at.eq(now),
+            ))
+            .on_conflict(analysis_claims::incident_id)
+            .do_update()
+            .set(analysis_claims::claimed_at.eq(now))
+            .execute(conn)
+            .await?;
+        Ok(Claim::Claimed(Box::new(incident)))
+    })
+    .await
+}
+
+/// Stops every analysis that has run since before `claimed_before` (its worker died, or it
+/// hangs): `error`, with the reason as a thought. Answers the incidents stopped.
+pub async fn expire_running(
+    conn: &mut AsyncPgConnection,
+    claimed_before: NaiveDateTime,
+    budget_secs: u64,
+) -> QueryResult<Vec<Uuid>> {
+    let stale: Vec<Uuid> = analysis_claims::table
+        .inner_join(incidents::table)
+        .filter(analysis_claims::claimed_at.lt(claimed_before))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .select(analysis_claims::incident_id)
+        .load(conn)
+        .await?;
+    let mut stopped = Vec::new();
+    for incident_id in stale {
+        // `fail` only changes a still-running analysis, so a race with its worker is harmless.
+        let updated = diesel::update(incidents::table.find(incident_id))
+            .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+            .set((
+                incidents::aurora_status.eq(AuroraStatus::Error.as_str()),
+                incidents::updated_at.eq(time::now()),
+            ))
+            .execute(conn)
+            .await?;
+        if updated == 1 {
+            let reason =
+                format!("The analysis ran past its {budget_secs} s time budget and was stopped.");
+            add_thought(conn, incident_id, "error", &reason).await?;
+            stopped.push(incident_id);
+        }
+    }
+    Ok(stopped)
 }
 
 /// Creates the incident's chat session and records it on the incident.

@@ -180,7 +180,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    analysis_claims (incident_id) {
+        incident_id -> Uuid,
+        claimed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(integrations -> users (user_id));
+diesel::joinable!(analysis_claims -> incidents (incident_id));
 diesel::joinable!(alerts -> incidents (incident_id));
 diesel::joinable!(incident_alerts -> incidents (incident_id));
 diesel::joinable!(incident_alerts -> alerts (alert_id));
@@ -191,6 +199,7 @@ diesel::joinable!(command_runs -> incidents (incident_id));
 diesel::joinable!(incident_events -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    analysis_claims,
     users,
     integrations,
     incidents,

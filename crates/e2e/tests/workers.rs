@@ -93,10 +93,10 @@ async fn a_merge_stops_the_sources_running_analysis() {
     let source = h.send(&other).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     // A worker is mid-analysis on the source.
-    analysis::claim(&mut conn, source)
-        .await
-        .unwrap()
-        .expect("claimed");
+    assert!(matches!(
+        analysis::claim(&mut conn, source, 3).await.unwrap(),
+        analysis::Claim::Claimed(_)
+    ));
     let (target_row, source_row) = (
         incidents::get(&mut conn, target).await.unwrap(),
         incidents::get(&mut conn, source).await.unwrap(),
@@ -230,5 +230,65 @@ async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
     assert!(
         summary.contains("- command `df -h /` (exit 0): Filesystem"),
         "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budget() {
+    let h = Harness::new().await;
+    let first = h.send(&disk_full()).await.opened_incidents[0];
+    let second = h
+        .send(&TestAlert::firing(
+            SourceType::Grafana,
+            "lag",
+            "search",
+            "Index lag",
+        ))
+        .await
+        .opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    // A worker died mid-analysis on the first incident.
+    assert!(matches!(
+        analysis::claim(&mut conn, first, 1).await.unwrap(),
+        analysis::Claim::Claimed(_)
+    ));
+    let analyst = aurora_rca_worker::Analyst {
+        max_concurrent_per_user: 1,
+        ..aurora_rca_worker::Analyst::builtin()
+    };
+    let investigator =
+        Investigator::new(h.db.pool(), h.bus.bus.clone(), std::sync::Arc::new(analyst));
+    let busy = investigator
+        .investigate(second)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(busy.contains("most analyses running"), "{busy}");
+    assert_eq!(
+        incidents::get(&mut conn, second)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("idle"),
+        "left for later"
+    );
+    assert_eq!(
+        aurora_rca_worker::expiry::sweep(&h.db.pool(), 0)
+            .await
+            .unwrap(),
+        1
+    );
+    let stopped = incidents::get(&mut conn, first).await.unwrap();
+    assert_eq!(stopped.aurora_status.as_deref(), Some("error"));
+    let thoughts = analysis::thoughts(&mut conn, first).await.unwrap();
+    assert_eq!(
+        thoughts.last().unwrap().content,
+        "The analysis ran past its 0 s time budget and was stopped."
+    );
+    // The user's slot is free again.
+    assert_eq!(
+        investigator.investigate(second).await.unwrap(),
+        InvestigationOutcome::Completed
     );
 }

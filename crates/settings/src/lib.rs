@@ -32,6 +32,7 @@
 //! | `correlation.dependencies` | empty | service → the services it calls (`checkout-api = ["payments-api"]`) |
 //! | `correlation.sources.<source>.{threshold,window_secs,auto_resolve_secs}` | unset | per-source overrides; auto-resolve for sources that never send resolves |
 //! | `rca.knowledge_files` | `[]` | users' failure-pattern files, added to the built-in ones |
+//! | `rca.max_concurrent_per_user`, `rca.analysis_budget_secs` | `3`, `300` | analyses per user at once; longest an analysis may run |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
 //! | `rca.runbooks` | none | `[[rca.runbooks]]` name, match_terms, pattern, commands (argument lists) |
 
@@ -72,6 +73,10 @@ pub struct RcaSettings {
     /// Knowledge files (TOML, the shape of `crates/rca/knowledge.toml`) that add failure
     /// patterns or replace built-in ones by id.
     pub knowledge_files: Vec<String>,
+    /// Analyses one user may have running at once; more wait.
+    pub max_concurrent_per_user: i64,
+    /// An analysis running longer is stopped (`error`) by whichever worker notices.
+    pub analysis_budget_secs: u64,
     /// Limits on diagnostic commands.
     pub commands: CommandLimits,
     /// Diagnostic commands to run for matching alerts; none unless configured.
@@ -282,6 +287,8 @@ max_hops = 3
 
 [rca]
 knowledge_files = []
+max_concurrent_per_user = 3
+analysis_budget_secs = 300
 
 [rca.commands]
 timeout_secs = 30

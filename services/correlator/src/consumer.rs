@@ -33,10 +33,15 @@ pub async fn run(
         .await?;
     let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules);
     let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
-    let consumed = consume(consumer, shutdown, |delivery: Delivery<AlertBatch>| {
-        let correlator = correlator.clone();
-        async move { correlator.handle(&delivery.payload).await.map(drop) }
-    })
+    let consumed = consume(
+        consumer,
+        ACK_WAIT / 3,
+        shutdown,
+        |delivery: Delivery<AlertBatch>| {
+            let correlator = correlator.clone();
+            async move { correlator.handle(&delivery.payload).await.map(drop) }
+        },
+    )
     .await;
     let _ = sweeper.await;
     Ok(consumed?)

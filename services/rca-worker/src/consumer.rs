@@ -35,18 +35,30 @@ pub async fn run(
             ACK_WAIT,
         )
         .await?;
+    let expiry = tokio::spawn(crate::expiry::run(
+        connections.pool.clone(),
+        analyst.analysis_budget_secs,
+        shutdown.clone(),
+    ));
     let investigator =
         Investigator::new(connections.pool.clone(), connections.bus.clone(), analyst);
-    consume(consumer, shutdown, |delivery: Delivery<IncidentCreated>| {
-        let investigator = investigator.clone();
-        async move {
-            investigator
-                .investigate(delivery.payload.incident_id)
-                .await
-                .map(drop)
-        }
-    })
-    .await?;
+    let consumed = consume(
+        consumer,
+        ACK_WAIT / 3,
+        shutdown,
+        |delivery: Delivery<IncidentCreated>| {
+            let investigator = investigator.clone();
+            async move {
+                investigator
+                    .investigate(delivery.payload.incident_id)
+                    .await
+                    .map(drop)
+            }
+        },
+    )
+    .await;
+    let _ = expiry.await;
+    consumed?;
     Ok(())
 }
 
@@ -56,6 +68,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         knowledge: KnowledgeBase::with_files(&settings.rca.knowledge_files)?,
         dependencies: settings.correlation.dependencies.clone(),
         commands: CommandRunner::new(settings.rca.runbooks.clone(), settings.rca.commands.clone()),
+        max_concurrent_per_user: settings.rca.max_concurrent_per_user,
+        analysis_budget_secs: settings.rca.analysis_budget_secs,
     });
     aurora_runtime::run_worker(
         &settings,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aurora_bus::{Bus, HandlerError};
+use aurora_db::analysis::Claim;
 use aurora_db::incidents;
 use aurora_db::{DbPool, PooledConnection, QueryError, analysis, events, time};
 use aurora_domain::{IncidentChange, IncidentChanged, IncidentStatus, UserId};
@@ -23,7 +24,8 @@ pub enum InvestigationOutcome {
     Completed,
     /// The incident had already been claimed (another worker, or before a redelivery).
     AlreadyClaimed,
-    /// The analysis was stopped while it ran (its incident was merged into another).
+    /// The analysis was stopped while it ran (its incident was merged into another, or it ran
+    /// past its time budget).
     Stopped,
 }
 
@@ -37,6 +39,10 @@ pub struct Analyst {
     pub dependencies: HashMap<String, Vec<String>>,
     /// Runbook commands; none unless configured.
     pub commands: CommandRunner,
+    /// Analyses one user may have running at once.
+    pub max_concurrent_per_user: i64,
+    /// Longest an analysis may run before any worker stops it.
+    pub analysis_budget_secs: u64,
 }
 
 impl Analyst {
@@ -46,6 +52,8 @@ impl Analyst {
             knowledge: KnowledgeBase::builtin(),
             dependencies: HashMap::new(),
             commands: CommandRunner::none(),
+            max_concurrent_per_user: 3,
+            analysis_budget_secs: 300,
         }
     }
 }
@@ -74,13 +82,23 @@ impl Investigator {
         incident_id: Uuid,
     ) -> Result<InvestigationOutcome, HandlerError> {
         let mut conn = self.pool.get().await.map_err(transient)?;
-        let Some(incident) = analysis::claim(&mut conn, incident_id)
-            .await
-            .map_err(transient)?
-        else {
-            tracing::info!(%incident_id, "analysis already claimed; skipping");
-            return Ok(InvestigationOutcome::AlreadyClaimed);
-        };
+        let incident =
+            match analysis::claim(&mut conn, incident_id, self.analyst.max_concurrent_per_user)
+                .await
+                .map_err(transient)?
+            {
+                Claim::Claimed(incident) => incident,
+                Claim::AlreadyClaimed => {
+                    tracing::info!(%incident_id, "analysis already claimed; skipping");
+                    return Ok(InvestigationOutcome::AlreadyClaimed);
+                }
+                // Redelivered after a delay, when one of the user's analyses has finished.
+                Claim::UserBusy => {
+                    return Err(transient(
+                        "the user has the most analyses running at once; retrying later",
+                    ));
+                }
+            };
         let started = Instant::now();
         // Each write below commits on its own, so a person watching sees thoughts appear.
         let result: Result<Option<i64>, QueryError> = async {
@@ -145,7 +163,7 @@ impl Investigator {
                 Ok(InvestigationOutcome::Completed)
             }
             Ok(None) => {
-                tracing::info!(%incident_id, "analysis stopped while it ran (incident merged)");
+                tracing::info!(%incident_id, "analysis stopped while it ran (merged, or past its time budget)");
                 Ok(InvestigationOutcome::Stopped)
             }
             Err(err) => {

@@ -10,6 +10,7 @@
 pub mod commands;
 pub mod consumer;
 pub mod context;
+pub mod expiry;
 pub mod investigation;
 
 pub use consumer::{run, serve};

@@ -1,0 +1,2 @@
+DROP INDEX incidents_user_running;
+DROP TABLE analysis_claims;
