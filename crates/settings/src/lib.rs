@@ -34,6 +34,7 @@
 //! | `rca.knowledge_files` | `[]` | users' failure-pattern files, added to the built-in ones |
 //! | `rca.max_concurrent_per_user`, `rca.analysis_budget_secs` | `3`, `300` | analyses per user at once; longest an analysis may run |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
+//! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
 //! | `rca.runbooks` | none | `[[rca.runbooks]]` name, match_terms, pattern, commands (argument lists) |
 
 use std::collections::HashMap;
@@ -82,6 +83,47 @@ pub struct RcaSettings {
     /// Diagnostic commands to run for matching alerts; none unless configured.
     #[serde(default)]
     pub runbooks: Vec<Runbook>,
+    /// A language-model analyst; the built-in analyst alone when unset.
+    #[serde(default)]
+    pub llm: Option<LlmSettings>,
+}
+
+/// An OpenAI-compatible chat-completions endpoint (OpenAI, Azure, Ollama, vLLM, llama.cpp).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LlmSettings {
+    /// Up to and including the version, e.g. `https://api.openai.com/v1` or
+    /// `http://127.0.0.1:11434/v1`; `/chat/completions` is appended.
+    pub base_url: String,
+    /// The model name.
+    pub model: String,
+    /// The environment variable holding the API key (the key itself never sits in a file).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Most tokens one analysis may use (prompt and completion, all rounds).
+    #[serde(default = "default_llm_tokens")]
+    pub max_tokens: u64,
+    /// Most diagnostic commands the model may call.
+    #[serde(default = "default_llm_tool_calls")]
+    pub max_tool_calls: u32,
+    /// Longest one analysis may take, in seconds.
+    #[serde(default = "default_llm_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts per request when the endpoint fails (with exponential backoff).
+    #[serde(default = "default_llm_attempts")]
+    pub attempts: u32,
+}
+
+fn default_llm_tokens() -> u64 {
+    20_000
+}
+fn default_llm_tool_calls() -> u32 {
+    4
+}
+fn default_llm_timeout() -> u64 {
+    120
+}
+fn default_llm_attempts() -> u32 {
+    3
 }
 
 /// Limits every diagnostic command runs under.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use aurora_rca::KnowledgeBase;
 
 use crate::commands::CommandRunner;
+use crate::llm::LlmAnalyst;
 use crate::{Analyst, Investigator};
 
 /// How long an investigation may run before JetStream offers the event to another worker
@@ -70,6 +71,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         commands: CommandRunner::new(settings.rca.runbooks.clone(), settings.rca.commands.clone()),
         max_concurrent_per_user: settings.rca.max_concurrent_per_user,
         analysis_budget_secs: settings.rca.analysis_budget_secs,
+        llm: settings.rca.llm.clone().map(LlmAnalyst::new),
     });
     aurora_runtime::run_worker(
         &settings,

@@ -46,6 +46,37 @@ fn alert_context(alert: &Alert) -> AlertContext {
     }
 }
 
+/// Long strings in a raw payload are cut to this many characters before an analyst reads it.
+const MAX_PAYLOAD_STRING: usize = 500;
+
+/// The raw payload with long strings cut, so a body of megabytes cannot flood an analysis.
+pub fn truncated(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.chars().count() > MAX_PAYLOAD_STRING => Value::String(format!(
+            "{}… (truncated)",
+            text.chars().take(MAX_PAYLOAD_STRING).collect::<String>()
+        )),
+        Value::Array(items) => Value::Array(items.iter().take(50).map(truncated).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), truncated(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The opening alert's raw payload, truncated, for analysts that read it (the language model).
+pub async fn raw_payload(
+    conn: &mut AsyncPgConnection,
+    incident: &Incident,
+) -> QueryResult<serde_json::Value> {
+    Ok(truncated(
+        &alerts::get(conn, incident.source_alert_id)
+            .await?
+            .raw_payload,
+    ))
+}
+
 /// Everything the analyst sees about `incident`.
 pub async fn gather(
     conn: &mut AsyncPgConnection,

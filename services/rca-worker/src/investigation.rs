@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::commands::{CommandRunner, Planned};
 use crate::context;
+use crate::llm::{LlmAnalyst, LlmError};
 
 /// What an investigation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct Analyst {
     pub max_concurrent_per_user: i64,
     /// Longest an analysis may run before any worker stops it.
     pub analysis_budget_secs: u64,
+    /// The language-model analyst, when one is configured.
+    pub llm: Option<LlmAnalyst>,
 }
 
 impl Analyst {
@@ -54,6 +57,7 @@ impl Analyst {
             commands: CommandRunner::none(),
             max_concurrent_per_user: 3,
             analysis_budget_secs: 300,
+            llm: None,
         }
     }
 }
@@ -114,15 +118,7 @@ impl Investigator {
                 incident.alert_title.as_deref().unwrap_or("incident")
             );
             let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
-            let mut context =
-                context::gather(&mut conn, &incident, &self.analyst.dependencies).await?;
-            context.commands = self
-                .run_commands(&mut conn, incident.id, &context.alert)
-                .await?;
-            let result = aurora_rca::analyse(&context, &self.analyst.knowledge, Utc::now());
-            for (kind, thought) in &result.thoughts {
-                analysis::add_thought(&mut conn, incident.id, kind, thought).await?;
-            }
+            let (result, summary) = self.analyse(&mut conn, &incident).await?;
             for suggestion in &result.suggestions {
                 let risk = suggestion.risk.to_string();
                 analysis::add_suggestion(
@@ -134,9 +130,8 @@ impl Investigator {
                 )
                 .await?;
             }
-            analysis::add_chat_message(&mut conn, session_id, "assistant", &result.summary).await?;
-            let Some(completed) =
-                analysis::complete(&mut conn, incident.id, &result.summary).await?
+            analysis::add_chat_message(&mut conn, session_id, "assistant", &summary).await?;
+            let Some(completed) = analysis::complete(&mut conn, incident.id, &summary).await?
             else {
                 return Ok(None);
             };
@@ -173,16 +168,82 @@ impl Investigator {
         }
     }
 
+    /// The analysis proper: the built-in analyst, or the language-model analyst with the
+    /// built-in one as its hints and its fallback. Answers the built-in analysis (for its
+    /// suggestions) and the summary to keep.
+    async fn analyse(
+        &self,
+        conn: &mut PooledConnection,
+        incident: &aurora_db::incidents::Incident,
+    ) -> Result<(aurora_rca::Analysis, String), QueryError> {
+        let mut context = context::gather(conn, incident, &self.analyst.dependencies).await?;
+        let planned = self.analyst.commands.plan(&context.alert);
+        let builtin = |context: &aurora_rca::IncidentContext| {
+            aurora_rca::analyse(context, &self.analyst.knowledge, Utc::now())
+        };
+        if let Some(llm) = &self.analyst.llm {
+            let hints = builtin(&context);
+            let facts = serde_json::json!({
+                "alert": alert_json(&context.alert),
+                "raw_payload": context::raw_payload(conn, incident).await?,
+                "correlated_alerts": context.correlated.iter().map(alert_json).collect::<Vec<_>>(),
+                "deployments_before": context.deployments.iter().map(|d| serde_json::json!({
+                    "service": d.service, "build": d.build, "result": d.result, "finished_at": d.deployed_at, "commit": d.commit,
+                })).collect::<Vec<_>>(),
+                "similar_past_incidents": context.similar.iter().map(|p| serde_json::json!({
+                    "id": p.id, "title": p.title, "status": p.status, "summary": p.summary,
+                })).collect::<Vec<_>>(),
+                "built_in_hypotheses": hints.hypotheses.iter().map(|h| serde_json::json!({
+                    "cause": h.cause, "confidence": h.confidence, "evidence": h.evidence,
+                })).collect::<Vec<_>>(),
+            });
+            let tools: Vec<(String, Vec<String>)> = planned
+                .iter()
+                .filter_map(|p| match p {
+                    Planned::Run { argv, .. } => Some((argv.join(" "), argv.clone())),
+                    Planned::Refused { .. } => None,
+                })
+                .collect();
+            match llm
+                .analyse(conn, incident.id, &facts, &tools, &self.analyst.commands)
+                .await
+            {
+                Ok(outcome) => {
+                    let note = format!(
+                        "The language-model analyst finished: {} diagnostic command(s), about {} tokens.",
+                        outcome.tool_calls, outcome.tokens
+                    );
+                    analysis::add_thought(conn, incident.id, "conclusion", &note).await?;
+                    return Ok((hints, outcome.summary));
+                }
+                Err(LlmError::Database(err)) => return Err(err),
+                Err(err) => {
+                    let reason = format!(
+                        "The language-model analyst failed ({err}); falling back to the built-in analyst."
+                    );
+                    analysis::add_thought(conn, incident.id, "error", &reason).await?;
+                }
+            }
+        }
+        context.commands = self.run_commands(conn, incident.id, planned).await?;
+        let result = builtin(&context);
+        for (kind, thought) in &result.thoughts {
+            analysis::add_thought(conn, incident.id, kind, thought).await?;
+        }
+        let summary = result.summary.clone();
+        Ok((result, summary))
+    }
+
     /// Runs the commands of the runbooks that match the alert, one after another, each stored
     /// in `command_runs` and announced in a thought; answers them as evidence.
     async fn run_commands(
         &self,
         conn: &mut PooledConnection,
         incident_id: Uuid,
-        alert: &AlertContext,
+        planned: Vec<Planned>,
     ) -> Result<Vec<CommandEvidence>, QueryError> {
         let mut evidence = Vec::new();
-        for planned in self.analyst.commands.plan(alert) {
+        for planned in planned {
             let (runbook, pattern, argv) = match planned {
                 Planned::Run {
                     runbook,
@@ -266,4 +327,13 @@ async fn record_failure(conn: &mut PooledConnection, incident_id: Uuid, err: &Qu
     if let Err(second) = analysis::fail(conn, incident_id, &reason).await {
         tracing::error!(%incident_id, error = %second, "cannot record the failed analysis");
     }
+}
+
+/// An alert as the language model reads it.
+fn alert_json(alert: &AlertContext) -> serde_json::Value {
+    serde_json::json!({
+        "id": alert.id, "source": alert.source_type, "title": alert.title, "severity": alert.severity,
+        "status": alert.status, "service": alert.service, "environment": alert.environment,
+        "labels": alert.labels, "started_at": alert.started_at, "url": alert.url,
+    })
 }
