@@ -10,10 +10,11 @@ down:
 test:
 	@scripts/test.sh
 
-# Performance figures (release build): the correlation step at 100 and 100,000 open incidents.
+# Performance figures (release build): the correlation step at 100 and 100,000 open incidents,
+# and the built-in analysis' worker time.
 bench:
 	@scripts/ensure-services.sh
-	cargo bench -p aurora-e2e --bench correlation
+	cargo bench -p aurora-e2e --bench correlation --bench analysis
 
 lint:
 	cargo fmt --all --check

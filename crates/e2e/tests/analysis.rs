@@ -94,3 +94,81 @@ async fn a_failed_build_three_minutes_before_a_5xx_alert_is_named_as_the_cause_w
     .await;
     assert_eq!(analyzed[0]["incident_id"], incident.id.to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_and_twenty_incidents_make_twenty_analyses_none_twice() {
+    let stack = Stack::start().await;
+    // A second RCA worker on the same durable consumer.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let second = tokio::spawn(aurora_rca_worker::run(
+        stack.connections.clone(),
+        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
+        shutdown.clone(),
+    ));
+    let owner = stack.user("owner").await;
+    let token = stack
+        .integration(&owner, SourceType::Alertmanager, &[])
+        .await;
+    for i in 0..20 {
+        // Different services and environments: twenty separate incidents.
+        let body = json!({
+            "status": "firing", "receiver": "aurora", "version": "4",
+            "alerts": [{"status": "firing", "fingerprint": format!("f{i}"),
+                        "labels": {"alertname": format!("Alert {i}"), "service": format!("svc-{i}"), "env": format!("env-{i}")},
+                        "annotations": {}, "startsAt": chrono::Utc::now().to_rfc3339()}]
+        });
+        let (status, _) = post_webhook(
+            &stack.webhook_url(SourceType::Alertmanager),
+            Some(&token),
+            body.to_string().as_bytes(),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let user = UserId::parse(owner.id.clone()).unwrap();
+    let done = eventually("twenty analyses", Duration::from_secs(60), || async {
+        let mut conn = stack.connections.pool.get().await.unwrap();
+        let all = incidents::list_for_user(&mut conn, &user, 100)
+            .await
+            .unwrap();
+        (all.len() == 20
+            && all
+                .iter()
+                .all(|i| i.aurora_status.as_deref() == Some("complete")))
+        .then_some(all)
+    })
+    .await;
+    let mut conn = stack.connections.pool.get().await.unwrap();
+    for incident in &done {
+        let timeline = events::for_incident(&mut conn, incident.id).await.unwrap();
+        let started = timeline
+            .iter()
+            .filter(|e| e.kind == "analysis_started")
+            .count();
+        let completed = timeline
+            .iter()
+            .filter(|e| e.kind == "analysis_completed")
+            .count();
+        assert_eq!(
+            (started, completed),
+            (1, 1),
+            "incident {} analysed once",
+            incident.id
+        );
+        let conclusions = analysis::thoughts(&mut conn, incident.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.kind == "conclusion")
+            .count();
+        assert_eq!(conclusions, 1);
+    }
+    let analyzed = stack
+        .bus()
+        .incident_messages(IncidentSubject::Analyzed)
+        .await;
+    assert_eq!(analyzed.len(), 20);
+    shutdown.cancel();
+    second.await.unwrap().unwrap();
+}

@@ -554,6 +554,40 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_rca_example_loads() {
+        let dir = std::env::temp_dir().join(format!("aurora-settings-rca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("aurora.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[rca.runbooks]]
+name = "disk usage"
+match_terms = ["disk", "filesystem"]
+pattern = "disk-exhaustion"
+commands = [["ssh", "{labels.instance}", "df", "-h"]]
+
+[rca.llm]
+base_url = "http://127.0.0.1:11434/v1"
+model = "llama3.1"
+api_key_env = "OPENAI_API_KEY"
+"#,
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(file), env(&[])).unwrap();
+        assert_eq!(
+            settings.rca.runbooks[0].commands[0],
+            ["ssh", "{labels.instance}", "df", "-h"]
+        );
+        let llm = settings.rca.llm.unwrap();
+        assert_eq!(
+            (llm.model.as_str(), llm.max_tool_calls, llm.attempts),
+            ("llama3.1", 4, 3)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_invalid_setting_is_named() {
         let err = Settings::load_from(
             None,
