@@ -50,6 +50,13 @@ pub struct Ran {
     pub started_at: DateTime<Utc>,
 }
 
+impl Ran {
+    /// Wall time in whole milliseconds, as stored.
+    pub fn duration_ms(&self) -> i32 {
+        i32::try_from(self.duration.as_millis()).unwrap_or(i32::MAX)
+    }
+}
+
 /// Runs runbook commands for one worker.
 #[derive(Debug, Clone)]
 pub struct CommandRunner {
@@ -135,6 +142,27 @@ impl CommandRunner {
             duration: started.elapsed(),
             started_at,
         }
+    }
+
+    /// Runs one command and stores the run in `command_runs` for the incident.
+    pub async fn run_recorded(
+        &self,
+        conn: &mut aurora_db::PooledConnection,
+        incident_id: uuid::Uuid,
+        argv: &[String],
+    ) -> Result<Ran, aurora_db::QueryError> {
+        let ran = self.run(argv).await;
+        aurora_db::analysis::record_command_run(
+            conn,
+            incident_id,
+            &ran.argv,
+            ran.exit_code,
+            &ran.output,
+            ran.duration_ms(),
+            ran.started_at.naive_utc(),
+        )
+        .await?;
+        Ok(ran)
     }
 
     async fn execute(&self, argv: &[String]) -> (Option<i32>, String) {

@@ -270,18 +270,12 @@ impl Investigator {
                 &format!("Running `{}` (runbook {runbook}).", argv.join(" ")),
             )
             .await?;
-            let ran = self.analyst.commands.run(&argv).await;
-            let duration_ms = i32::try_from(ran.duration.as_millis()).unwrap_or(i32::MAX);
-            analysis::record_command_run(
-                conn,
-                incident_id,
-                &ran.argv,
-                ran.exit_code,
-                &ran.output,
-                duration_ms,
-                ran.started_at.naive_utc(),
-            )
-            .await?;
+            let ran = self
+                .analyst
+                .commands
+                .run_recorded(conn, incident_id, &argv)
+                .await?;
+            let duration_ms = ran.duration_ms();
             let found = CommandEvidence {
                 runbook,
                 pattern,

@@ -205,18 +205,7 @@ impl LlmAnalyst {
             &format!("The model runs `{name}`."),
         )
         .await?;
-        let ran = runner.run(argv).await;
-        let duration_ms = i32::try_from(ran.duration.as_millis()).unwrap_or(i32::MAX);
-        analysis::record_command_run(
-            conn,
-            incident_id,
-            &ran.argv,
-            ran.exit_code,
-            &ran.output,
-            duration_ms,
-            ran.started_at.naive_utc(),
-        )
-        .await?;
+        let ran = runner.run_recorded(conn, incident_id, argv).await?;
         let exit = ran
             .exit_code
             .map_or_else(|| "killed".to_owned(), |c| format!("exit {c}"));
