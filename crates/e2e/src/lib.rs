@@ -70,6 +70,10 @@ impl Stack {
             clock,
             body_limit_bytes: 1024 * 1024,
             signature_tolerance: Duration::from_secs(300),
+            rate_limiter: aurora_ingress::RateLimiter::new(
+                std::num::NonZeroU32::new(1000).expect("non-zero"),
+                std::num::NonZeroU32::new(2000).expect("non-zero"),
+            ),
         };
         let (ingress_url, ingress) = listen();
         let ingress = aurora_ingress_service::server(

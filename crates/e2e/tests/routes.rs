@@ -283,3 +283,87 @@ async fn nothing_a_sender_sends_gets_a_500() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let noisy = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    let quiet = stack
+        .integration(&owner, SourceType::Alertmanager, &[])
+        .await;
+    // An ingress of its own with a tiny limit: 1 per second, 2 at once.
+    let state = aurora_ingress::IngressState {
+        pool: stack.connections.pool.clone(),
+        bus: stack.connections.bus.clone(),
+        clock: std::sync::Arc::new(aurora_ingress::SystemClock),
+        body_limit_bytes: 1024 * 1024,
+        signature_tolerance: Duration::from_secs(300),
+        rate_limiter: aurora_ingress::RateLimiter::new(
+            std::num::NonZeroU32::new(1).unwrap(),
+            std::num::NonZeroU32::new(2).unwrap(),
+        ),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = aurora_ingress_service::server(
+        state,
+        aurora_vendors::all(),
+        stack.connections.readiness(),
+        listener,
+    )
+    .unwrap();
+    tokio::spawn(server);
+    let body = example("grafana_unified_checkout_critical.json");
+    let url = format!("{base}/api/grafana/alerts");
+    assert_eq!(
+        post_webhook(&url, Some(&noisy), &body, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        post_webhook(&url, Some(&noisy), &body, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&noisy)
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many webhooks")
+    );
+    let other = example("alertmanager_group_mixed.json");
+    assert_eq!(
+        post_webhook(
+            &format!("{base}/api/alertmanager/alerts"),
+            Some(&quiet),
+            &other,
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack
+            .bus()
+            .stream_len(&stack.bus().bus.topology().alerts_stream())
+            .await,
+        3,
+        "the refused webhook was not published"
+    );
+}

@@ -24,6 +24,12 @@ pub enum IngressError {
     /// The body cannot be parsed or normalized.
     #[error("{0}")]
     BadRequest(String),
+    /// The integration sends faster than its rate limit.
+    #[error("too many webhooks for this integration; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the next webhook is accepted.
+        retry_after_secs: u64,
+    },
     /// The bus did not take the delivery: the sender should retry.
     #[error("the alert bus is unavailable; retry later")]
     BusUnavailable(#[source] aurora_bus::BusError),
@@ -39,6 +45,7 @@ impl ResponseError for IngressError {
             IngressError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngressError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngressError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            IngressError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngressError::BusUnavailable(_) | IngressError::AuthUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -59,8 +66,14 @@ impl ResponseError for IngressError {
         if self.status_code() == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", "5"));
+        match self {
+            IngressError::RateLimited { retry_after_secs } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            IngressError::BusUnavailable(_) | IngressError::AuthUnavailable(_) => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            _ => {}
         }
         response.json(serde_json::json!({ "error": self.to_string() }))
     }

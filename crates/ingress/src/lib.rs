@@ -8,6 +8,7 @@
 mod auth;
 mod clock;
 mod error;
+mod rate_limit;
 mod receive;
 mod signature;
 
@@ -21,6 +22,7 @@ use aurora_vendors::Vendor;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::IngressError;
+pub use rate_limit::RateLimiter;
 
 /// What every webhook request needs.
 #[derive(Clone)]
@@ -35,6 +37,8 @@ pub struct IngressState {
     pub body_limit_bytes: usize,
     /// Oldest signature timestamp accepted, either side of now.
     pub signature_tolerance: Duration,
+    /// Webhooks per integration token.
+    pub rate_limiter: RateLimiter,
 }
 
 /// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.

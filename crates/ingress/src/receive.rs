@@ -27,6 +27,7 @@ pub(crate) async fn receive(
     let received_at = state.clock.now();
     let body = read_body(payload, state.body_limit_bytes).await?;
     let integration = auth::authenticate(&request, &state, source).await?;
+    state.rate_limiter.check(integration.id)?;
     check_content_type(&request)?;
     let headers = Headers::from_pairs(
         request

@@ -15,6 +15,7 @@
 //! | `ingress.public_url` | `http://127.0.0.1:8080` | base of webhook URLs printed for users |
 //! | `ingress.body_limit_bytes` | `1048576` | larger bodies get 413 |
 //! | `ingress.signature_tolerance_secs` | `300` | oldest signed timestamp accepted |
+//! | `ingress.rate_limit_per_second`, `ingress.rate_limit_burst` | `100`, `500` | per integration token and ingress process; more get 429 |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
 //! | `rca_worker.bind` | `127.0.0.1:8083` | RCA worker health and readiness |
@@ -253,6 +254,10 @@ pub struct IngressSettings {
     pub body_limit_bytes: usize,
     /// Oldest signature timestamp accepted, in seconds, either side of now.
     pub signature_tolerance_secs: u64,
+    /// Webhooks per second one integration token may send to one ingress process.
+    pub rate_limit_per_second: u32,
+    /// Webhooks one integration may send at once above that rate.
+    pub rate_limit_burst: u32,
 }
 
 /// A service that only needs a listen address.
@@ -303,6 +308,8 @@ bind = "127.0.0.1:8080"
 public_url = "http://127.0.0.1:8080"
 body_limit_bytes = 1048576
 signature_tolerance_secs = 300
+rate_limit_per_second = 100
+rate_limit_burst = 500
 
 [api]
 bind = "127.0.0.1:8081"
@@ -404,6 +411,12 @@ impl Settings {
         if self.database.pool_size == 0 {
             return Err(SettingsError(
                 "database.pool_size must be at least 1".into(),
+            ));
+        }
+        if self.ingress.rate_limit_per_second == 0 || self.ingress.rate_limit_burst == 0 {
+            return Err(SettingsError(
+                "ingress.rate_limit_per_second and ingress.rate_limit_burst must be at least 1"
+                    .into(),
             ));
         }
         if self.ingress.body_limit_bytes == 0 {

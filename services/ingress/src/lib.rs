@@ -3,13 +3,14 @@
 //! the load balancer. Both are the same code over a different list of vendors.
 
 use std::net::TcpListener;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use aurora_domain::SourceType;
-use aurora_ingress::{IngressState, SystemClock};
+use aurora_ingress::{IngressState, RateLimiter, SystemClock};
 use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 use aurora_vendors::Vendor;
@@ -52,6 +53,10 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         clock: Arc::new(SystemClock),
         body_limit_bytes: settings.ingress.body_limit_bytes,
         signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
+        rate_limiter: RateLimiter::new(
+            NonZeroU32::new(settings.ingress.rate_limit_per_second).expect("validated at start-up"),
+            NonZeroU32::new(settings.ingress.rate_limit_burst).expect("validated at start-up"),
+        ),
     };
     let listener = TcpListener::bind(settings.ingress.bind)?;
     let routes: Vec<&str> = vendors
