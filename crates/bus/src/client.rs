@@ -154,6 +154,16 @@ impl Bus {
         message: &T,
     ) -> Result<PublishReceipt, BusError> {
         let payload = serde_json::to_vec(message).expect("bus messages always serialize");
+        self.publish_raw(subject, message_id, payload).await
+    }
+
+    /// Publishes bytes as they are (a dead letter's replay), like [`Bus::publish`].
+    pub async fn publish_raw(
+        &self,
+        subject: String,
+        message_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<PublishReceipt, BusError> {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
         trace::inject_current(&mut headers);

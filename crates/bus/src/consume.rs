@@ -1,4 +1,6 @@
-//! The consumer loop every worker shares: decode, handle, then ack; never lose a message.
+//! The consumer loop every worker shares: decode, handle, then ack; never lose a message. What
+//! can never be processed is kept as a dead letter and terminated, so it never blocks the
+//! stream.
 
 use std::future::Future;
 use std::time::Duration;
@@ -31,6 +33,33 @@ pub struct Delivery<T> {
     pub attempt: u64,
 }
 
+/// A message that can never be processed: undecodable, poison, or failing on every retry.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLetter<'a> {
+    /// The stream it came from.
+    pub stream: &'a str,
+    /// Its subject.
+    pub subject: &'a str,
+    /// The consumer giving up on it.
+    pub consumer: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// The message as published.
+    pub payload: &'a [u8],
+    /// How often it was delivered.
+    pub deliveries: u64,
+}
+
+/// Where dead letters are kept (a table in PostgreSQL, for the services).
+pub trait DeadLetterSink {
+    /// Keeps a dead letter. An error leaves the message on the stream (redelivered later), so
+    /// nothing is lost when the sink itself is down.
+    fn keep(&self, letter: DeadLetter<'_>) -> impl Future<Output = Result<(), String>>;
+}
+
+/// A message failing transiently this many times is set aside as a dead letter.
+pub const MAX_DELIVERIES: u64 = 20;
+
 /// The longest a transiently failing message waits before it is redelivered.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
@@ -38,13 +67,15 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// time. Ack comes only after the handler returns `Ok`, and is confirmed by the server; while
 /// the handler works, an in-progress ack goes out every `keep_alive` (keep it well under the
 /// consumer's ack wait); an in-flight message is finished before the loop stops.
-pub async fn consume<T, F, Fut>(
+pub async fn consume<T, F, Fut, S>(
     consumer: PullConsumer,
     keep_alive: Duration,
+    dead_letters: &S,
     shutdown: CancellationToken,
     handler: F,
 ) -> Result<(), BusError>
 where
+    S: DeadLetterSink,
     T: DeserializeOwned,
     F: Fn(Delivery<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
@@ -60,15 +91,20 @@ where
             next = messages.next() => next,
         };
         match next {
-            Some(Ok(message)) => handle_one(message, keep_alive, &handler).await,
+            Some(Ok(message)) => handle_one(message, keep_alive, dead_letters, &handler).await,
             Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
             None => return Ok(()),
         }
     }
 }
 
-async fn handle_one<T, F, Fut>(message: Message, keep_alive: Duration, handler: &F)
-where
+async fn handle_one<T, F, Fut, S>(
+    message: Message,
+    keep_alive: Duration,
+    dead_letters: &S,
+    handler: &F,
+) where
+    S: DeadLetterSink,
     T: DeserializeOwned,
     F: Fn(Delivery<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
@@ -102,17 +138,36 @@ where
                 "cannot decode message: {err}"
             ))),
         };
-        let acked = match &outcome {
+        let acked = match outcome {
             Ok(()) => message.double_ack().await,
-            Err(HandlerError::Transient(reason)) => {
-                let delay = retry_delay(attempt);
-                tracing::warn!(%reason, ?delay, "message failed; it will be redelivered");
-                message.ack_with(AckKind::Nak(Some(delay))).await
-            }
-            Err(HandlerError::Poison(reason)) => {
-                tracing::error!(%reason, "message can never be processed; terminating it");
-                message.ack_with(AckKind::Term).await
-            }
+            Err(err) => match dead_letter_reason(&err, attempt) {
+                Some(reason) => {
+                    let (stream, consumer) = message.info().map_or(("", ""), |info| (info.stream, info.consumer));
+                    let letter = DeadLetter {
+                        stream,
+                        subject: message.subject.as_str(),
+                        consumer,
+                        reason: &reason,
+                        payload: &message.payload,
+                        deliveries: attempt,
+                    };
+                    match dead_letters.keep(letter).await {
+                        Ok(()) => {
+                            tracing::error!(%reason, "message set aside as a dead letter");
+                            message.ack_with(AckKind::Term).await
+                        }
+                        Err(sink_error) => {
+                            tracing::error!(%reason, error = %sink_error, "cannot keep the dead letter; leaving the message on the stream");
+                            message.ack_with(AckKind::Nak(Some(MAX_RETRY_DELAY))).await
+                        }
+                    }
+                }
+                None => {
+                    let delay = retry_delay(attempt);
+                    tracing::warn!(reason = %err, ?delay, "message failed; it will be redelivered");
+                    message.ack_with(AckKind::Nak(Some(delay))).await
+                }
+            },
         };
         if let Err(err) = acked {
             // The server redelivers after ack_wait; handlers are idempotent for this reason.
@@ -121,6 +176,18 @@ where
     }
     .instrument(span)
     .await;
+}
+
+/// Why a failed message becomes a dead letter, if it does: poison at once, a transient
+/// failure once it has been delivered [`MAX_DELIVERIES`] times.
+fn dead_letter_reason(err: &HandlerError, attempt: u64) -> Option<String> {
+    match err {
+        HandlerError::Poison(reason) => Some(reason.clone()),
+        HandlerError::Transient(reason) if attempt >= MAX_DELIVERIES => {
+            Some(format!("failed {attempt} times; last: {reason}"))
+        }
+        HandlerError::Transient(_) => None,
+    }
 }
 
 /// Exponential backoff from 1 s, capped.

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod analysis;
+pub mod dead_letters;
 pub mod deliveries;
 pub mod deployments;
 pub mod events;

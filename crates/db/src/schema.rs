@@ -187,6 +187,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dead_letters (id) {
+        id -> Int8,
+        stream -> Varchar,
+        subject -> Varchar,
+        consumer -> Varchar,
+        reason -> Text,
+        payload -> Bytea,
+        deliveries -> Int4,
+        created_at -> Timestamp,
+        replayed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(integrations -> users (user_id));
 diesel::joinable!(analysis_claims -> incidents (incident_id));
 diesel::joinable!(alerts -> incidents (incident_id));
@@ -200,6 +214,7 @@ diesel::joinable!(incident_events -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     analysis_claims,
+    dead_letters,
     users,
     integrations,
     incidents,

@@ -453,3 +453,45 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_cannot_be_processed_becomes_a_dead_letter_and_blocks_nothing() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    let bus = &stack.connections.bus;
+    let subject = bus.topology().alert_subject(SourceType::Grafana);
+    bus.publish_raw(subject.clone(), "garbage-1", b"not a delivery".to_vec())
+        .await
+        .unwrap();
+    // A valid webhook after it is processed: the poison message does not block the stream.
+    let (status, _) = post_webhook(
+        &stack.webhook_url(SourceType::Grafana),
+        Some(&token),
+        &example("grafana_unified_checkout_critical.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually("the valid alert's incident", DEADLINE, || async {
+        user_incidents(&stack, &owner).await.into_iter().next()
+    })
+    .await;
+    let letters = eventually("the dead letter", DEADLINE, || async {
+        let mut conn = stack.connections.pool.get().await.unwrap();
+        let letters = aurora_db::dead_letters::list(&mut conn, 10).await.unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].subject.as_str(), letters[0].consumer.as_str()),
+        (subject.as_str(), "correlator")
+    );
+    assert!(
+        letters[0].reason.starts_with("cannot decode message"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(letters[0].payload, b"not a delivery");
+}

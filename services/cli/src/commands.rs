@@ -143,3 +143,62 @@ pub(crate) fn normalize(source: &str, file: &str) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// `aurora dead-letters list`.
+pub(crate) async fn list_dead_letters(json: bool) -> Result<(), Failure> {
+    let (_, mut conn) = connect().await?;
+    let letters = aurora_db::dead_letters::list(&mut conn, 100)
+        .await
+        .context("listing dead letters")?;
+    if json {
+        println!("{}", serde_json::json!({ "dead_letters": letters }));
+        return Ok(());
+    }
+    if letters.is_empty() {
+        println!("No dead letters.");
+    }
+    for letter in letters {
+        let replayed = letter
+            .replayed_at
+            .map(|at| format!(", replayed {at}"))
+            .unwrap_or_default();
+        println!(
+            "{}  {}  {} (consumer {}, {} deliveries{replayed}): {}",
+            letter.id,
+            letter.created_at,
+            letter.subject,
+            letter.consumer,
+            letter.deliveries,
+            letter.reason
+        );
+    }
+    Ok(())
+}
+
+/// `aurora dead-letters replay ID`.
+pub(crate) async fn replay_dead_letter(id: i64) -> Result<(), Failure> {
+    let (settings, mut conn) = connect().await?;
+    let letter = aurora_db::dead_letters::get(&mut conn, id)
+        .await
+        .context("reading the dead letter")?
+        .ok_or_else(|| Failure::Usage(format!("no dead letter {id}")))?;
+    let topology = aurora_bus::Topology::new(Some(&settings.nats.prefix))
+        .map_err(|err| Failure::Usage(err.to_string()))?;
+    let bus = aurora_bus::Bus::connect(&settings.nats.url, topology)
+        .await
+        .context("connecting to NATS (nats.url)")?;
+    // A fresh message id: the original one may still be in the duplicate window.
+    let message_id = format!("replay:{id}:{}", chrono::Utc::now().timestamp_micros());
+    let receipt = bus
+        .publish_raw(letter.subject.clone(), &message_id, letter.payload)
+        .await
+        .context("publishing")?;
+    aurora_db::dead_letters::mark_replayed(&mut conn, id)
+        .await
+        .context("marking the dead letter replayed")?;
+    println!(
+        "Replayed dead letter {id} on {} (stream sequence {}).",
+        letter.subject, receipt.sequence
+    );
+    Ok(())
+}

@@ -5,6 +5,8 @@
 //! aurora user create NAME [--json]
 //! aurora integration create --user NAME --source SOURCE [--signing-secret S]... [--json]
 //! aurora normalize --source SOURCE FILE
+//! aurora dead-letters list [--json]
+//! aurora dead-letters replay ID
 //! ```
 //! Exit codes: 0 success, 1 failure (database unreachable …), 2 invalid input.
 
@@ -36,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: IntegrationCommand,
     },
+    /// Bus messages that could not be processed.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
     /// Print what a webhook body normalizes to, as one JSON object.
     Normalize {
         /// The vendor that sent the body.
@@ -43,6 +50,21 @@ enum Command {
         source: String,
         /// The body, or `-` for standard input.
         file: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// The newest dead letters, with why each was set aside.
+    List {
+        /// Print one JSON object: {"dead_letters": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a dead letter again on its subject (after the cause is fixed).
+    Replay {
+        /// Its id, from `list`.
+        id: i64,
     },
 }
 
@@ -110,6 +132,12 @@ async fn main() -> ExitCode {
                 },
         } => commands::create_integration(&user, &source, signing_secrets, json).await,
         Command::Normalize { source, file } => commands::normalize(&source, &file),
+        Command::DeadLetters {
+            command: DeadLetterCommand::List { json },
+        } => commands::list_dead_letters(json).await,
+        Command::DeadLetters {
+            command: DeadLetterCommand::Replay { id },
+        } => commands::replay_dead_letter(id).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

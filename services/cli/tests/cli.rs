@@ -194,3 +194,58 @@ fn normalize_prints_one_object_and_exits_2_for_a_body_it_cannot_take() {
     assert_eq!(missing.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_listed_and_replayed_on_their_subject() {
+    let db = TestDb::new().await;
+    let bus = aurora_testkit::TestBus::new().await;
+    let subject = bus
+        .bus
+        .topology()
+        .alert_subject(aurora_domain::SourceType::Grafana);
+    let mut conn = db.connect().await;
+    let id = aurora_db::dead_letters::record(
+        &mut conn,
+        &aurora_db::dead_letters::NewDeadLetter {
+            stream: &bus.bus.topology().alerts_stream(),
+            subject: &subject,
+            consumer: "correlator",
+            reason: "cannot decode message: expected value",
+            payload: br#"{"replay":"me"}"#,
+            deliveries: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let with_bus = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aurora"))
+            .args(args)
+            .env("AURORA__DATABASE__URL", db.url())
+            .env("AURORA__NATS__URL", &bus.url)
+            .env("AURORA__NATS__PREFIX", &bus.prefix)
+            .output()
+            .unwrap()
+    };
+    let listed = json(&with_bus(&["dead-letters", "list", "--json"]));
+    assert_eq!(listed["dead_letters"][0]["id"], id);
+    assert_eq!(
+        listed["dead_letters"][0]["reason"],
+        "cannot decode message: expected value"
+    );
+    let replayed = with_bus(&["dead-letters", "replay", &id.to_string()]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let messages = bus
+        .messages(&bus.bus.topology().alerts_stream(), &subject)
+        .await;
+    assert_eq!(messages, [serde_json::json!({"replay": "me"})]);
+    assert!(
+        aurora_db::dead_letters::get(&mut conn, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .replayed_at
+            .is_some()
+    );
+    let missing = with_bus(&["dead-letters", "replay", "999999"]);
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -33,9 +33,11 @@ pub async fn run(
         .await?;
     let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules);
     let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
+    let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
     let consumed = consume(
         consumer,
         ACK_WAIT / 3,
+        &dead_letters,
         shutdown,
         |delivery: Delivery<AlertBatch>| {
             let correlator = correlator.clone();

@@ -43,9 +43,11 @@ pub async fn run(
     ));
     let investigator =
         Investigator::new(connections.pool.clone(), connections.bus.clone(), analyst);
+    let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
     let consumed = consume(
         consumer,
         ACK_WAIT / 3,
+        &dead_letters,
         shutdown,
         |delivery: Delivery<IncidentCreated>| {
             let investigator = investigator.clone();
