@@ -1,6 +1,7 @@
 //! What every Aurora service does the same way: connect to PostgreSQL and NATS from settings,
 //! start telemetry, answer `/healthz` and `/readyz`, and stop on SIGTERM.
 
+mod access_log;
 mod dead_letters;
 mod health;
 mod shutdown;
@@ -14,6 +15,7 @@ use aurora_db::DbPool;
 use aurora_settings::{LogFormat, Settings};
 use secrecy::ExposeSecret;
 
+pub use access_log::{access_log, redact_query};
 pub use dead_letters::DbDeadLetters;
 pub use health::{Readiness, health_routes};
 pub use shutdown::shutdown_token;

@@ -88,6 +88,7 @@ pub fn server(
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(aurora_runtime::access_log))
             .app_data(pool.clone())
             .app_data(bus.clone())
             .app_data(readiness.clone())

@@ -26,6 +26,7 @@ pub fn server(
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(aurora_runtime::access_log))
             .app_data(state.clone())
             .app_data(readiness.clone())
             .configure(health_routes)
