@@ -367,3 +367,57 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not
         "the refused webhook was not published"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_and_huge_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start().await;
+    let address = stack.ingress_url.trim_start_matches("http://").to_owned();
+
+    // Half a request head, then silence: the server answers 408 and closes within its timeout.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"POST /api/grafana/alerts HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        aurora_ingress_service::CLIENT_REQUEST_TIMEOUT * 3,
+        slow.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was closed");
+    assert!(started.elapsed() < aurora_ingress_service::CLIENT_REQUEST_TIMEOUT * 2);
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A 200 KiB header, over actix's 128 KiB request-head limit, is refused before any work.
+    let huge = "x".repeat(200 * 1024);
+    let response = reqwest::Client::new()
+        .post(stack.webhook_url(SourceType::Grafana))
+        .header("X-Padding", huge)
+        .body("{}")
+        .send()
+        .await;
+    match response {
+        Ok(response) => assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        ),
+        // Some stacks reset the connection instead of answering: refused either way.
+        Err(err) => assert!(
+            err.is_request() || err.is_connect() || err.to_string().contains("connection"),
+            "{err}"
+        ),
+    }
+    assert_eq!(
+        stack
+            .bus()
+            .stream_len(&stack.bus().bus.topology().alerts_stream())
+            .await,
+        0
+    );
+}

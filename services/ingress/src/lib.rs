@@ -15,6 +15,9 @@ use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 use aurora_vendors::Vendor;
 
+/// How long a client has to send a request's head.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Builds the ingress server on `listener` (port 0 in tests).
 pub fn server(
     state: IngressState,
@@ -33,6 +36,9 @@ pub fn server(
             .configure(aurora_ingress::routes(vendors.clone()))
     })
     .disable_signals()
+    // A sender gets this long to send its request head, so a slow-loris cannot hold sockets;
+    // heads over actix's 128 KiB limit (or 96 headers) are refused with 431.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .listen(listener)?
     .run())
 }
