@@ -16,6 +16,12 @@ INGRESS_URL="http://127.0.0.1:8080"
 API_URL="http://127.0.0.1:8081"
 export AURORA__DATABASE__URL="$DATABASE_URL" AURORA__NATS__URL="$NATS_URL"
 export AURORA__INGRESS__PUBLIC_URL="$INGRESS_URL"
+# The key that seals signing secrets at rest: made once for this machine, kept out of git.
+if [ ! -s "$RUN_DIR/secret-key" ]; then
+  (umask 077; head -c 32 /dev/urandom | base64 >"$RUN_DIR/secret-key")
+fi
+AURORA__SECRETS__ENCRYPTION_KEY="$(cat "$RUN_DIR/secret-key")"
+export AURORA__SECRETS__ENCRYPTION_KEY
 
 if ! psql -h 127.0.0.1 -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
   say "creating database $DB_NAME"
@@ -73,6 +79,7 @@ AURORA_INGRESS_URL=$INGRESS_URL
 AURORA_API_URL=$API_URL
 DATABASE_URL=$DATABASE_URL
 NATS_URL=$NATS_URL
+AURORA__SECRETS__ENCRYPTION_KEY=$AURORA__SECRETS__ENCRYPTION_KEY
 AURORA_API_TOKEN=$API_TOKEN
 AURORA_GRAFANA_TOKEN=$GRAFANA_TOKEN
 ENV

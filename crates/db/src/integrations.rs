@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::schema::integrations;
+use crate::secret_box::{SecretBox, SecretBoxError};
 use crate::{QueryResult, time, tokens};
 
 /// A live row of `integrations`.
@@ -20,7 +21,7 @@ pub struct Integration {
     pub user_id: String,
     /// The only source whose route accepts this integration's token.
     pub source_type: String,
-    /// Secrets the vendor signs with; any of them verifies (rotation).
+    /// Secrets the vendor signs with, sealed ([`SecretBox`]); any of them verifies (rotation).
     pub signing_secrets: Vec<String>,
     /// When it was revoked; a revoked integration lets nothing in.
     pub revoked_at: Option<chrono::NaiveDateTime>,
@@ -42,6 +43,16 @@ impl fmt::Debug for Integration {
     }
 }
 
+impl Integration {
+    /// The signing secrets in clear, for verifying a signature.
+    pub fn open_secrets(&self, secret_box: &SecretBox) -> Result<Vec<String>, SecretBoxError> {
+        self.signing_secrets
+            .iter()
+            .map(|sealed| secret_box.open(sealed))
+            .collect()
+    }
+}
+
 /// A new integration and the webhook token to show once.
 #[derive(Debug)]
 pub struct CreatedIntegration {
@@ -51,20 +62,34 @@ pub struct CreatedIntegration {
     pub token: String,
 }
 
-/// Creates an integration for a user and source with a fresh webhook token.
+/// Creates an integration for a user and source with a fresh webhook token; its signing
+/// secrets are sealed with `secret_box` before they are stored.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     source: SourceType,
-    signing_secrets: Vec<String>,
+    signing_secrets: &[String],
+    secret_box: Option<&SecretBox>,
 ) -> QueryResult<CreatedIntegration> {
+    let sealed: Vec<String> = match (signing_secrets, secret_box) {
+        ([], _) => Vec::new(),
+        (secrets, Some(secret_box)) => secrets
+            .iter()
+            .map(|secret| secret_box.seal(secret))
+            .collect(),
+        (_, None) => {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "signing secrets need an encryption key (secrets.encryption_key)".into(),
+            ));
+        }
+    };
     let token = tokens::mint("aur_whk_");
     let integration = diesel::insert_into(integrations::table)
         .values((
             integrations::user_id.eq(user_id),
             integrations::source_type.eq(source.as_str()),
             integrations::token_hash.eq(tokens::hash(&token)),
-            integrations::signing_secrets.eq(signing_secrets),
+            integrations::signing_secrets.eq(sealed),
             integrations::created_at.eq(time::now()),
         ))
         .returning(Integration::as_returning())

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_correlator::Rules;
+use aurora_db::secret_box::SecretBox;
 use aurora_db::{integrations, users};
 use aurora_domain::SourceType;
 use aurora_ingress::{Clock, IngressState, SystemClock};
@@ -27,6 +28,8 @@ pub struct Stack {
     pub api_url: String,
     /// Connections the services share, for assertions.
     pub connections: Connections,
+    /// The key the ingress opens signing secrets with.
+    pub secret_box: SecretBox,
     shutdown: CancellationToken,
     // Dropped last, after the services stopped.
     bus: TestBus,
@@ -64,7 +67,10 @@ impl Stack {
         };
         let shutdown = CancellationToken::new();
 
+        let secret_box =
+            SecretBox::from_base64(&SecretBox::generate_key()).expect("a generated key is valid");
         let ingress_state = IngressState {
+            secret_box: Some(secret_box.clone()),
             pool: connections.pool.clone(),
             bus: connections.bus.clone(),
             clock,
@@ -120,6 +126,7 @@ impl Stack {
             ingress_url,
             api_url,
             connections,
+            secret_box,
             shutdown,
             bus,
             db,
@@ -154,11 +161,17 @@ impl Stack {
         secrets: &[&str],
     ) -> String {
         let mut conn = self.db.connect().await;
-        let secrets = secrets.iter().map(|s| (*s).to_owned()).collect();
-        integrations::create(&mut conn, &user.id, source, secrets)
-            .await
-            .expect("integration created")
-            .token
+        let secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+        integrations::create(
+            &mut conn,
+            &user.id,
+            source,
+            &secrets,
+            Some(&self.secret_box),
+        )
+        .await
+        .expect("integration created")
+        .token
     }
 
     /// The URL of a source's webhook route.

@@ -39,6 +39,8 @@ pub struct IngressState {
     pub signature_tolerance: Duration,
     /// Webhooks per integration token.
     pub rate_limiter: RateLimiter,
+    /// Opens the integrations' sealed signing secrets; `None` when no key is configured.
+    pub secret_box: Option<aurora_db::secret_box::SecretBox>,
 }
 
 /// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.

@@ -39,10 +39,19 @@ pub(crate) async fn receive(
         vendor.signature_scheme(),
         integration.signing_secrets.is_empty(),
     ) {
+        // A misconfigured key is our fault, not the sender's: 503, and the sender retries.
+        let secret_box = state.secret_box.as_ref().ok_or_else(|| {
+            IngressError::AuthUnavailable(
+                "signing secrets are stored but secrets.encryption_key is not set".into(),
+            )
+        })?;
+        let secrets = integration
+            .open_secrets(secret_box)
+            .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
         SignatureCheck {
             headers: &headers,
             body: &body,
-            secrets: &integration.signing_secrets,
+            secrets: &secrets,
             now: received_at,
             tolerance: state.signature_tolerance,
         }

@@ -22,6 +22,7 @@
 //! | `telemetry.log_format` | `text` | `text` or `json` |
 //! | `telemetry.log_filter` | `info` | `tracing` filter directives |
 //! | `telemetry.otlp_endpoint` | unset | OTLP/HTTP endpoint for traces |
+//! | `secrets.encryption_key` | unset | base64 32-byte key sealing signing secrets at rest; needed once any integration has one |
 //! | `correlation.window_secs` | `900` | open incidents updated this recently are candidates |
 //! | `correlation.threshold` | `0.6` | combined score at which an alert joins an incident |
 //! | `correlation.max_alerts_per_incident` | `200` | a full incident takes no more alerts |
@@ -67,6 +68,17 @@ pub struct Settings {
     pub correlation: CorrelationSettings,
     /// Root-cause analysis.
     pub rca: RcaSettings,
+    /// Keys for secrets at rest.
+    #[serde(default)]
+    pub secrets: SecretsSettings,
+}
+
+/// Keys for secrets at rest.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SecretsSettings {
+    /// 32 bytes, base64: seals integrations' signing secrets in the database. Set it from the
+    /// environment (`AURORA__SECRETS__ENCRYPTION_KEY`), never in a file in the repository.
+    pub encryption_key: Option<SecretString>,
 }
 
 /// Root-cause analysis settings.

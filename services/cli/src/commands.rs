@@ -83,17 +83,34 @@ pub(crate) async fn create_integration(
                 "no user named `{user}`; create it with `aurora user create {user}`"
             ))
         })?;
-    let created = integrations::create(&mut conn, &owner.id, source, signing_secrets)
-        .await
-        .map_err(|err| match err {
-            aurora_db::QueryError::DatabaseError(
-                aurora_db::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => Failure::Usage(format!(
+    let secret_box = settings
+        .secrets
+        .encryption_key
+        .as_ref()
+        .map(|key| aurora_db::secret_box::SecretBox::from_base64(key.expose_secret()))
+        .transpose()
+        .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
+    if !signing_secrets.is_empty() && secret_box.is_none() {
+        return Err(Failure::Usage(
+            "--signing-secret needs an encryption key: set AURORA__SECRETS__ENCRYPTION_KEY (32 bytes, base64)".into(),
+        ));
+    }
+    let created = integrations::create(
+        &mut conn,
+        &owner.id,
+        source,
+        &signing_secrets,
+        secret_box.as_ref(),
+    )
+    .await
+    .map_err(|err| match err {
+        aurora_db::QueryError::DatabaseError(aurora_db::DatabaseErrorKind::UniqueViolation, _) => {
+            Failure::Usage(format!(
                 "user `{user}` already has a live {source} integration"
-            )),
-            other => Failure::Other(anyhow::Error::new(other).context("creating the integration")),
-        })?;
+            ))
+        }
+        other => Failure::Other(anyhow::Error::new(other).context("creating the integration")),
+    })?;
     let url = format!(
         "{}{}",
         settings.ingress.public_url.trim_end_matches('/'),

@@ -6,11 +6,15 @@ use std::process::{Command, Output};
 use aurora_testkit::TestDb;
 use serde_json::Value;
 
+/// A fixed test key (32 bytes, base64), so the test can open what the CLI sealed.
+const TEST_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 fn aurora(db: Option<&TestDb>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aurora"));
     command
         .args(args)
-        .env("AURORA__INGRESS__PUBLIC_URL", "https://alerts.example.com/");
+        .env("AURORA__INGRESS__PUBLIC_URL", "https://alerts.example.com/")
+        .env("AURORA__SECRETS__ENCRYPTION_KEY", TEST_KEY);
     if let Some(db) = db {
         command.env("AURORA__DATABASE__URL", db.url());
     }
@@ -122,6 +126,29 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
     assert_eq!(unknown_user.status.code(), Some(2));
     assert!(stderr(&unknown_user).contains("no user named `bob`"));
 
+    // Without a key, a signing secret is refused rather than stored in clear.
+    let without_key = Command::new(env!("CARGO_BIN_EXE_aurora"))
+        .args([
+            "integration",
+            "create",
+            "--user",
+            "alice",
+            "--source",
+            "pagerduty",
+            "--signing-secret",
+            "x",
+        ])
+        .env("AURORA__DATABASE__URL", db.url())
+        .env_remove("AURORA__SECRETS__ENCRYPTION_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(without_key.status.code(), Some(2));
+    assert!(
+        stderr(&without_key).contains("AURORA__SECRETS__ENCRYPTION_KEY"),
+        "{}",
+        stderr(&without_key)
+    );
+
     // Tokens are stored only as hashes.
     let mut conn = db.connect().await;
     let token = integration["token"].as_str().unwrap();
@@ -129,7 +156,13 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.signing_secrets, ["s3cret"]);
+    assert!(
+        found.signing_secrets[0].starts_with("enc:v1:"),
+        "sealed at rest: {:?}",
+        found.signing_secrets
+    );
+    let key = aurora_db::secret_box::SecretBox::from_base64(TEST_KEY).unwrap();
+    assert_eq!(found.open_secrets(&key).unwrap(), ["s3cret"]);
     assert!(
         !format!("{found:?}").contains("s3cret"),
         "Debug hides secrets"

@@ -14,6 +14,7 @@ use aurora_ingress::{IngressState, RateLimiter, SystemClock};
 use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 use aurora_vendors::Vendor;
+use secrecy::ExposeSecret;
 
 /// How long a client has to send a request's head.
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,6 +54,13 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         ],
         None => aurora_vendors::all(),
     };
+    let secret_box = settings
+        .secrets
+        .encryption_key
+        .as_ref()
+        .map(|key| aurora_db::secret_box::SecretBox::from_base64(key.expose_secret()))
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
     let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
     let state = IngressState {
         pool: connections.pool.clone(),
@@ -60,6 +68,7 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         clock: Arc::new(SystemClock),
         body_limit_bytes: settings.ingress.body_limit_bytes,
         signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
+        secret_box,
         rate_limiter: RateLimiter::new(
             NonZeroU32::new(settings.ingress.rate_limit_per_second).expect("validated at start-up"),
             NonZeroU32::new(settings.ingress.rate_limit_burst).expect("validated at start-up"),
