@@ -111,3 +111,22 @@ pub async fn find_by_token(
         .await
         .optional()
 }
+
+/// Revokes a user's live integration of a source; answers whether there was one. Its token
+/// stops working at once and a new integration can be created for the source.
+pub async fn revoke(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    source: SourceType,
+) -> QueryResult<bool> {
+    let revoked = diesel::update(
+        integrations::table
+            .filter(integrations::user_id.eq(user_id))
+            .filter(integrations::source_type.eq(source.as_str()))
+            .filter(integrations::revoked_at.is_null()),
+    )
+    .set(integrations::revoked_at.eq(time::now()))
+    .execute(conn)
+    .await?;
+    Ok(revoked > 0)
+}

@@ -237,6 +237,24 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
         "no refused or test request was published"
     );
 
+    // A revoked token opens nothing.
+    let revoked_owner = stack.user("revoked").await;
+    let revoked = stack
+        .integration(&revoked_owner, SourceType::Grafana, &[])
+        .await;
+    let mut conn = stack.db().connect().await;
+    assert!(
+        aurora_db::integrations::revoke(&mut conn, &revoked_owner.id, SourceType::Grafana)
+            .await
+            .unwrap()
+    );
+    let (status, answer) = post_webhook(&url, Some(&revoked), &body, &[]).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token revoked"))
+    );
+    assert_eq!(alerts_stream_len(&stack).await, 0);
+
     // The token as a Basic password and as a query parameter work too.
     let basic = reqwest::Client::new()
         .post(&url)

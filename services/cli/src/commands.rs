@@ -219,3 +219,28 @@ pub(crate) async fn replay_dead_letter(id: i64) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// `aurora integration revoke --user NAME --source SOURCE`.
+pub(crate) async fn revoke_integration(user: &str, source: &str) -> Result<(), Failure> {
+    let source: SourceType = source
+        .parse()
+        .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
+    let (_, mut conn) = connect().await?;
+    let owner = users::find_by_name(&mut conn, user)
+        .await
+        .context("looking up the user")?
+        .ok_or_else(|| Failure::Usage(format!("no user named `{user}`")))?;
+    if !integrations::revoke(&mut conn, &owner.id, source)
+        .await
+        .context("revoking")?
+    {
+        return Err(Failure::Usage(format!(
+            "user `{user}` has no live {source} integration"
+        )));
+    }
+    println!(
+        "Revoked {user}'s {} integration; its token no longer works.",
+        source.display_name()
+    );
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! aurora migrate
 //! aurora user create NAME [--json]
 //! aurora integration create --user NAME --source SOURCE [--signing-secret S]... [--json]
+//! aurora integration revoke --user NAME --source SOURCE
 //! aurora normalize --source SOURCE FILE
 //! aurora dead-letters list [--json]
 //! aurora dead-letters replay ID
@@ -98,6 +99,15 @@ enum IntegrationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a user's integration of a source: its token stops working at once.
+    Revoke {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// The vendor.
+        #[arg(long)]
+        source: String,
+    },
 }
 
 /// A failure and the exit code it deserves.
@@ -131,6 +141,9 @@ async fn main() -> ExitCode {
                     json,
                 },
         } => commands::create_integration(&user, &source, signing_secrets, json).await,
+        Command::Integration {
+            command: IntegrationCommand::Revoke { user, source },
+        } => commands::revoke_integration(&user, &source).await,
         Command::Normalize { source, file } => commands::normalize(&source, &file),
         Command::DeadLetters {
             command: DeadLetterCommand::List { json },

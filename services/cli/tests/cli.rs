@@ -149,6 +149,54 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
         stderr(&without_key)
     );
 
+    // Revoking stops the token and frees the source for a new integration.
+    let revoked = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "revoke",
+            "--user",
+            "alice",
+            "--source",
+            "grafana",
+        ],
+    );
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let again = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "revoke",
+            "--user",
+            "alice",
+            "--source",
+            "grafana",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    let mut check = db.connect().await;
+    let old =
+        aurora_db::integrations::find_by_token(&mut check, integration["token"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(old.revoked_at.is_some());
+    assert!(
+        json(&aurora(
+            Some(&db),
+            &[
+                "integration",
+                "create",
+                "--user",
+                "alice",
+                "--source",
+                "grafana",
+                "--json"
+            ]
+        ))["token"]
+            .is_string()
+    );
+
     // Tokens are stored only as hashes.
     let mut conn = db.connect().await;
     let token = integration["token"].as_str().unwrap();
