@@ -65,11 +65,10 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Pulls messages from `consumer` until `shutdown` fires, handing each to `handler` one at a
 /// time. Ack comes only after the handler returns `Ok`, and is confirmed by the server; while
-/// the handler works, an in-progress ack goes out every `keep_alive` (keep it well under the
-/// consumer's ack wait); an in-flight message is finished before the loop stops.
+/// the handler works, an in-progress ack goes out every third of the consumer's ack wait; an
+/// in-flight message is finished before the loop stops.
 pub async fn consume<T, F, Fut, S>(
-    consumer: PullConsumer,
-    keep_alive: Duration,
+    mut consumer: PullConsumer,
     dead_letters: &S,
     shutdown: CancellationToken,
     handler: F,
@@ -80,6 +79,13 @@ where
     F: Fn(Delivery<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
+    // In-progress acks go out three times per ack wait, so a slow handler never loses its
+    // message to another replica.
+    let ack_wait = consumer
+        .info()
+        .await
+        .map_or(Duration::from_secs(30), |info| info.config.ack_wait);
+    let keep_alive = (ack_wait / 3).max(Duration::from_millis(100));
     let mut messages = consumer.messages().await.map_err(|err| BusError::Setup {
         what: "message stream".to_owned(),
         detail: err.to_string(),

@@ -49,6 +49,11 @@ impl SecretBox {
         })
     }
 
+    /// From the `secrets.encryption_key` setting: `None` when it is unset.
+    pub fn from_setting(key: Option<&str>) -> Result<Option<Self>, SecretBoxError> {
+        key.map(Self::from_base64).transpose()
+    }
+
     /// A fresh random key, base64-encoded (for `make up` and tests).
     pub fn generate_key() -> String {
         STANDARD.encode(Aes256Gcm::generate_key(OsRng))

@@ -83,13 +83,14 @@ pub(crate) async fn create_integration(
                 "no user named `{user}`; create it with `aurora user create {user}`"
             ))
         })?;
-    let secret_box = settings
-        .secrets
-        .encryption_key
-        .as_ref()
-        .map(|key| aurora_db::secret_box::SecretBox::from_base64(key.expose_secret()))
-        .transpose()
-        .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
+    let secret_box = aurora_db::secret_box::SecretBox::from_setting(
+        settings
+            .secrets
+            .encryption_key
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
+    )
+    .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
     if !signing_secrets.is_empty() && secret_box.is_none() {
         return Err(Failure::Usage(
             "--signing-secret needs an encryption key: set AURORA__SECRETS__ENCRYPTION_KEY (32 bytes, base64)".into(),

@@ -54,13 +54,14 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         ],
         None => aurora_vendors::all(),
     };
-    let secret_box = settings
-        .secrets
-        .encryption_key
-        .as_ref()
-        .map(|key| aurora_db::secret_box::SecretBox::from_base64(key.expose_secret()))
-        .transpose()
-        .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
+    let secret_box = aurora_db::secret_box::SecretBox::from_setting(
+        settings
+            .secrets
+            .encryption_key
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
+    )
+    .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
     let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
     let state = IngressState {
         pool: connections.pool.clone(),

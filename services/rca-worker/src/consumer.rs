@@ -46,7 +46,6 @@ pub async fn run(
     let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
     let consumed = consume(
         consumer,
-        ACK_WAIT / 3,
         &dead_letters,
         shutdown,
         |delivery: Delivery<IncidentCreated>| {
