@@ -96,27 +96,30 @@ pub struct ChatMessage {
 pub enum Claim {
     /// This caller runs the analysis.
     Claimed(Box<Incident>),
+    /// This caller runs the analysis another worker began and stopped renewing (it died).
+    TakenOver(Box<Incident>),
     /// It was claimed before (by another worker, or before a redelivery).
     AlreadyClaimed,
     /// The user already has `limit` analyses running; try again later.
     UserBusy,
 }
 
-/// Claims an incident's analysis, `idle` → `running`, for exactly one caller, unless its user
-/// already has `per_user_limit` analyses running. One transaction under the user's lock, so
-/// concurrent claims cannot overshoot the limit.
+/// Claims an incident's analysis for exactly one caller: an `idle` one (→ `running`), or a
+/// `running` one whose lease was last renewed before `stale_before` (its worker died). Refused
+/// while the user already has `per_user_limit` analyses running on live leases. One
+/// transaction under the user's lock, so concurrent claims cannot overshoot the limit.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     per_user_limit: i64,
+    stale_before: NaiveDateTime,
 ) -> QueryResult<Claim> {
     use diesel_async::AsyncConnection;
     conn.transaction(async |conn| {
-        let Some(owner) = incidents::table
+        let Some((owner, status)) = incidents::table
             .find(incident_id)
-            .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
-            .select(incidents::user_id)
-            .first::<String>(conn)
+            .select((incidents::user_id, incidents::aurora_status))
+            .first::<(String, Option<String>)>(conn)
             .await
             .optional()?
         else {
@@ -125,9 +128,15 @@ pub async fn claim(
         let owner = aurora_domain::UserId::parse(owner)
             .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))?;
         crate::lock_user(conn, &owner).await?;
+        let idle = status.as_deref() == Some(AuroraStatus::Idle.as_str());
+        if !idle && !lease_lapsed(conn, incident_id, stale_before).await? {
+            return Ok(Claim::AlreadyClaimed);
+        }
         let running: i64 = incidents::table
+            .inner_join(analysis_claims::table)
             .filter(incidents::user_id.eq(owner.as_str()))
             .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+            .filter(analysis_claims::renewed_at.ge(stale_before))
             .count()
             .get_result(conn)
             .await?;
@@ -135,8 +144,9 @@ pub async fn claim(
             return Ok(Claim::UserBusy);
         }
         let now = time::now();
+        // Re-checked under the lock: the status this claim saw is still the status.
         let claimed = diesel::update(incidents::table.find(incident_id))
-            .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
+            .filter(incidents::aurora_status.eq(status.as_deref().unwrap_or_default()))
             .set((
                 incidents::aurora_status.eq(AuroraStatus::Running.as_str()),
                 incidents::updated_at.eq(now),
@@ -152,15 +162,63 @@ pub async fn claim(
             .values((
                 analysis_claims::incident_id.eq(incident_id),
                 analysis_claims::claimed_at.eq(now),
+                analysis_claims::renewed_at.eq(now),
             ))
             .on_conflict(analysis_claims::incident_id)
             .do_update()
-            .set(analysis_claims::claimed_at.eq(now))
+            // A takeover keeps the first claim's time: the budget bounds all attempts together.
+            .set(analysis_claims::renewed_at.eq(now))
             .execute(conn)
             .await?;
-        Ok(Claim::Claimed(Box::new(incident)))
+        Ok(if idle {
+            Claim::Claimed(Box::new(incident))
+        } else {
+            Claim::TakenOver(Box::new(incident))
+        })
     })
     .await
+}
+
+/// Whether a running analysis' lease was last renewed before `stale_before`.
+async fn lease_lapsed(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    stale_before: NaiveDateTime,
+) -> QueryResult<bool> {
+    let renewed: Option<NaiveDateTime> = analysis_claims::table
+        .find(incident_id)
+        .select(analysis_claims::renewed_at)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(renewed.is_some_and(|renewed| renewed < stale_before))
+}
+
+/// Renews the lease on a running analysis; answers false once it is no longer running.
+pub async fn renew(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<bool> {
+    let still_running = incidents::table
+        .filter(incidents::id.eq(incident_id))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()));
+    let renewed = diesel::update(analysis_claims::table.find(incident_id))
+        .filter(diesel::dsl::exists(still_running))
+        .set(analysis_claims::renewed_at.eq(time::now()))
+        .execute(conn)
+        .await?;
+    Ok(renewed == 1)
+}
+
+/// Running analyses whose lease was last renewed before `stale_before`: their worker died.
+pub async fn lapsed_leases(
+    conn: &mut AsyncPgConnection,
+    stale_before: NaiveDateTime,
+) -> QueryResult<Vec<Uuid>> {
+    analysis_claims::table
+        .inner_join(incidents::table)
+        .filter(analysis_claims::renewed_at.lt(stale_before))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .select(analysis_claims::incident_id)
+        .load(conn)
+        .await
 }
 
 /// Stops every analysis that has run since before `claimed_before` (its worker died, or it
@@ -198,12 +256,17 @@ pub async fn expire_running(
     Ok(stopped)
 }
 
-/// Creates the incident's chat session and records it on the incident.
+/// The incident's chat session: the one an earlier attempt made, else a new one recorded on
+/// the incident.
 pub async fn start_chat_session(
     conn: &mut AsyncPgConnection,
     incident: &Incident,
     title: &str,
 ) -> QueryResult<Uuid> {
+    // An analysis taken over from a worker that died continues that worker's session.
+    if let Some(session_id) = incident.aurora_chat_session_id {
+        return Ok(session_id);
+    }
     let session_id: Uuid = diesel::insert_into(chat_sessions::table)
         .values((
             chat_sessions::user_id.eq(&incident.user_id),
@@ -333,19 +396,18 @@ pub async fn chat_messages(
         .await
 }
 
-/// Ends a running analysis as `error`, with the reason as its last thought.
-pub async fn fail(
+/// Gives up this worker's claim on a running analysis after an error (the database went away
+/// mid-analysis, say): the reason becomes a thought and the lease lapses at once, so the
+/// message's redelivery, or any worker's sweep, takes the analysis over and runs it again.
+/// Its time budget still counts from the first claim.
+pub async fn release(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     reason: &str,
 ) -> QueryResult<()> {
     add_thought(conn, incident_id, "error", reason).await?;
-    diesel::update(incidents::table.find(incident_id))
-        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
-        .set((
-            incidents::aurora_status.eq(AuroraStatus::Error.as_str()),
-            incidents::updated_at.eq(time::now()),
-        ))
+    diesel::update(analysis_claims::table.find(incident_id))
+        .set(analysis_claims::renewed_at.eq(chrono::DateTime::UNIX_EPOCH.naive_utc()))
         .execute(conn)
         .await
         .map(drop)

@@ -184,6 +184,7 @@ diesel::table! {
     analysis_claims (incident_id) {
         incident_id -> Uuid,
         claimed_at -> Timestamp,
+        renewed_at -> Timestamp,
     }
 }
 

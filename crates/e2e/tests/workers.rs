@@ -3,7 +3,7 @@
 use aurora_db::{alerts, analysis, events, incidents};
 use aurora_domain::SourceType;
 use aurora_e2e::harness::{Harness, TestAlert};
-use aurora_rca_worker::{InvestigationOutcome, Investigator};
+use aurora_rca_worker::{InvestigationOutcome, Investigator, expiry, lease};
 
 fn disk_full() -> TestAlert {
     TestAlert::firing(
@@ -86,6 +86,92 @@ async fn two_workers_racing_for_one_incident_analyse_it_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    // A worker claims the analysis, writes a thought, and is killed (it never renews).
+    assert!(matches!(
+        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+            .await
+            .unwrap(),
+        analysis::Claim::Claimed(_)
+    ));
+    analysis::add_thought(&mut conn, incident_id, "observation", "half-way")
+        .await
+        .unwrap();
+    let investigator = Investigator::new(
+        h.db.pool(),
+        h.bus.bus.clone(),
+        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
+    );
+    // While its lease holds, nobody else takes it: not a redelivery, not a sweep.
+    assert_eq!(
+        investigator.investigate(incident_id).await.unwrap(),
+        InvestigationOutcome::AlreadyClaimed
+    );
+    assert_eq!(
+        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
+        Ok(0)
+    );
+
+    // Its lease lapses: the next sweep takes the analysis over and completes it.
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
+        Ok(1)
+    );
+    let pool = h.db.pool();
+    aurora_e2e::eventually(
+        "the taken-over analysis to complete",
+        std::time::Duration::from_secs(20),
+        || {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.get().await.ok()?;
+                let incident = incidents::get(&mut conn, incident_id).await.ok()?;
+                (incident.aurora_status.as_deref() == Some("complete")).then_some(())
+            }
+        },
+    )
+    .await;
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(
+        thoughts
+            .iter()
+            .any(|t| t.content.contains("stopped renewing its claim")),
+        "the takeover is told: {thoughts:?}"
+    );
+    let kinds: Vec<_> = events::for_incident(&mut conn, incident_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "analysis_completed").count(),
+        1,
+        "{kinds:?}"
+    );
+    // Done is done: a late redelivery and the next sweep leave it alone.
+    assert_eq!(
+        investigator.investigate(incident_id).await.unwrap(),
+        InvestigationOutcome::AlreadyClaimed
+    );
+    assert_eq!(
+        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
+        Ok(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_stops_the_sources_running_analysis() {
     let h = Harness::new().await;
     let target = h.send(&disk_full()).await.opened_incidents[0];
@@ -94,7 +180,9 @@ async fn a_merge_stops_the_sources_running_analysis() {
     let mut conn = h.db.connect().await;
     // A worker is mid-analysis on the source.
     assert!(matches!(
-        analysis::claim(&mut conn, source, 3).await.unwrap(),
+        analysis::claim(&mut conn, source, 3, lease::stale_before())
+            .await
+            .unwrap(),
         analysis::Claim::Claimed(_)
     ));
     let (target_row, source_row) = (
@@ -249,7 +337,9 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
     let mut conn = h.db.connect().await;
     // A worker died mid-analysis on the first incident.
     assert!(matches!(
-        analysis::claim(&mut conn, first, 1).await.unwrap(),
+        analysis::claim(&mut conn, first, 1, lease::stale_before())
+            .await
+            .unwrap(),
         analysis::Claim::Claimed(_)
     ));
     let analyst = aurora_rca_worker::Analyst {

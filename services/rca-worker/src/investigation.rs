@@ -8,7 +8,7 @@ use std::time::Instant;
 use aurora_bus::{Bus, HandlerError};
 use aurora_db::analysis::Claim;
 use aurora_db::incidents;
-use aurora_db::{DbPool, PooledConnection, QueryError, analysis, events, time};
+use aurora_db::{AsyncConnection, DbPool, PooledConnection, QueryError, analysis, events, time};
 use aurora_domain::{IncidentChange, IncidentChanged, IncidentStatus, UserId};
 use aurora_rca::{AlertContext, CommandEvidence, KnowledgeBase};
 use chrono::Utc;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::commands::{CommandRunner, Planned};
 use crate::context;
+use crate::lease;
 use crate::llm::{LlmAnalyst, LlmError};
 
 /// What an investigation did.
@@ -86,26 +87,37 @@ impl Investigator {
         incident_id: Uuid,
     ) -> Result<InvestigationOutcome, HandlerError> {
         let mut conn = self.pool.get().await.map_err(transient)?;
-        let incident =
-            match analysis::claim(&mut conn, incident_id, self.analyst.max_concurrent_per_user)
-                .await
-                .map_err(transient)?
-            {
-                Claim::Claimed(incident) => incident,
-                Claim::AlreadyClaimed => {
-                    tracing::info!(%incident_id, "analysis already claimed; skipping");
-                    return Ok(InvestigationOutcome::AlreadyClaimed);
-                }
-                // Redelivered after a delay, when one of the user's analyses has finished.
-                Claim::UserBusy => {
-                    return Err(transient(
-                        "the user has the most analyses running at once; retrying later",
-                    ));
-                }
-            };
+        let claim = analysis::claim(
+            &mut conn,
+            incident_id,
+            self.analyst.max_concurrent_per_user,
+            lease::stale_before(),
+        )
+        .await
+        .map_err(transient)?;
+        let (incident, taken_over) = match claim {
+            Claim::Claimed(incident) => (incident, false),
+            Claim::TakenOver(incident) => (incident, true),
+            Claim::AlreadyClaimed => {
+                tracing::info!(%incident_id, "analysis already claimed; skipping");
+                return Ok(InvestigationOutcome::AlreadyClaimed);
+            }
+            // Redelivered after a delay, when one of the user's analyses has finished.
+            Claim::UserBusy => {
+                return Err(transient(
+                    "the user has the most analyses running at once; retrying later",
+                ));
+            }
+        };
         let started = Instant::now();
+        let _renewal = lease::Renewal::start(self.pool.clone(), incident_id);
         // Each write below commits on its own, so a person watching sees thoughts appear.
         let result: Result<Option<i64>, QueryError> = async {
+            if taken_over {
+                tracing::warn!(%incident_id, "analysis taken over from a worker that stopped renewing its claim");
+                let note = "The worker analysing this incident stopped renewing its claim (it died or lost its connection); analysing it again.";
+                analysis::add_thought(&mut conn, incident.id, "error", note).await?;
+            }
             events::record(
                 &mut conn,
                 incident.id,
@@ -119,35 +131,40 @@ impl Investigator {
             );
             let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
             let (result, summary) = self.analyse(&mut conn, &incident).await?;
-            for suggestion in &result.suggestions {
-                let risk = suggestion.risk.to_string();
-                analysis::add_suggestion(
-                    &mut conn,
-                    incident.id,
-                    &suggestion.title,
-                    &suggestion.detail,
-                    &risk,
-                )
-                .await?;
-            }
-            analysis::add_chat_message(&mut conn, session_id, "assistant", &summary).await?;
-            let Some(completed) = analysis::complete(&mut conn, incident.id, &summary).await?
-            else {
-                return Ok(None);
-            };
-            if completed.status == IncidentStatus::Investigating.as_str() {
-                incidents::transition(&mut conn, &completed, IncidentStatus::Analyzed, time::now())
+            // The outcome lands whole or not at all: a worker dying here leaves no half of
+            // the suggestions for the worker that takes over to add to.
+            let worker_ms = started.elapsed().as_secs_f64() * 1000.0;
+            conn.transaction(async |conn| {
+                for suggestion in &result.suggestions {
+                    let risk = suggestion.risk.to_string();
+                    analysis::add_suggestion(
+                        conn,
+                        incident.id,
+                        &suggestion.title,
+                        &suggestion.detail,
+                        &risk,
+                    )
                     .await?;
-            }
-            let detail = serde_json::json!({
-                "hypotheses": result.hypotheses.len(),
-                "worker_ms": started.elapsed().as_secs_f64() * 1000.0,
-            });
-            Ok(Some(
-                events::record(&mut conn, incident.id, "analysis_completed", detail)
-                    .await?
-                    .id,
-            ))
+                }
+                analysis::add_chat_message(conn, session_id, "assistant", &summary).await?;
+                let Some(completed) = analysis::complete(conn, incident.id, &summary).await? else {
+                    return Ok(None);
+                };
+                if completed.status == IncidentStatus::Investigating.as_str() {
+                    incidents::transition(conn, &completed, IncidentStatus::Analyzed, time::now())
+                        .await?;
+                }
+                let detail = serde_json::json!({
+                    "hypotheses": result.hypotheses.len(),
+                    "worker_ms": worker_ms,
+                });
+                Ok(Some(
+                    events::record(conn, incident.id, "analysis_completed", detail)
+                        .await?
+                        .id,
+                ))
+            })
+            .await
         }
         .await;
         match result {
@@ -162,7 +179,7 @@ impl Investigator {
                 Ok(InvestigationOutcome::Stopped)
             }
             Err(err) => {
-                record_failure(&mut conn, incident_id, &err).await;
+                release_after_failure(&mut conn, incident_id, &err).await;
                 Err(transient(err))
             }
         }
@@ -314,12 +331,14 @@ impl Investigator {
     }
 }
 
-/// Leaves the reason where people look. Best effort: the database may be what failed.
-async fn record_failure(conn: &mut PooledConnection, incident_id: Uuid, err: &QueryError) {
-    tracing::error!(%incident_id, error = %err, "analysis failed");
-    let reason = format!("The analysis stopped: {err}");
-    if let Err(second) = analysis::fail(conn, incident_id, &reason).await {
-        tracing::error!(%incident_id, error = %second, "cannot record the failed analysis");
+/// Leaves the reason where people look and gives the claim up, so the analysis is taken over
+/// and run again rather than failed for a passing outage. Best effort: the database may be
+/// what failed, and then the lease lapses on its own.
+async fn release_after_failure(conn: &mut PooledConnection, incident_id: Uuid, err: &QueryError) {
+    tracing::error!(%incident_id, error = %err, "analysis interrupted; it will be taken over");
+    let reason = format!("The analysis was interrupted ({err}); it will run again.");
+    if let Err(second) = analysis::release(conn, incident_id, &reason).await {
+        tracing::warn!(%incident_id, error = %second, "cannot release the claim; its lease will lapse");
     }
 }
 

@@ -12,6 +12,7 @@ pub mod consumer;
 pub mod context;
 pub mod expiry;
 pub mod investigation;
+pub mod lease;
 pub mod llm;
 
 pub use consumer::{run, serve};

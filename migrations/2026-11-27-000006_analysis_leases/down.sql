@@ -1,0 +1,1 @@
+ALTER TABLE analysis_claims DROP COLUMN renewed_at;
