@@ -51,6 +51,10 @@ pub struct Bus {
 
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a repeat publish.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60);
+/// How long a publish whose acknowledgement was lost keeps being retried (with its
+/// `Nats-Msg-Id`) before the caller is told it failed; well inside [`DUPLICATE_WINDOW`], so a
+/// retry of a stored message is always recognised.
+pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(15);
 /// How long messages stay, so a day of alerts can be replayed after an outage.
 const RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 
@@ -158,6 +162,13 @@ impl Bus {
     }
 
     /// Publishes bytes as they are (a dead letter's replay), like [`Bus::publish`].
+    ///
+    /// When NATS is not connected it fails at once, sending nothing (a disconnected client
+    /// would buffer the message and send it later, after the caller was told it failed).
+    /// Once a publish went out but its acknowledgement did not come back (the server went
+    /// down right then), the message may or may not be stored: it is sent again with the same
+    /// `Nats-Msg-Id` as soon as the connection is back, for up to [`PUBLISH_PATIENCE`], so that
+    /// JetStream's answer (stored, or a duplicate of what it stored) settles it.
     pub async fn publish_raw(
         &self,
         subject: String,
@@ -167,21 +178,53 @@ impl Bus {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
         trace::inject_current(&mut headers);
+        let payload = bytes::Bytes::from(payload);
         let publish_error = |detail: String| BusError::Publish {
             subject: subject.clone(),
             detail,
         };
-        let ack = self
-            .jetstream
-            .publish_with_headers(subject.clone(), headers, payload.into())
-            .await
-            .map_err(|err| publish_error(err.to_string()))?
-            .await
-            .map_err(|err| publish_error(err.to_string()))?;
-        Ok(PublishReceipt {
-            sequence: ack.sequence,
-            duplicate: ack.duplicate,
-        })
+        let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
+        let mut unsettled: Option<String> = None;
+        loop {
+            let connected =
+                self.client.connection_state() == async_nats::connection::State::Connected;
+            let outcome = if connected {
+                match self
+                    .jetstream
+                    .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                    .await
+                {
+                    Ok(ack) => ack.await.map_err(|err| (true, err.to_string())),
+                    Err(err) => Err((false, err.to_string())),
+                }
+            } else {
+                Err((false, "not connected to NATS".to_owned()))
+            };
+            match outcome {
+                Ok(ack) => {
+                    return Ok(PublishReceipt {
+                        sequence: ack.sequence,
+                        duplicate: ack.duplicate,
+                    });
+                }
+                Err((went_out, detail)) => {
+                    if went_out {
+                        unsettled = Some(detail.clone());
+                    }
+                    let Some(first) = &unsettled else {
+                        return Err(publish_error(detail));
+                    };
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(publish_error(format!(
+                            "{first}; still unsettled after {} s ({detail})",
+                            PUBLISH_PATIENCE.as_secs()
+                        )));
+                    }
+                    // Waiting for the connection to come back, not for a result.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 
     /// Publishes an incident change on `incidents.<change>`, once per change.

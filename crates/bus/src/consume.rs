@@ -2,11 +2,13 @@
 //! can never be processed is kept as a dead letter and terminated, so it never blocks the
 //! stream.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message, consumer::PullConsumer};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -63,14 +65,43 @@ pub const MAX_DELIVERIES: u64 = 20;
 /// The longest a transiently failing message waits before it is redelivered.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
-/// Pulls messages from `consumer` until `shutdown` fires, handing each to `handler` one at a
-/// time. Ack comes only after the handler returns `Ok`, and is confirmed by the server; while
-/// the handler works, an in-progress ack goes out every third of the consumer's ack wait; an
-/// in-flight message is finished before the loop stops.
+/// How many messages a consumer works on at once, and which must wait for each other.
+#[derive(Debug, Clone, Copy)]
+pub struct Lanes {
+    /// Messages handled at once.
+    pub max_in_flight: usize,
+    /// The lane of a message, from its payload: messages of one lane are handled one after
+    /// another in stream order; `None` is a lane of its own.
+    pub lane_of: fn(&[u8]) -> Option<String>,
+}
+
+impl Lanes {
+    /// Up to `max_in_flight` messages at once, in any order.
+    pub fn unordered(max_in_flight: usize) -> Self {
+        Self {
+            max_in_flight: max_in_flight.max(1),
+            lane_of: |_| None,
+        }
+    }
+
+    /// Up to `max_in_flight` at once, but one at a time per lane.
+    pub fn ordered_by(max_in_flight: usize, lane_of: fn(&[u8]) -> Option<String>) -> Self {
+        Self {
+            max_in_flight: max_in_flight.max(1),
+            lane_of,
+        }
+    }
+}
+
+/// Pulls messages from `consumer` until `shutdown` fires, handing them to `handler`, several
+/// at once as `lanes` allows. Ack comes only after the handler returns `Ok`, and is confirmed
+/// by the server; while the handler works, an in-progress ack goes out every third of the
+/// consumer's ack wait; in-flight messages are finished before the loop stops.
 pub async fn consume<T, F, Fut, S>(
     mut consumer: PullConsumer,
     dead_letters: &S,
     shutdown: CancellationToken,
+    lanes: Lanes,
     handler: F,
 ) -> Result<(), BusError>
 where
@@ -90,18 +121,50 @@ where
         what: "message stream".to_owned(),
         detail: err.to_string(),
     })?;
+    let handler = &handler;
+    let mut in_flight = FuturesUnordered::new();
+    let mut busy_lanes: HashSet<String> = HashSet::new();
+    // A message pulled while its lane was busy: it waits, and nothing more is pulled.
+    let mut waiting: Option<(Message, Option<String>)> = None;
     loop {
-        let next = tokio::select! {
+        if waiting
+            .as_ref()
+            .is_some_and(|(_, lane)| lane.as_ref().is_none_or(|l| !busy_lanes.contains(l)))
+        {
+            let (message, lane) = waiting.take().expect("just checked");
+            if let Some(lane) = &lane {
+                busy_lanes.insert(lane.clone());
+            }
+            in_flight.push(async move {
+                handle_one(message, keep_alive, dead_letters, handler).await;
+                lane
+            });
+        }
+        let can_pull = waiting.is_none() && in_flight.len() < lanes.max_in_flight;
+        tokio::select! {
             biased;
-            () = shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        match next {
-            Some(Ok(message)) => handle_one(message, keep_alive, dead_letters, &handler).await,
-            Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
-            None => return Ok(()),
+            () = shutdown.cancelled() => break,
+            Some(lane) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Some(lane) = lane {
+                    busy_lanes.remove(&lane);
+                }
+            }
+            next = messages.next(), if can_pull => match next {
+                Some(Ok(message)) => {
+                    let lane = (lanes.lane_of)(&message.payload);
+                    waiting = Some((message, lane));
+                }
+                Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
+                None => break,
+            },
         }
     }
+    while in_flight.next().await.is_some() {}
+    if let Some((message, _)) = waiting {
+        // Never handled: offered again at once rather than after the ack wait.
+        let _ = message.ack_with(AckKind::Nak(None)).await;
+    }
+    Ok(())
 }
 
 async fn handle_one<T, F, Fut, S>(

@@ -13,5 +13,7 @@ mod topology;
 pub mod trace;
 
 pub use client::{Bus, BusError, PublishReceipt};
-pub use consume::{DeadLetter, DeadLetterSink, Delivery, HandlerError, MAX_DELIVERIES, consume};
+pub use consume::{
+    DeadLetter, DeadLetterSink, Delivery, HandlerError, Lanes, MAX_DELIVERIES, consume,
+};
 pub use topology::{IncidentSubject, Topology, TopologyError};

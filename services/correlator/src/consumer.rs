@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_bus::{Delivery, Topology, consume};
+use aurora_bus::{Delivery, Lanes, Topology, consume};
 use aurora_domain::AlertBatch;
 use aurora_runtime::Connections;
 use aurora_settings::Settings;
@@ -38,6 +38,9 @@ pub async fn run(
         consumer,
         &dead_letters,
         shutdown,
+        // Users proceed in parallel; one user's deliveries in stream order (they take the
+        // user's lock anyway), so a resolve is never applied before the firing sent before it.
+        Lanes::ordered_by(IN_FLIGHT, owner_of),
         |delivery: Delivery<AlertBatch>| {
             let correlator = correlator.clone();
             async move { correlator.handle(&delivery.payload).await.map(drop) }
@@ -58,4 +61,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         |connections, shutdown| run(connections, rules, shutdown),
     )
     .await
+}
+
+/// Deliveries the correlator works on at once (each holds a database connection).
+const IN_FLIGHT: usize = 8;
+
+/// A delivery's lane: its user. Undecodable payloads get a lane of their own (they become dead
+/// letters).
+fn owner_of(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Owner {
+        user_id: String,
+    }
+    serde_json::from_slice::<Owner>(payload)
+        .ok()
+        .map(|owner| owner.user_id)
 }

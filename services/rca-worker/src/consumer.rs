@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_bus::{Delivery, IncidentSubject, Topology, consume};
+use aurora_bus::{Delivery, IncidentSubject, Lanes, Topology, consume};
 use aurora_domain::IncidentCreated;
 use aurora_runtime::Connections;
 use aurora_settings::Settings;
@@ -15,6 +15,9 @@ use aurora_rca::KnowledgeBase;
 use crate::commands::CommandRunner;
 use crate::llm::LlmAnalyst;
 use crate::{Analyst, Investigator};
+
+/// Investigations one worker runs at once (the per-user limit still applies).
+const IN_FLIGHT: usize = 4;
 
 /// How long an investigation may run before JetStream offers the event to another worker
 /// (which then finds the incident already claimed).
@@ -36,18 +39,22 @@ pub async fn run(
             ACK_WAIT,
         )
         .await?;
-    let expiry = tokio::spawn(crate::expiry::run(
-        connections.pool.clone(),
-        analyst.analysis_budget_secs,
-        shutdown.clone(),
-    ));
+    let budget_secs = analyst.analysis_budget_secs;
     let investigator =
         Investigator::new(connections.pool.clone(), connections.bus.clone(), analyst);
+    let expiry = tokio::spawn(crate::expiry::run(
+        connections.pool.clone(),
+        budget_secs,
+        investigator.clone(),
+        shutdown.clone(),
+    ));
     let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
     let consumed = consume(
         consumer,
         &dead_letters,
         shutdown,
+        // Incidents are independent; the claim makes each one analysed once.
+        Lanes::unordered(IN_FLIGHT),
         |delivery: Delivery<IncidentCreated>| {
             let investigator = investigator.clone();
             async move {
