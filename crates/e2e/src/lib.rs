@@ -76,6 +76,7 @@ impl Stack {
             clock,
             body_limit_bytes: 1024 * 1024,
             signature_tolerance: Duration::from_secs(300),
+            known_integrations: aurora_ingress::KnownIntegrations::new(Duration::from_secs(300)),
             rate_limiter: aurora_ingress::RateLimiter::new(
                 std::num::NonZeroU32::new(1000).expect("non-zero"),
                 std::num::NonZeroU32::new(2000).expect("non-zero"),

@@ -56,14 +56,8 @@ pub(crate) async fn authenticate(
             "missing credentials: send the integration token as a Bearer token, a Basic auth password or a `token` query parameter".into(),
         )
     })?;
-    let mut conn = state
-        .pool
-        .get()
-        .await
-        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
-    let integration = integrations::find_by_token(&mut conn, &token)
-        .await
-        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?
+    let integration = look_up(state, &token)
+        .await?
         .ok_or_else(|| IngressError::Unauthorized("invalid token".into()))?;
     if integration.revoked_at.is_some() {
         return Err(IngressError::Unauthorized("token revoked".into()));
@@ -75,4 +69,27 @@ pub(crate) async fn authenticate(
         )));
     }
     Ok(integration)
+}
+
+/// The database's answer for `token`; while it cannot answer, the answer it last gave.
+async fn look_up(state: &IngressState, token: &str) -> Result<Option<Integration>, IngressError> {
+    let answer = match state.pool.get().await {
+        Ok(mut conn) => integrations::find_by_token(&mut conn, token)
+            .await
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    match answer {
+        Ok(found) => {
+            state.known_integrations.record(token, found.as_ref());
+            Ok(found)
+        }
+        Err(err) => match state.known_integrations.recall(token) {
+            Some(known) => {
+                tracing::warn!(error = %err, "integration lookup failed; using the integration as last seen");
+                Ok(Some(known))
+            }
+            None => Err(IngressError::AuthUnavailable(err)),
+        },
+    }
 }

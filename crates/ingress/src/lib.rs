@@ -8,6 +8,7 @@
 mod auth;
 mod clock;
 mod error;
+mod known_integrations;
 mod rate_limit;
 mod receive;
 mod signature;
@@ -22,6 +23,7 @@ use aurora_vendors::Vendor;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::IngressError;
+pub use known_integrations::KnownIntegrations;
 pub use rate_limit::RateLimiter;
 
 /// What every webhook request needs.
@@ -41,6 +43,8 @@ pub struct IngressState {
     pub rate_limiter: RateLimiter,
     /// Opens the integrations' sealed signing secrets; `None` when no key is configured.
     pub secret_box: Option<aurora_db::secret_box::SecretBox>,
+    /// Integrations recently looked up, for while the database cannot answer.
+    pub known_integrations: KnownIntegrations,
 }
 
 /// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.

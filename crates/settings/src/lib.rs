@@ -16,6 +16,7 @@
 //! | `ingress.body_limit_bytes` | `1048576` | larger bodies get 413 |
 //! | `ingress.signature_tolerance_secs` | `300` | oldest signed timestamp accepted |
 //! | `ingress.rate_limit_per_second`, `ingress.rate_limit_burst` | `100`, `500` | per integration token and ingress process; more get 429 |
+//! | `ingress.auth_fallback_secs` | `300` | while PostgreSQL cannot answer, a token it vouched for this recently is still accepted; `0` turns this off |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
 //! | `rca_worker.bind` | `127.0.0.1:8083` | RCA worker health and readiness |
@@ -270,6 +271,9 @@ pub struct IngressSettings {
     pub rate_limit_per_second: u32,
     /// Webhooks one integration may send at once above that rate.
     pub rate_limit_burst: u32,
+    /// How long after PostgreSQL last vouched for a token the ingress still accepts it while
+    /// PostgreSQL cannot answer (0: never).
+    pub auth_fallback_secs: u64,
 }
 
 /// A service that only needs a listen address.
@@ -322,6 +326,7 @@ body_limit_bytes = 1048576
 signature_tolerance_secs = 300
 rate_limit_per_second = 100
 rate_limit_burst = 500
+auth_fallback_secs = 300
 
 [api]
 bind = "127.0.0.1:8081"

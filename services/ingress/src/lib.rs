@@ -70,6 +70,9 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         body_limit_bytes: settings.ingress.body_limit_bytes,
         signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
         secret_box,
+        known_integrations: aurora_ingress::KnownIntegrations::new(Duration::from_secs(
+            settings.ingress.auth_fallback_secs,
+        )),
         rate_limiter: RateLimiter::new(
             NonZeroU32::new(settings.ingress.rate_limit_per_second).expect("validated at start-up"),
             NonZeroU32::new(settings.ingress.rate_limit_burst).expect("validated at start-up"),
