@@ -1,5 +1,5 @@
 # The front door. `make up` runs the whole stack on this machine; `make test` runs every test.
-.PHONY: up down test bench lint
+.PHONY: up down test bench lint chaos
 
 up:
 	@scripts/up.sh
@@ -9,6 +9,11 @@ down:
 
 test:
 	@scripts/test.sh
+
+# Load, six faults (kill -9, restarts, NATS outage, SIGTERM), then lost=0 duplicated=0 or a
+# non-zero exit. Takes about five minutes after the release build.
+chaos:
+	@scripts/chaos.sh
 
 # Performance figures (release build): the correlation step at 100 and 100,000 open incidents,
 # and the built-in analysis' worker time.

@@ -62,5 +62,13 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 if ! command -v psql >/dev/null 2>&1; then apt_install postgresql-client; fi
 if ! command -v curl >/dev/null 2>&1; then apt_install curl; fi
+# The fault suite (`make chaos`, and its short run in `make test`) starts its own PostgreSQL
+# cluster and nats-server, so their programs must be here even when the services run elsewhere.
+ensure_server_programs() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+}
+
 ensure_postgres
 ensure_nats
+ensure_server_programs

@@ -8,3 +8,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# The fault suite, shorter: every fault once, at a lower rate, on the debug build.
+cargo build --quiet --bins
+target/debug/aurora-chaos --bin-dir target/debug --rate 200 --phase-secs 8 --users 2 --groups-per-user 8

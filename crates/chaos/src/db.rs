@@ -1,0 +1,186 @@
+//! What the chaos run reads from the database: plain SQL, read-only, over one connection
+//! that is made again whenever PostgreSQL restarts under it.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// A connection that reconnects after an error.
+pub struct Reader {
+    url: String,
+    conn: Option<AsyncPgConnection>,
+}
+
+/// One stored alert of one delivery.
+#[derive(QueryableByName, Debug)]
+pub struct DeliveryAlert {
+    /// The delivery.
+    #[diesel(sql_type = Text)]
+    pub delivery_id: String,
+    /// The alert's place in the delivery.
+    #[diesel(sql_type = Integer)]
+    pub alert_index: i32,
+    /// The alert row it became.
+    #[diesel(sql_type = Integer)]
+    pub alert_id: i32,
+    /// When the correlator stored it (UTC).
+    #[diesel(sql_type = Timestamp)]
+    pub processed_at: chrono::NaiveDateTime,
+}
+
+/// One alert row.
+#[derive(QueryableByName, Debug)]
+pub struct AlertRow {
+    /// Its id.
+    #[diesel(sql_type = Integer)]
+    pub id: i32,
+    /// firing or resolved.
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    /// Times seen firing.
+    #[diesel(sql_type = Integer)]
+    pub occurrence_count: i32,
+    /// Its incident.
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub incident_id: Option<Uuid>,
+}
+
+/// One incident's state.
+#[derive(QueryableByName, Debug)]
+pub struct IncidentRow {
+    /// Its id.
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// Rows in `incident_alerts`.
+    #[diesel(sql_type = BigInt)]
+    pub links: i64,
+    /// Distinct alerts among them.
+    #[diesel(sql_type = BigInt)]
+    pub linked_alerts: i64,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    delivery_id: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+#[derive(QueryableByName)]
+struct IncidentId {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+impl Reader {
+    /// A reader of the database at `url` (connects on first use).
+    pub fn new(url: String) -> Self {
+        Self { url, conn: None }
+    }
+
+    async fn conn(&mut self) -> anyhow::Result<&mut AsyncPgConnection> {
+        if self.conn.is_none() {
+            self.conn = Some(AsyncPgConnection::establish(&self.url).await?);
+        }
+        Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// Runs `query`; on an error the connection is dropped, so the next call reconnects.
+    async fn load<T, Q>(&mut self, query: Q) -> anyhow::Result<Vec<T>>
+    where
+        Q: diesel_async::methods::LoadQuery<'static, AsyncPgConnection, T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let result = query.load(self.conn().await?).await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        Ok(result?)
+    }
+
+    /// Which of `ids` have been stored by the correlator.
+    pub async fn stored(&mut self, ids: Vec<String>) -> anyhow::Result<Vec<String>> {
+        let rows: Vec<Id> = self
+            .load(
+                diesel::sql_query(
+                    "SELECT DISTINCT delivery_id FROM alert_deliveries WHERE delivery_id = ANY($1)",
+                )
+                .bind::<Array<Text>, _>(ids),
+            )
+            .await?;
+        Ok(rows.into_iter().map(|row| row.delivery_id).collect())
+    }
+
+    /// Every stored alert of every delivery.
+    pub async fn deliveries(&mut self) -> anyhow::Result<Vec<DeliveryAlert>> {
+        self.load(diesel::sql_query(
+            "SELECT delivery_id, alert_index, alert_id, processed_at FROM alert_deliveries",
+        ))
+        .await
+    }
+
+    /// Every alert row.
+    pub async fn alerts(&mut self) -> anyhow::Result<Vec<AlertRow>> {
+        self.load(diesel::sql_query(
+            "SELECT id, status, occurrence_count, incident_id FROM alerts",
+        ))
+        .await
+    }
+
+    /// Every incident with its links.
+    pub async fn incidents(&mut self) -> anyhow::Result<Vec<IncidentRow>> {
+        self.load(diesel::sql_query(
+            "SELECT i.id, count(l.id) AS links, \
+             count(DISTINCT l.alert_id) AS linked_alerts \
+             FROM incidents i LEFT JOIN incident_alerts l ON l.incident_id = i.id GROUP BY i.id",
+        ))
+        .await
+    }
+
+    /// Incidents whose analysis is running now.
+    pub async fn running_analyses(&mut self) -> anyhow::Result<Vec<Uuid>> {
+        let rows: Vec<IncidentId> = self
+            .load(diesel::sql_query(
+                "SELECT id FROM incidents WHERE aurora_status = 'running'",
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|row| row.id).collect())
+    }
+
+    /// How many of `incidents` have a complete analysis.
+    pub async fn complete_among(&mut self, incidents: Vec<Uuid>) -> anyhow::Result<i64> {
+        let rows: Vec<Count> = self
+            .load(
+                diesel::sql_query(
+                    "SELECT count(*) AS count FROM incidents \
+                     WHERE id = ANY($1) AND aurora_status = 'complete'",
+                )
+                .bind::<Array<SqlUuid>, _>(incidents),
+            )
+            .await?;
+        Ok(rows.into_iter().next().map_or(0, |row| row.count))
+    }
+
+    /// Incidents whose analysis is not complete.
+    pub async fn unfinished_analyses(&mut self) -> anyhow::Result<i64> {
+        self.count("SELECT count(*) AS count FROM incidents WHERE aurora_status IS DISTINCT FROM 'complete'")
+            .await
+    }
+
+    /// Messages set aside as dead letters.
+    pub async fn dead_letters(&mut self) -> anyhow::Result<i64> {
+        self.count("SELECT count(*) AS count FROM dead_letters")
+            .await
+    }
+
+    async fn count(&mut self, sql: &'static str) -> anyhow::Result<i64> {
+        let rows: Vec<Count> = self.load(diesel::sql_query(sql)).await?;
+        Ok(rows.into_iter().next().map_or(0, |row| row.count))
+    }
+}
