@@ -1,1 +1,2 @@
+ALTER TABLE analysis_claims DROP COLUMN lease_id;
 ALTER TABLE analysis_claims DROP COLUMN renewed_at;

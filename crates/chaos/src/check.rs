@@ -23,6 +23,9 @@ pub struct Fault {
     pub at: f64,
     /// When the broken part was down for sure (NATS had exited), for the 503 check.
     pub down_from: f64,
+    /// The run measures this fault's recovery itself (the rca-worker's: until the interrupted
+    /// analyses complete); `None` then means it never recovered.
+    pub recovery_own: bool,
     /// Seconds until the pipeline worked again (see the README).
     pub recovery: Option<f64>,
     /// When the fault window closed (NATS started again, the process was back).
@@ -205,17 +208,28 @@ pub async fn check(
         }
     }
     let double_links: i64 = links.values().map(|(all, distinct)| all - distinct).sum();
-    let extra_incidents = incidents.len().saturating_sub(incidents_of_group.len());
+    // Incidents no group's alert points at (a split group's second incident is counted above).
+    let grouped: HashSet<&Uuid> = incidents_of_group.values().flatten().collect();
+    let extra_incidents = incidents
+        .iter()
+        .filter(|incident| !grouped.contains(&incident.id))
+        .count();
     let structural = split_groups + double_links as usize + extra_incidents;
     if structural > 0 {
         violations.push(format!(
-            "{split_groups} groups split over several incidents, {extra_incidents} incidents more than groups, {double_links} links made twice"
+            "{split_groups} extra incidents from groups split apart, {extra_incidents} incidents of no group, {double_links} links made twice"
         ));
     }
     let unfinished = db.unfinished_analyses().await?;
     if unfinished > 0 {
         violations.push(format!(
             "{unfinished} incidents without a complete analysis"
+        ));
+    }
+    let twice = db.analyses_not_completed_once().await?;
+    if twice > 0 {
+        violations.push(format!(
+            "{twice} incidents whose analysis completed other than exactly once (events or duplicated suggestions)"
         ));
     }
     let dead = db.dead_letters().await?;
@@ -248,7 +262,7 @@ fn with_recovery(state: &State, faults: &[Fault], processed: &[f64]) -> Vec<Faul
         .iter()
         .cloned()
         .map(|mut fault| {
-            if fault.recovery.is_none() {
+            if fault.recovery.is_none() && !fault.recovery_own {
                 let accepted = state
                     .sent
                     .iter()

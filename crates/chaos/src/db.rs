@@ -173,6 +173,19 @@ impl Reader {
             .await
     }
 
+    /// Incidents whose analysis did not complete exactly once: other than one
+    /// `analysis_completed` event, or a suggestion written twice.
+    pub async fn analyses_not_completed_once(&mut self) -> anyhow::Result<i64> {
+        self.count(
+            "SELECT count(*) AS count FROM incidents i WHERE \
+             (SELECT count(*) FROM incident_events e \
+              WHERE e.incident_id = i.id AND e.kind = 'analysis_completed') <> 1 \
+             OR EXISTS (SELECT 1 FROM incident_suggestions s WHERE s.incident_id = i.id \
+              GROUP BY s.title HAVING count(*) > 1)",
+        )
+        .await
+    }
+
     /// Messages set aside as dead letters.
     pub async fn dead_letters(&mut self) -> anyhow::Result<i64> {
         self.count("SELECT count(*) AS count FROM dead_letters")

@@ -320,6 +320,7 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
             name,
             at: seconds(at),
             down_from: seconds(at),
+            recovery_own: index == 2,
             until: seconds(at),
             recovery: None,
         };
@@ -342,6 +343,10 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
                     },
                 )
                 .await?;
+                // The fault is the kill, not the wait for a victim.
+                fault.at = seconds(Instant::now());
+                fault.down_from = fault.at;
+                fault.until = fault.at;
                 println!(
                     "chaos: killing the rca-worker in the middle of {} analyses",
                     running.len()

@@ -94,10 +94,11 @@ pub struct ChatMessage {
 /// The answer to a claim.
 #[derive(Debug)]
 pub enum Claim {
-    /// This caller runs the analysis.
-    Claimed(Box<Incident>),
-    /// This caller runs the analysis another worker began and stopped renewing (it died).
-    TakenOver(Box<Incident>),
+    /// This caller runs the analysis, under this lease.
+    Claimed(Box<Incident>, Uuid),
+    /// This caller runs the analysis another worker began and stopped renewing (it died),
+    /// under this new lease.
+    TakenOver(Box<Incident>, Uuid),
     /// It was claimed before (by another worker, or before a redelivery).
     AlreadyClaimed,
     /// The user already has `limit` analyses running; try again later.
@@ -107,7 +108,8 @@ pub enum Claim {
 /// Claims an incident's analysis for exactly one caller: an `idle` one (→ `running`), or a
 /// `running` one whose lease was last renewed before `stale_before` (its worker died). Refused
 /// while the user already has `per_user_limit` analyses running on live leases. One
-/// transaction under the user's lock, so concurrent claims cannot overshoot the limit.
+/// transaction under the user's lock, so concurrent claims cannot overshoot the limit; each
+/// change is conditional, so a claim and a renewal racing cannot both win.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
@@ -125,14 +127,16 @@ pub async fn claim(
         else {
             return Ok(Claim::AlreadyClaimed);
         };
+        let idle = status.as_deref() == Some(AuroraStatus::Idle.as_str());
+        let running = status.as_deref() == Some(AuroraStatus::Running.as_str());
+        // Complete, failed or stopped analyses are never claimed again.
+        if !idle && !running {
+            return Ok(Claim::AlreadyClaimed);
+        }
         let owner = aurora_domain::UserId::parse(owner)
             .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))?;
         crate::lock_user(conn, &owner).await?;
-        let idle = status.as_deref() == Some(AuroraStatus::Idle.as_str());
-        if !idle && !lease_lapsed(conn, incident_id, stale_before).await? {
-            return Ok(Claim::AlreadyClaimed);
-        }
-        let running: i64 = incidents::table
+        let live: i64 = incidents::table
             .inner_join(analysis_claims::table)
             .filter(incidents::user_id.eq(owner.as_str()))
             .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
@@ -140,13 +144,34 @@ pub async fn claim(
             .count()
             .get_result(conn)
             .await?;
-        if running >= per_user_limit {
+        if live >= per_user_limit {
             return Ok(Claim::UserBusy);
         }
         let now = time::now();
-        // Re-checked under the lock: the status this claim saw is still the status.
+        let lease = Uuid::new_v4();
+        if running {
+            let taken = diesel::update(analysis_claims::table.find(incident_id))
+                .filter(analysis_claims::renewed_at.lt(stale_before))
+                // A takeover keeps the first claim's time: the budget bounds all attempts.
+                .set((
+                    analysis_claims::renewed_at.eq(now),
+                    analysis_claims::lease_id.eq(lease),
+                ))
+                .execute(conn)
+                .await?;
+            if taken == 0 {
+                return Ok(Claim::AlreadyClaimed);
+            }
+            let incident = incidents::table
+                .find(incident_id)
+                .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+                .select(Incident::as_select())
+                .first(conn)
+                .await?;
+            return Ok(Claim::TakenOver(Box::new(incident), lease));
+        }
         let claimed = diesel::update(incidents::table.find(incident_id))
-            .filter(incidents::aurora_status.eq(status.as_deref().unwrap_or_default()))
+            .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
             .set((
                 incidents::aurora_status.eq(AuroraStatus::Running.as_str()),
                 incidents::updated_at.eq(now),
@@ -163,43 +188,34 @@ pub async fn claim(
                 analysis_claims::incident_id.eq(incident_id),
                 analysis_claims::claimed_at.eq(now),
                 analysis_claims::renewed_at.eq(now),
+                analysis_claims::lease_id.eq(lease),
             ))
             .on_conflict(analysis_claims::incident_id)
             .do_update()
-            // A takeover keeps the first claim's time: the budget bounds all attempts together.
-            .set(analysis_claims::renewed_at.eq(now))
+            .set((
+                analysis_claims::claimed_at.eq(now),
+                analysis_claims::renewed_at.eq(now),
+                analysis_claims::lease_id.eq(lease),
+            ))
             .execute(conn)
             .await?;
-        Ok(if idle {
-            Claim::Claimed(Box::new(incident))
-        } else {
-            Claim::TakenOver(Box::new(incident))
-        })
+        Ok(Claim::Claimed(Box::new(incident), lease))
     })
     .await
 }
 
-/// Whether a running analysis' lease was last renewed before `stale_before`.
-async fn lease_lapsed(
+/// Renews `lease` on a running analysis; answers false once the analysis is no longer running
+/// or another attempt holds it.
+pub async fn renew(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
-    stale_before: NaiveDateTime,
+    lease: Uuid,
 ) -> QueryResult<bool> {
-    let renewed: Option<NaiveDateTime> = analysis_claims::table
-        .find(incident_id)
-        .select(analysis_claims::renewed_at)
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(renewed.is_some_and(|renewed| renewed < stale_before))
-}
-
-/// Renews the lease on a running analysis; answers false once it is no longer running.
-pub async fn renew(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<bool> {
     let still_running = incidents::table
         .filter(incidents::id.eq(incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()));
     let renewed = diesel::update(analysis_claims::table.find(incident_id))
+        .filter(analysis_claims::lease_id.eq(lease))
         .filter(diesel::dsl::exists(still_running))
         .set(analysis_claims::renewed_at.eq(time::now()))
         .execute(conn)
@@ -322,16 +338,22 @@ pub async fn add_thought(
         .map(drop)
 }
 
-/// Ends a running analysis with its summary: `complete` and `analyzed_at`. `None` when the
-/// analysis is no longer running (a merge stopped it meanwhile).
+/// Ends a running analysis held under `lease` with its summary: `complete` and `analyzed_at`.
+/// `None` when the analysis is no longer running (a merge or the time budget stopped it) or
+/// another attempt took it over meanwhile.
 pub async fn complete(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
+    lease: Uuid,
     summary: &str,
 ) -> QueryResult<Option<Incident>> {
     let now = time::now();
+    let held = analysis_claims::table
+        .filter(analysis_claims::incident_id.eq(incident_id))
+        .filter(analysis_claims::lease_id.eq(lease));
     diesel::update(incidents::table.find(incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .filter(diesel::dsl::exists(held))
         .set((
             incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
             incidents::aurora_summary.eq(summary),
@@ -396,21 +418,26 @@ pub async fn chat_messages(
         .await
 }
 
-/// Gives up this worker's claim on a running analysis after an error (the database went away
+/// Gives up `lease` on a running analysis after an error (the database went away
 /// mid-analysis, say): the reason becomes a thought and the lease lapses at once, so the
 /// message's redelivery, or any worker's sweep, takes the analysis over and runs it again.
-/// Its time budget still counts from the first claim.
+/// Its time budget still counts from the first claim. Nothing happens if another attempt
+/// holds the claim by now.
 pub async fn release(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
+    lease: Uuid,
     reason: &str,
 ) -> QueryResult<()> {
-    add_thought(conn, incident_id, "error", reason).await?;
-    diesel::update(analysis_claims::table.find(incident_id))
+    let released = diesel::update(analysis_claims::table.find(incident_id))
+        .filter(analysis_claims::lease_id.eq(lease))
         .set(analysis_claims::renewed_at.eq(chrono::DateTime::UNIX_EPOCH.naive_utc()))
         .execute(conn)
-        .await
-        .map(drop)
+        .await?;
+    if released == 1 {
+        add_thought(conn, incident_id, "error", reason).await?;
+    }
+    Ok(())
 }
 
 /// Records a remediation step.

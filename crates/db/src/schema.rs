@@ -185,6 +185,7 @@ diesel::table! {
         incident_id -> Uuid,
         claimed_at -> Timestamp,
         renewed_at -> Timestamp,
+        lease_id -> Uuid,
     }
 }
 

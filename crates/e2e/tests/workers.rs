@@ -91,12 +91,13 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     // A worker claims the analysis, writes a thought, and is killed (it never renews).
-    assert!(matches!(
+    let analysis::Claim::Claimed(_, first_lease) =
         analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
             .await
-            .unwrap(),
-        analysis::Claim::Claimed(_)
-    ));
+            .unwrap()
+    else {
+        panic!("an idle analysis is claimed");
+    };
     analysis::add_thought(&mut conn, incident_id, "observation", "half-way")
         .await
         .unwrap();
@@ -115,7 +116,30 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         Ok(0)
     );
 
-    // Its lease lapses: the next sweep takes the analysis over and completes it.
+    // The killed worker's own completion, had it come back, would now write nothing.
+    let analysis::Claim::TakenOver(_, _) = ({
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
+            ),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+            .await
+            .unwrap()
+    }) else {
+        panic!("a lapsed lease is taken over");
+    };
+    assert!(
+        analysis::complete(&mut conn, incident_id, first_lease, "stale")
+            .await
+            .unwrap()
+            .is_none(),
+        "the attempt that lost the claim cannot complete"
+    );
+    // That takeover, too, dies at once: the next sweep takes the analysis over and completes it.
     diesel_async::RunQueryDsl::execute(
         diesel::sql_query(
             "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
@@ -160,7 +184,16 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         1,
         "{kinds:?}"
     );
-    // Done is done: a late redelivery and the next sweep leave it alone.
+    // Done is done: a late redelivery, long after the last renewal, and the next sweep leave
+    // it alone.
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::AlreadyClaimed
@@ -179,12 +212,13 @@ async fn a_merge_stops_the_sources_running_analysis() {
     let source = h.send(&other).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     // A worker is mid-analysis on the source.
-    assert!(matches!(
+    let analysis::Claim::Claimed(_, source_lease) =
         analysis::claim(&mut conn, source, 3, lease::stale_before())
             .await
-            .unwrap(),
-        analysis::Claim::Claimed(_)
-    ));
+            .unwrap()
+    else {
+        panic!("an idle analysis is claimed");
+    };
     let (target_row, source_row) = (
         incidents::get(&mut conn, target).await.unwrap(),
         incidents::get(&mut conn, source).await.unwrap(),
@@ -210,7 +244,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
     assert_eq!(merged_target.affected_services, ["postgres", "search"]);
     // The worker's completion finds its analysis stopped and writes nothing over it.
     assert!(
-        analysis::complete(&mut conn, source, "late summary")
+        analysis::complete(&mut conn, source, source_lease, "late summary")
             .await
             .unwrap()
             .is_none()
@@ -340,7 +374,7 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         analysis::claim(&mut conn, first, 1, lease::stale_before())
             .await
             .unwrap(),
-        analysis::Claim::Claimed(_)
+        analysis::Claim::Claimed(..)
     ));
     let analyst = aurora_rca_worker::Analyst {
         max_concurrent_per_user: 1,

@@ -38,8 +38,9 @@ pub async fn run(
         consumer,
         &dead_letters,
         shutdown,
-        // Users proceed in parallel; one user's deliveries in stream order (they take the
-        // user's lock anyway), so a resolve is never applied before the firing sent before it.
+        // Users proceed in parallel; one user's deliveries one at a time, in the order this
+        // replica pulls them (they take the user's lock anyway). Redeliveries after a failure
+        // or a crash can still come after newer messages.
         Lanes::ordered_by(IN_FLIGHT, owner_of),
         |delivery: Delivery<AlertBatch>| {
             let correlator = correlator.clone();

@@ -95,9 +95,9 @@ impl Investigator {
         )
         .await
         .map_err(transient)?;
-        let (incident, taken_over) = match claim {
-            Claim::Claimed(incident) => (incident, false),
-            Claim::TakenOver(incident) => (incident, true),
+        let (incident, lease, taken_over) = match claim {
+            Claim::Claimed(incident, lease) => (incident, lease, false),
+            Claim::TakenOver(incident, lease) => (incident, lease, true),
             Claim::AlreadyClaimed => {
                 tracing::info!(%incident_id, "analysis already claimed; skipping");
                 return Ok(InvestigationOutcome::AlreadyClaimed);
@@ -110,7 +110,7 @@ impl Investigator {
             }
         };
         let started = Instant::now();
-        let _renewal = lease::Renewal::start(self.pool.clone(), incident_id);
+        let _renewal = lease::Renewal::start(self.pool.clone(), incident_id, lease);
         // Each write below commits on its own, so a person watching sees thoughts appear.
         let result: Result<Option<i64>, QueryError> = async {
             if taken_over {
@@ -131,10 +131,14 @@ impl Investigator {
             );
             let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
             let (result, summary) = self.analyse(&mut conn, &incident).await?;
-            // The outcome lands whole or not at all: a worker dying here leaves no half of
-            // the suggestions for the worker that takes over to add to.
+            // The outcome lands whole or not at all, and only for the attempt holding the
+            // claim: completion first, so a stopped or taken-over attempt writes nothing.
             let worker_ms = started.elapsed().as_secs_f64() * 1000.0;
             conn.transaction(async |conn| {
+                let Some(completed) = analysis::complete(conn, incident.id, lease, &summary).await?
+                else {
+                    return Ok(None);
+                };
                 for suggestion in &result.suggestions {
                     let risk = suggestion.risk.to_string();
                     analysis::add_suggestion(
@@ -147,9 +151,6 @@ impl Investigator {
                     .await?;
                 }
                 analysis::add_chat_message(conn, session_id, "assistant", &summary).await?;
-                let Some(completed) = analysis::complete(conn, incident.id, &summary).await? else {
-                    return Ok(None);
-                };
                 if completed.status == IncidentStatus::Investigating.as_str() {
                     incidents::transition(conn, &completed, IncidentStatus::Analyzed, time::now())
                         .await?;
@@ -179,7 +180,7 @@ impl Investigator {
                 Ok(InvestigationOutcome::Stopped)
             }
             Err(err) => {
-                release_after_failure(&mut conn, incident_id, &err).await;
+                release_after_failure(&mut conn, incident_id, lease, &err).await;
                 Err(transient(err))
             }
         }
@@ -334,10 +335,15 @@ impl Investigator {
 /// Leaves the reason where people look and gives the claim up, so the analysis is taken over
 /// and run again rather than failed for a passing outage. Best effort: the database may be
 /// what failed, and then the lease lapses on its own.
-async fn release_after_failure(conn: &mut PooledConnection, incident_id: Uuid, err: &QueryError) {
+async fn release_after_failure(
+    conn: &mut PooledConnection,
+    incident_id: Uuid,
+    lease: Uuid,
+    err: &QueryError,
+) {
     tracing::error!(%incident_id, error = %err, "analysis interrupted; it will be taken over");
     let reason = format!("The analysis was interrupted ({err}); it will run again.");
-    if let Err(second) = analysis::release(conn, incident_id, &reason).await {
+    if let Err(second) = analysis::release(conn, incident_id, lease, &reason).await {
         tracing::warn!(%incident_id, error = %second, "cannot release the claim; its lease will lapse");
     }
 }

@@ -23,15 +23,15 @@ pub fn stale_before() -> NaiveDateTime {
 pub struct Renewal(JoinHandle<()>);
 
 impl Renewal {
-    /// Starts renewing the lease on `incident_id`.
-    pub fn start(pool: DbPool, incident_id: Uuid) -> Self {
+    /// Starts renewing `lease` on `incident_id`'s analysis.
+    pub fn start(pool: DbPool, incident_id: Uuid, lease: Uuid) -> Self {
         Self(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(RENEW_EVERY);
             ticks.tick().await; // the claim itself was the first renewal
             loop {
                 ticks.tick().await;
                 let renewed = match pool.get().await {
-                    Ok(mut conn) => analysis::renew(&mut conn, incident_id)
+                    Ok(mut conn) => analysis::renew(&mut conn, incident_id, lease)
                         .await
                         .map_err(|err| err.to_string()),
                     Err(err) => Err(err.to_string()),
