@@ -19,6 +19,8 @@ use crate::load::{Outcome, State};
 pub struct Fault {
     /// What was done.
     pub name: &'static str,
+    /// Seconds into the run when its phase began (webhooks and attempts are counted by it).
+    pub phase_start: f64,
     /// Seconds into the run when it was done.
     pub at: f64,
     /// When the broken part was down for sure (NATS had exited), for the 503 check.
@@ -286,7 +288,10 @@ fn with_recovery(state: &State, faults: &[Fault], processed: &[f64]) -> Vec<Faul
 
 /// The phase an instant falls in: 0 before the first fault, then the fault's number.
 fn phases_at(faults: &[Fault], at: f64) -> usize {
-    faults.iter().take_while(|fault| fault.at <= at).count()
+    faults
+        .iter()
+        .take_while(|fault| fault.phase_start <= at)
+        .count()
 }
 
 /// During the NATS outage no 202; at the ingress' SIGTERM no request cut in flight.

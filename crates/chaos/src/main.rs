@@ -319,6 +319,7 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
         let mut fault = Fault {
             name,
             at: seconds(at),
+            phase_start: seconds(at),
             down_from: seconds(at),
             recovery_own: index == 2,
             until: seconds(at),
