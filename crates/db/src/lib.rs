@@ -1,4 +1,5 @@
-//! Aurora's PostgreSQL layer: the only crate that depends on diesel.
+//! Aurora's PostgreSQL layer: the only crate of the services that depends on diesel (the
+//! chaos harness and tests read the tables with plain SQL of their own).
 //!
 //! It owns the schema ([`schema`]), the embedded migrations ([`migrate`]), the connection
 //! pool ([`pool`]) and one module per table group with its row types and queries. Queries take
