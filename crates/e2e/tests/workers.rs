@@ -5,6 +5,18 @@ use aurora_domain::SourceType;
 use aurora_e2e::harness::{Harness, TestAlert};
 use aurora_rca_worker::{InvestigationOutcome, Investigator, expiry, lease};
 
+/// Every lease in the test database was last renewed a minute earlier: their workers died.
+async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
+        ),
+        conn,
+    )
+    .await
+    .unwrap();
+}
+
 fn disk_full() -> TestAlert {
     TestAlert::firing(
         SourceType::Alertmanager,
@@ -118,14 +130,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
 
     // The killed worker's own completion, had it come back, would now write nothing.
     let analysis::Claim::TakenOver(_, _) = ({
-        diesel_async::RunQueryDsl::execute(
-            diesel::sql_query(
-                "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
-            ),
-            &mut conn,
-        )
-        .await
-        .unwrap();
+        let_leases_lapse(&mut conn).await;
         analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
             .await
             .unwrap()
@@ -140,14 +145,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         "the attempt that lost the claim cannot complete"
     );
     // That takeover, too, dies at once: the next sweep takes the analysis over and completes it.
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query(
-            "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
-        ),
-        &mut conn,
-    )
-    .await
-    .unwrap();
+    let_leases_lapse(&mut conn).await;
     assert_eq!(
         expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
         Ok(1)
@@ -186,14 +184,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     );
     // Done is done: a late redelivery, long after the last renewal, and the next sweep leave
     // it alone.
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query(
-            "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 minute'",
-        ),
-        &mut conn,
-    )
-    .await
-    .unwrap();
+    let_leases_lapse(&mut conn).await;
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::AlreadyClaimed
