@@ -98,8 +98,6 @@ pub struct Sent {
     pub attempts: Vec<Attempt>,
     /// The delivery id of the 202.
     pub delivery_id: Option<String>,
-    /// Seconds into the run when its delivery was first seen stored.
-    pub stored_at: Option<f64>,
     /// Given up on (a 4xx answer, or the retry deadline passed).
     pub abandoned: bool,
 }
@@ -232,12 +230,10 @@ impl State {
         (!alerts.is_empty()).then_some((group, alerts))
     }
 
-    /// Records a webhook's delivery as stored.
-    pub fn mark_stored(&mut self, delivery_id: &str, at: f64) {
+    /// Records a webhook's delivery as stored: its alerts may be resolved now.
+    pub fn mark_stored(&mut self, delivery_id: &str) {
         if let Some(index) = self.unstored.remove(delivery_id) {
-            let sent = &mut self.sent[index];
-            sent.stored_at = Some(at);
-            for &(key, _) in &sent.alerts {
+            for &(key, _) in &self.sent[index].alerts {
                 self.keys[key].unstored -= 1;
             }
         }
@@ -330,7 +326,6 @@ impl Generator {
             phase,
             attempts: Vec::new(),
             delivery_id: None,
-            stored_at: None,
             abandoned: false,
         });
         Some(state.sent.len() - 1)

@@ -303,11 +303,7 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
     );
     // Every webhook gets retried for up to two minutes after the load ends, as vendors do.
     let load = tokio::spawn(async move { generator.run(load_secs, load_secs + 120.0).await });
-    let watcher = tokio::spawn(watch_stored(
-        state.clone(),
-        stack.database_url.clone(),
-        epoch,
-    ));
+    let watcher = tokio::spawn(watch_stored(state.clone(), stack.database_url.clone()));
 
     let mut faults = Vec::new();
     let mut rca_recovery = None;
@@ -479,8 +475,9 @@ async fn consumer_backlog(
     Ok((info.num_pending, info.num_ack_pending as u64))
 }
 
-/// Watches which accepted webhooks are stored, until aborted.
-async fn watch_stored(state: Arc<Mutex<State>>, database_url: String, epoch: Instant) {
+/// Watches which accepted webhooks are stored (the generator resolves an alert only then), until
+/// aborted.
+async fn watch_stored(state: Arc<Mutex<State>>, database_url: String) {
     let mut db = db::Reader::new(database_url);
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -496,10 +493,9 @@ async fn watch_stored(state: Arc<Mutex<State>>, database_url: String, epoch: Ins
         }
         // PostgreSQL may be restarting: the next round asks again.
         if let Ok(stored) = db.stored(ids).await {
-            let at = epoch.elapsed().as_secs_f64();
             let mut state = state.lock().expect("not poisoned");
             for id in stored {
-                state.mark_stored(&id, at);
+                state.mark_stored(&id);
             }
         }
     }
