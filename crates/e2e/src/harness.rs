@@ -10,6 +10,7 @@ use aurora_db::users;
 use aurora_domain::{
     AlertBatch, AlertStatus, Fingerprint, NormalizedAlert, Severity, SourceType, UserId,
 };
+use aurora_rca_worker::{Analyst, Investigator};
 use aurora_settings::CorrelationSettings;
 use aurora_testkit::{TestBus, TestDb};
 use chrono::{DateTime, Utc};
@@ -98,6 +99,11 @@ impl Harness {
             db,
             bus,
         }
+    }
+
+    /// An RCA worker's investigator with `analyst`, over the harness' database and streams.
+    pub fn investigator(&self, analyst: Analyst) -> Investigator {
+        Investigator::new(self.db.pool(), self.bus.bus.clone(), Arc::new(analyst))
     }
 
     /// A delivery of these alerts, received now.

@@ -11,7 +11,7 @@ use aurora_domain::SourceType;
 use aurora_e2e::harness::{Harness, TestAlert};
 use aurora_rca_worker::commands::CommandRunner;
 use aurora_rca_worker::llm::LlmAnalyst;
-use aurora_rca_worker::{Analyst, InvestigationOutcome, Investigator};
+use aurora_rca_worker::{Analyst, InvestigationOutcome};
 use serde_json::{Value, json};
 
 /// How the stand-in server behaves.
@@ -155,7 +155,7 @@ async fn the_model_streams_thoughts_runs_a_configured_command_and_writes_the_sum
     let (url, server) = start(Mode::UsesTool).await;
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let investigator = Investigator::new(h.db.pool(), h.bus.bus.clone(), Arc::new(analyst(url, 3)));
+    let investigator = h.investigator(analyst(url, 3));
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::Completed
@@ -221,7 +221,7 @@ async fn a_failing_model_falls_back_to_the_built_in_analyst_and_says_so() {
     let (url, server) = start(Mode::Fails).await;
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let investigator = Investigator::new(h.db.pool(), h.bus.bus.clone(), Arc::new(analyst(url, 2)));
+    let investigator = h.investigator(analyst(url, 2));
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::Completed

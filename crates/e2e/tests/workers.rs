@@ -3,7 +3,7 @@
 use aurora_db::{alerts, analysis, events, incidents};
 use aurora_domain::SourceType;
 use aurora_e2e::harness::{Harness, TestAlert};
-use aurora_rca_worker::{InvestigationOutcome, Investigator, expiry, lease};
+use aurora_rca_worker::{InvestigationOutcome, expiry, lease};
 
 /// Every lease in the test database was last renewed a minute earlier: their workers died.
 async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
@@ -49,16 +49,8 @@ async fn a_resolve_for_an_alert_never_seen_is_kept_but_opens_nothing() {
 async fn two_workers_racing_for_one_incident_analyse_it_once() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let first = Investigator::new(
-        h.db.pool(),
-        h.bus.bus.clone(),
-        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
-    );
-    let second = Investigator::new(
-        h.db.pool(),
-        h.bus.bus.clone(),
-        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
-    );
+    let first = h.investigator(aurora_rca_worker::Analyst::builtin());
+    let second = h.investigator(aurora_rca_worker::Analyst::builtin());
     let (a, b) = tokio::join!(
         first.investigate(incident_id),
         second.investigate(incident_id)
@@ -113,11 +105,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     analysis::add_thought(&mut conn, incident_id, "observation", "half-way")
         .await
         .unwrap();
-    let investigator = Investigator::new(
-        h.db.pool(),
-        h.bus.bus.clone(),
-        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
-    );
+    let investigator = h.investigator(aurora_rca_worker::Analyst::builtin());
     // While its lease holds, nobody else takes it: not a redelivery, not a sweep.
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
@@ -253,11 +241,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
 async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let investigator = Investigator::new(
-        h.db.pool(),
-        h.bus.bus.clone(),
-        std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
-    );
+    let investigator = h.investigator(aurora_rca_worker::Analyst::builtin());
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::Completed
@@ -302,8 +286,7 @@ async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
         commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
         ..aurora_rca_worker::Analyst::builtin()
     };
-    let investigator =
-        Investigator::new(h.db.pool(), h.bus.bus.clone(), std::sync::Arc::new(analyst));
+    let investigator = h.investigator(analyst);
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::Completed
@@ -371,8 +354,7 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         max_concurrent_per_user: 1,
         ..aurora_rca_worker::Analyst::builtin()
     };
-    let investigator =
-        Investigator::new(h.db.pool(), h.bus.bus.clone(), std::sync::Arc::new(analyst));
+    let investigator = h.investigator(analyst);
     let busy = investigator
         .investigate(second)
         .await
