@@ -20,7 +20,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
 
-use crate::payload::{self, AlertSpec, Vendor};
+use aurora_chaos::payload::{self, AlertSpec, Vendor};
 
 /// Words titles are made of; three per group, so two groups' titles share little.
 const WORDS: &[&str] = &[

@@ -8,44 +8,24 @@
 
 mod check;
 mod db;
-mod infra;
 mod load;
-mod payload;
-mod stack;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use aurora_chaos::infra::{Nats, Postgres, free_port};
+use aurora_chaos::payload::Vendor;
+use aurora_chaos::stack::{Service, run_cli};
+use aurora_chaos::wait_until;
 use base64::Engine;
 use clap::Parser;
 use rand::RngCore;
 
 use crate::check::Fault;
-use crate::infra::{Nats, Postgres, free_port};
 use crate::load::{Generator, LoadSettings, State, Tenant};
-use crate::payload::Vendor;
-use crate::stack::Service;
-
-/// Polls `condition` every 100 ms until it holds; an error after `limit` names `what`.
-pub async fn wait_until(
-    limit: Duration,
-    what: &str,
-    mut condition: impl AsyncFnMut() -> bool,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition().await {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("gave up waiting {} s for {what}", limit.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The chaos run's options.
 #[derive(Parser, Debug)]
@@ -218,27 +198,6 @@ commands = [["sleep", "1"]]
         prefix,
         env,
     })
-}
-
-async fn run_cli(
-    cli: &Path,
-    env: &[(String, String)],
-    args: &[&str],
-) -> anyhow::Result<serde_json::Value> {
-    let output = tokio::process::Command::new(cli)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .await
-        .with_context(|| format!("running {}", cli.display()))?;
-    if !output.status.success() {
-        bail!(
-            "aurora {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(serde_json::from_slice(&output.stdout).unwrap_or_default())
 }
 
 /// Users and their integrations (Grafana and PagerDuty with signing secrets).

@@ -1,5 +1,6 @@
 //! Webhook bodies and headers as four vendors send them: Grafana (signed, with a timestamp),
-//! Prometheus Alertmanager (token only), PagerDuty (signed, with a delivery id) and Datadog.
+//! Prometheus Alertmanager (token only), PagerDuty (signed, with a delivery id) and Datadog;
+//! and the same alerts as Prometheus posts them to Alertmanager itself.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -126,26 +127,50 @@ fn status_word(firing: bool) -> &'static str {
     if firing { "firing" } else { "resolved" }
 }
 
+/// One alert of a Grafana or Alertmanager group webhook.
+fn group_alert(alert: &AlertSpec<'_>, started: DateTime<Utc>) -> Value {
+    json!({
+        "status": status_word(alert.firing),
+        "labels": {
+            "alertname": alert.title,
+            "service": alert.service,
+            "environment": "production",
+            "severity": "critical",
+        },
+        "annotations": { "summary": alert.title },
+        "startsAt": started.to_rfc3339(),
+        "endsAt": if alert.firing { "0001-01-01T00:00:00Z".to_owned() } else { Utc::now().to_rfc3339() },
+        "generatorURL": "http://prometheus.chaos.example/graph",
+        "fingerprint": alert.fingerprint,
+    })
+}
+
+/// The body Prometheus posts to Alertmanager's own API (`POST /api/v2/alerts`) for `alerts`:
+/// the same labels as the webhook Alertmanager would send on, keyed by their label set
+/// (Alertmanager has no fingerprint field to take); a resolve is an `endsAt` in the past.
+pub fn alertmanager_api_body(alerts: &[AlertSpec<'_>], started: DateTime<Utc>) -> Vec<u8> {
+    let posted: Vec<Value> = alerts
+        .iter()
+        .map(|alert| {
+            let mut entry = group_alert(alert, started);
+            let fields = entry.as_object_mut().expect("an alert is an object");
+            fields.remove("status");
+            fields.remove("fingerprint");
+            if alert.firing {
+                // Alertmanager sets it itself (now + resolve_timeout) for a firing alert.
+                fields.remove("endsAt");
+            }
+            entry
+        })
+        .collect();
+    serde_json::to_vec(&posted).expect("JSON values serialize")
+}
+
 /// Grafana's and Alertmanager's group webhook (Grafana adds a few fields of its own).
 fn group_body(vendor: Vendor, alerts: &[AlertSpec<'_>], started: DateTime<Utc>) -> Value {
     let entries: Vec<Value> = alerts
         .iter()
-        .map(|alert| {
-            json!({
-                "status": status_word(alert.firing),
-                "labels": {
-                    "alertname": alert.title,
-                    "service": alert.service,
-                    "environment": "production",
-                    "severity": "critical",
-                },
-                "annotations": { "summary": alert.title },
-                "startsAt": started.to_rfc3339(),
-                "endsAt": if alert.firing { "0001-01-01T00:00:00Z".to_owned() } else { Utc::now().to_rfc3339() },
-                "generatorURL": "http://prometheus.chaos.example/graph",
-                "fingerprint": alert.fingerprint,
-            })
-        })
+        .map(|alert| group_alert(alert, started))
         .collect();
     let firing = alerts.iter().any(|alert| alert.firing);
     let mut body = json!({

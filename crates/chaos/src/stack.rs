@@ -1,5 +1,5 @@
 //! Aurora's services as separate processes, as `make up` runs them, started, killed and
-//! stopped on the fault schedule's word.
+//! stopped on the fault schedule's word; and the `aurora` CLI that prepares their database.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,29 @@ use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
 use crate::wait_until;
+
+/// Runs the `aurora` CLI at `cli` with `args` in the services' environment; its JSON output
+/// (`--json`), or `null` for a command that prints none. An error carries its stderr.
+pub async fn run_cli(
+    cli: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+) -> anyhow::Result<serde_json::Value> {
+    let output = Command::new(cli)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .with_context(|| format!("running {}", cli.display()))?;
+    if !output.status.success() {
+        bail!(
+            "aurora {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap_or_default())
+}
 
 /// Sends SIGTERM and waits (at most 30 s) for the process to exit.
 pub async fn terminate(mut child: Child, name: &str) -> anyhow::Result<()> {
@@ -37,6 +60,7 @@ pub async fn terminate(mut child: Child, name: &str) -> anyhow::Result<()> {
 pub struct Service {
     name: &'static str,
     bin: PathBuf,
+    args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
     health: String,
@@ -55,11 +79,33 @@ impl Service {
         Self {
             name,
             bin: bin_dir.join(name),
+            args: Vec::new(),
             env,
             log: work.join(format!("{name}.log")),
             health: format!("http://127.0.0.1:{health_port}/readyz"),
             child: None,
         }
+    }
+
+    /// The same with command-line arguments (Aurora's services take theirs from the
+    /// environment; other programs, such as Alertmanager, do not).
+    pub fn with_args(mut self, args: Vec<String>) -> Self {
+        self.args = args;
+        self
+    }
+
+    /// The same, ready when `path` answers 2xx instead of Aurora's `/readyz`
+    /// (Alertmanager's is `/-/ready`).
+    pub fn with_ready_path(mut self, path: &str) -> Self {
+        if let Some(base) = self.health.strip_suffix("/readyz") {
+            self.health = format!("{base}{path}");
+        }
+        self
+    }
+
+    /// Its process id while it runs (for reading `/proc/<pid>`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// Starts it and waits until it says it is ready.
@@ -69,6 +115,7 @@ impl Service {
             .append(true)
             .open(&self.log)?;
         let child = Command::new(&self.bin)
+            .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
