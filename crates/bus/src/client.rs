@@ -149,6 +149,23 @@ impl Bus {
             .map_err(|e| setup_error(&e))
     }
 
+    /// When a stream was created, in microseconds since the Unix epoch: with a message's
+    /// stream sequence, the order in which JetStream accepted it, also across a recreation of
+    /// the stream (whose sequences start again at 1).
+    pub async fn stream_epoch(&self, stream_name: &str) -> Result<i64, BusError> {
+        let setup_error = |err: &dyn std::fmt::Display| BusError::Setup {
+            what: format!("stream {stream_name}"),
+            detail: err.to_string(),
+        };
+        let mut stream = self
+            .jetstream
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| setup_error(&e))?;
+        let info = stream.info().await.map_err(|e| setup_error(&e))?;
+        i64::try_from(info.created.unix_timestamp_nanos() / 1000).map_err(|e| setup_error(&e))
+    }
+
     /// Publishes `message` as JSON with a `Nats-Msg-Id` and the current trace context, and
     /// returns once JetStream has stored it (or recognised it as a duplicate).
     pub async fn publish<T: Serialize>(

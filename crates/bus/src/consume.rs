@@ -2,7 +2,6 @@
 //! can never be processed is kept as a dead letter and terminated, so it never blocks the
 //! stream.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use tracing::Instrument;
 use crate::{BusError, trace};
 
 /// Why a handler did not finish a message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HandlerError {
     /// Worth retrying later (database or bus unavailable): the message is redelivered.
     #[error("transient: {0}")]
@@ -33,6 +32,8 @@ pub struct Delivery<T> {
     pub payload: T,
     /// 1 on first delivery, more on redeliveries.
     pub attempt: u64,
+    /// Its sequence in the stream: the order in which JetStream accepted it.
+    pub sequence: u64,
 }
 
 /// A message that can never be processed: undecodable, poison, or failing on every retry.
@@ -65,43 +66,24 @@ pub const MAX_DELIVERIES: u64 = 20;
 /// The longest a transiently failing message waits before it is redelivered.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
-/// How many messages a consumer works on at once, and which must wait for each other.
+/// How a batch consumer takes messages off the stream.
 #[derive(Debug, Clone, Copy)]
-pub struct Lanes {
-    /// Messages handled at once.
-    pub max_in_flight: usize,
-    /// The lane of a message, from its payload: messages of one lane are handled one after
-    /// another in stream order; `None` is a lane of its own.
-    pub lane_of: fn(&[u8]) -> Option<String>,
+pub struct Batching {
+    /// Most messages in one batch.
+    pub max_messages: usize,
+    /// Longest a batch waits to fill once its first message arrived.
+    pub max_wait: Duration,
 }
 
-impl Lanes {
-    /// Up to `max_in_flight` messages at once, in any order.
-    pub fn unordered(max_in_flight: usize) -> Self {
-        Self {
-            max_in_flight: max_in_flight.max(1),
-            lane_of: |_| None,
-        }
-    }
-
-    /// Up to `max_in_flight` at once, but one at a time per lane.
-    pub fn ordered_by(max_in_flight: usize, lane_of: fn(&[u8]) -> Option<String>) -> Self {
-        Self {
-            max_in_flight: max_in_flight.max(1),
-            lane_of,
-        }
-    }
-}
-
-/// Pulls messages from `consumer` until `shutdown` fires, handing them to `handler`, several
-/// at once as `lanes` allows. Ack comes only after the handler returns `Ok`, and is confirmed
-/// by the server; while the handler works, an in-progress ack goes out every third of the
-/// consumer's ack wait; in-flight messages are finished before the loop stops.
+/// Pulls messages from `consumer` until `shutdown` fires, handing them to `handler` up to
+/// `max_in_flight` at once, in any order. Ack comes only after the handler returns `Ok`, and
+/// is confirmed by the server; while the handler works, an in-progress ack goes out every
+/// third of the consumer's ack wait; in-flight messages are finished before the loop stops.
 pub async fn consume<T, F, Fut, S>(
-    mut consumer: PullConsumer,
+    consumer: PullConsumer,
     dead_letters: &S,
     shutdown: CancellationToken,
-    lanes: Lanes,
+    max_in_flight: usize,
     handler: F,
 ) -> Result<(), BusError>
 where
@@ -110,61 +92,174 @@ where
     F: Fn(Delivery<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
-    // In-progress acks go out three times per ack wait, so a slow handler never loses its
-    // message to another replica.
-    let ack_wait = consumer
-        .info()
-        .await
-        .map_or(Duration::from_secs(30), |info| info.config.ack_wait);
-    let keep_alive = (ack_wait / 3).max(Duration::from_millis(100));
-    let mut messages = consumer.messages().await.map_err(|err| BusError::Setup {
-        what: "message stream".to_owned(),
-        detail: err.to_string(),
-    })?;
+    let keep_alive = keep_alive(&consumer).await;
+    let mut messages = consumer.messages().await.map_err(stream_error)?;
     let handler = &handler;
     let mut in_flight = FuturesUnordered::new();
-    let mut busy_lanes: HashSet<String> = HashSet::new();
-    // A message pulled while its lane was busy: it waits, and nothing more is pulled.
-    let mut waiting: Option<(Message, Option<String>)> = None;
     loop {
-        if waiting
-            .as_ref()
-            .is_some_and(|(_, lane)| lane.as_ref().is_none_or(|l| !busy_lanes.contains(l)))
-        {
-            let (message, lane) = waiting.take().expect("just checked");
-            if let Some(lane) = &lane {
-                busy_lanes.insert(lane.clone());
-            }
-            in_flight.push(async move {
-                handle_one(message, keep_alive, dead_letters, handler).await;
-                lane
-            });
-        }
-        let can_pull = waiting.is_none() && in_flight.len() < lanes.max_in_flight;
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            Some(lane) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Some(lane) = lane {
-                    busy_lanes.remove(&lane);
-                }
-            }
-            next = messages.next(), if can_pull => match next {
-                Some(Ok(message)) => {
-                    let lane = (lanes.lane_of)(&message.payload);
-                    waiting = Some((message, lane));
-                }
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            next = messages.next(), if in_flight.len() < max_in_flight.max(1) => match next {
+                Some(Ok(message)) => in_flight.push(handle_one(message, keep_alive, dead_letters, handler)),
                 Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
                 None => break,
             },
         }
     }
     while in_flight.next().await.is_some() {}
-    if let Some((message, _)) = waiting {
-        // Never handled: offered again at once rather than after the ack wait.
-        let _ = message.ack_with(AckKind::Nak(None)).await;
+    Ok(())
+}
+
+/// Pulls messages from `consumer` until `shutdown` fires and hands them to `handler` in
+/// batches: as many as the stream has, up to `batching.max_messages`, waiting at most
+/// `batching.max_wait` for more once the first arrived. The handler answers one outcome per
+/// delivery, in order; each message is then acked, redelivered later or set aside as its
+/// outcome says. Undecodable messages never reach the handler: they become dead letters.
+/// While the handler works, in-progress acks keep the whole batch from being redelivered; the
+/// batch in hand is finished before the loop stops.
+pub async fn consume_batches<T, F, Fut, S>(
+    consumer: PullConsumer,
+    dead_letters: &S,
+    shutdown: CancellationToken,
+    batching: Batching,
+    handler: F,
+) -> Result<(), BusError>
+where
+    S: DeadLetterSink,
+    T: DeserializeOwned,
+    F: Fn(Vec<Delivery<T>>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), HandlerError>>>,
+{
+    let keep_alive = keep_alive(&consumer).await;
+    let max_messages = batching.max_messages.max(1);
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(max_messages)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(stream_error)?;
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            next = messages.next() => match next {
+                Some(Ok(message)) => message,
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "pulling messages failed; retrying");
+                    continue;
+                }
+                None => break,
+            },
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + batching.max_wait;
+        while batch.len() < max_messages {
+            tokio::select! {
+                next = messages.next() => match next {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(err)) => tracing::warn!(error = %err, "pulling messages failed; retrying"),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        handle_batch(batch, keep_alive, dead_letters, &handler).await;
     }
     Ok(())
+}
+
+async fn handle_batch<T, F, Fut, S>(
+    batch: Vec<Message>,
+    keep_alive: Duration,
+    dead_letters: &S,
+    handler: &F,
+) where
+    S: DeadLetterSink,
+    T: DeserializeOwned,
+    F: Fn(Vec<Delivery<T>>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), HandlerError>>>,
+{
+    let span = tracing::info_span!("bus.batch", messages = batch.len());
+    async {
+        let mut decoded = Vec::with_capacity(batch.len());
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut settling = Vec::new();
+        for message in &batch {
+            match serde_json::from_slice::<T>(&message.payload) {
+                Ok(payload) => {
+                    deliveries.push(Delivery {
+                        payload,
+                        attempt: attempt_of(message),
+                        sequence: sequence_of(message),
+                    });
+                    decoded.push(message);
+                }
+                Err(err) => settling.push(settle(
+                    message,
+                    Err(HandlerError::Poison(format!("cannot decode message: {err}"))),
+                    dead_letters,
+                )),
+            }
+        }
+        if !deliveries.is_empty() {
+            let expected = deliveries.len();
+            let work = handler(deliveries);
+            tokio::pin!(work);
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+            let outcomes = loop {
+                tokio::select! {
+                    outcomes = &mut work => break outcomes,
+                    _ = ticks.tick() => {
+                        futures::future::join_all(decoded.iter().map(|m| m.ack_with(AckKind::Progress))).await;
+                    }
+                }
+            };
+            assert_eq!(outcomes.len(), expected, "one outcome per delivery");
+            settling.extend(
+                decoded
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(message, outcome)| settle(message, outcome, dead_letters)),
+            );
+        }
+        futures::future::join_all(settling).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// The interval of in-progress acks: three per ack wait, so a slow handler never loses its
+/// message to another replica.
+async fn keep_alive(consumer: &PullConsumer) -> Duration {
+    let mut consumer = consumer.clone();
+    let ack_wait = consumer
+        .info()
+        .await
+        .map_or(Duration::from_secs(30), |info| info.config.ack_wait);
+    (ack_wait / 3).max(Duration::from_millis(100))
+}
+
+fn stream_error(err: impl std::fmt::Display) -> BusError {
+    BusError::Setup {
+        what: "message stream".to_owned(),
+        detail: err.to_string(),
+    }
+}
+
+/// 1 on first delivery, more on redeliveries.
+fn attempt_of(message: &Message) -> u64 {
+    message
+        .info()
+        .map_or(1, |info| info.delivered.max(1) as u64)
+}
+
+/// The message's sequence in its stream: the order in which JetStream accepted it.
+fn sequence_of(message: &Message) -> u64 {
+    message.info().map_or(0, |info| info.stream_sequence)
 }
 
 async fn handle_one<T, F, Fut, S>(
@@ -178,9 +273,7 @@ async fn handle_one<T, F, Fut, S>(
     F: Fn(Delivery<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
-    let attempt = message
-        .info()
-        .map_or(1, |info| info.delivered.max(1) as u64);
+    let attempt = attempt_of(&message);
     let span = tracing::info_span!("bus.message", subject = %message.subject, attempt);
     trace::continue_from(message.headers.as_ref(), &span);
     async {
@@ -188,7 +281,11 @@ async fn handle_one<T, F, Fut, S>(
             Ok(payload) => {
                 // Long work tells JetStream it is still in progress, so the message is not
                 // redelivered to another replica meanwhile.
-                let work = handler(Delivery { payload, attempt });
+                let work = handler(Delivery {
+                    payload,
+                    attempt,
+                    sequence: sequence_of(&message),
+                });
                 tokio::pin!(work);
                 let mut ticks =
                     tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
@@ -207,44 +304,57 @@ async fn handle_one<T, F, Fut, S>(
                 "cannot decode message: {err}"
             ))),
         };
-        let acked = match outcome {
-            Ok(()) => message.double_ack().await,
-            Err(err) => match dead_letter_reason(&err, attempt) {
-                Some(reason) => {
-                    let (stream, consumer) = message.info().map_or(("", ""), |info| (info.stream, info.consumer));
-                    let letter = DeadLetter {
-                        stream,
-                        subject: message.subject.as_str(),
-                        consumer,
-                        reason: &reason,
-                        payload: &message.payload,
-                        deliveries: attempt,
-                    };
-                    match dead_letters.keep(letter).await {
-                        Ok(()) => {
-                            tracing::error!(%reason, "message set aside as a dead letter");
-                            message.ack_with(AckKind::Term).await
-                        }
-                        Err(sink_error) => {
-                            tracing::error!(%reason, error = %sink_error, "cannot keep the dead letter; leaving the message on the stream");
-                            message.ack_with(AckKind::Nak(Some(MAX_RETRY_DELAY))).await
-                        }
-                    }
-                }
-                None => {
-                    let delay = retry_delay(attempt);
-                    tracing::warn!(reason = %err, ?delay, "message failed; it will be redelivered");
-                    message.ack_with(AckKind::Nak(Some(delay))).await
-                }
-            },
-        };
-        if let Err(err) = acked {
-            // The server redelivers after ack_wait; handlers are idempotent for this reason.
-            tracing::warn!(error = %err, "acknowledgement was not confirmed");
-        }
+        settle(&message, outcome, dead_letters).await;
     }
     .instrument(span)
     .await;
+}
+
+/// Acks a handled message, naks it for a later redelivery, or keeps it as a dead letter and
+/// terminates it, as its outcome says.
+async fn settle<S: DeadLetterSink>(
+    message: &Message,
+    outcome: Result<(), HandlerError>,
+    dead_letters: &S,
+) {
+    let attempt = attempt_of(message);
+    let acked = match outcome {
+        Ok(()) => message.double_ack().await,
+        Err(err) => match dead_letter_reason(&err, attempt) {
+            Some(reason) => {
+                let (stream, consumer) = message
+                    .info()
+                    .map_or(("", ""), |info| (info.stream, info.consumer));
+                let letter = DeadLetter {
+                    stream,
+                    subject: message.subject.as_str(),
+                    consumer,
+                    reason: &reason,
+                    payload: &message.payload,
+                    deliveries: attempt,
+                };
+                match dead_letters.keep(letter).await {
+                    Ok(()) => {
+                        tracing::error!(%reason, "message set aside as a dead letter");
+                        message.ack_with(AckKind::Term).await
+                    }
+                    Err(sink_error) => {
+                        tracing::error!(%reason, error = %sink_error, "cannot keep the dead letter; leaving the message on the stream");
+                        message.ack_with(AckKind::Nak(Some(MAX_RETRY_DELAY))).await
+                    }
+                }
+            }
+            None => {
+                let delay = retry_delay(attempt);
+                tracing::warn!(reason = %err, ?delay, "message failed; it will be redelivered");
+                message.ack_with(AckKind::Nak(Some(delay))).await
+            }
+        },
+    };
+    if let Err(err) = acked {
+        // The server redelivers after ack_wait; handlers are idempotent for this reason.
+        tracing::warn!(error = %err, "acknowledgement was not confirmed");
+    }
 }
 
 /// Why a failed message becomes a dead letter, if it does: poison at once, a transient

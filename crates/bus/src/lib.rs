@@ -3,8 +3,9 @@
 //! - [`Topology`] is the only place a subject or stream name is built.
 //! - [`Bus`] connects, creates streams and consumers idempotently, and publishes with a
 //!   `Nats-Msg-Id`, returning only once JetStream acknowledged the message.
-//! - [`consume`] runs a handler over a durable pull consumer: ack after work, nak with a delay
-//!   on transient errors, terminate poison messages.
+//! - [`consume`] runs a handler over a durable pull consumer, one message at a time per task
+//!   ([`consume_batches`]: in batches): ack after work, nak with a delay on transient errors,
+//!   terminate poison messages.
 //! - W3C trace context travels in message headers ([`trace`]).
 
 mod client;
@@ -14,6 +15,7 @@ pub mod trace;
 
 pub use client::{Bus, BusError, PublishReceipt};
 pub use consume::{
-    DeadLetter, DeadLetterSink, Delivery, HandlerError, Lanes, MAX_DELIVERIES, consume,
+    Batching, DeadLetter, DeadLetterSink, Delivery, HandlerError, MAX_DELIVERIES, consume,
+    consume_batches,
 };
 pub use topology::{IncidentSubject, Topology, TopologyError};

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod analysis;
+pub mod correlation;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod deployments;

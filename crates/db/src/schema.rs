@@ -69,6 +69,8 @@ diesel::table! {
         occurrence_count -> Int4,
         raw_payload -> Jsonb,
         incident_id -> Nullable<Uuid>,
+        receipt_epoch -> Int8,
+        receipt_sequence -> Int8,
     }
 }
 

@@ -143,6 +143,14 @@ string_enum! {
     }
 }
 
+impl DeploymentResult {
+    /// True for builds that broke something (failed, or built with test failures): the
+    /// strongest deployment evidence for correlation.
+    pub const fn is_failure(self) -> bool {
+        matches!(self, DeploymentResult::Failure | DeploymentResult::Unstable)
+    }
+}
+
 string_enum! {
     /// The incident's status as people see it.
     IncidentStatus, "incident status" {

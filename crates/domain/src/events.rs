@@ -83,6 +83,20 @@ pub enum IncidentChange {
     Analyzed,
 }
 
+impl IncidentChange {
+    /// The change an `incident_events` kind is published as; `None` for timeline-only events
+    /// (`created` goes out as [`IncidentCreated`]).
+    pub fn of_event_kind(kind: &str) -> Option<Self> {
+        match kind {
+            "correlated" => Some(IncidentChange::Correlated),
+            "resolved" => Some(IncidentChange::Resolved),
+            "reopened" | "status_changed" | "updated" => Some(IncidentChange::Updated),
+            "merged" | "merged_into" => Some(IncidentChange::Merged),
+            _ => None,
+        }
+    }
+}
+
 /// An incident changed; published after the commit on `incidents.<change>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentChanged {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use aurora_correlation::{Arrival, Receipt};
 use aurora_correlator::{Correlator, DeliveryOutcome, Rules};
 use aurora_db::incidents::{self, Incident};
 use aurora_db::users;
@@ -25,6 +27,8 @@ pub struct Harness {
     pub correlator: Correlator,
     /// The user alerts belong to.
     pub user: UserId,
+    /// The stream sequence the next delivery gets, as JetStream would number it.
+    sequence: AtomicI64,
 }
 
 /// One alert as a test writes it.
@@ -98,6 +102,7 @@ impl Harness {
             user: UserId::parse(user.id).expect("valid id"),
             db,
             bus,
+            sequence: AtomicI64::new(1),
         }
     }
 
@@ -139,12 +144,30 @@ impl Harness {
         }
     }
 
+    /// `batch` as the next delivery off the stream: its receipt comes after every earlier
+    /// one's.
+    pub fn arrival<'a>(&self, batch: &'a AlertBatch) -> Arrival<'a> {
+        Arrival {
+            receipt: Receipt {
+                epoch: 1,
+                sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
+            },
+            batch,
+        }
+    }
+
     /// Sends one alert through the correlator.
     pub async fn send(&self, alert: &TestAlert) -> DeliveryOutcome {
+        self.handle(&self.batch(std::slice::from_ref(alert))).await
+    }
+
+    /// Sends one delivery through the correlator, as the next off the stream.
+    pub async fn handle(&self, batch: &AlertBatch) -> DeliveryOutcome {
         self.correlator
-            .handle(&self.batch(std::slice::from_ref(alert)))
+            .handle(&self.user, &[self.arrival(batch)])
             .await
             .expect("handled")
+            .remove(0)
     }
 
     /// The user's incidents, merged ones too, newest first.

@@ -116,6 +116,7 @@ impl Stack {
             aurora_correlator::run(
                 connections.clone(),
                 Arc::new(Rules::new(correlation)),
+                default_batching(),
                 shutdown.clone(),
             ),
         );
@@ -192,6 +193,13 @@ pub fn default_correlation() -> CorrelationSettings {
     aurora_settings::Settings::load_from(None, Some(Default::default()))
         .expect("the defaults are valid")
         .correlation
+}
+
+/// How a correlator with no configuration takes deliveries off the stream.
+pub fn default_batching() -> aurora_bus::Batching {
+    let settings = aurora_settings::Settings::load_from(None, Some(Default::default()))
+        .expect("the defaults are valid");
+    aurora_correlator::batching(&settings.correlator)
 }
 
 fn listen() -> (String, TcpListener) {

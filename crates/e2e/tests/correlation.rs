@@ -292,6 +292,7 @@ async fn two_correlators_fed_200_related_alerts_at_once_make_one_incident_with_1
     let replica = tokio::spawn(aurora_correlator::run(
         stack.connections.clone(),
         rules,
+        aurora_e2e::default_batching(),
         shutdown.clone(),
     ));
     let user = aurora_domain::UserId::parse(owner.id.clone()).unwrap();
@@ -344,4 +345,118 @@ async fn two_correlators_fed_200_related_alerts_at_once_make_one_incident_with_1
     );
     shutdown.cancel();
     replica.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_and_its_resolve_processed_in_reverse_order_by_two_replicas_leave_the_alert_resolved()
+ {
+    use aurora_correlation::{Arrival, Receipt};
+    let h = Harness::new().await;
+    // A second replica: its own correlator on the same database and streams.
+    let replica = aurora_correlator::Correlator::new(
+        h.db.pool(),
+        h.bus.bus.clone(),
+        std::sync::Arc::new(aurora_correlator::Rules::new(default_correlation())),
+    );
+    let bus = &h.bus.bus;
+    let topology = bus.topology();
+    let epoch = bus.stream_epoch(&topology.alerts_stream()).await.unwrap();
+    // JetStream accepts the deliveries in the order given; the receipt is its sequence.
+    let accept = async |batch: &aurora_domain::AlertBatch| Receipt {
+        epoch,
+        sequence: bus
+            .publish(
+                topology.alert_subject(batch.source_type),
+                &batch.message_id(),
+                batch,
+            )
+            .await
+            .unwrap()
+            .sequence as i64,
+    };
+    let disk = alert(SourceType::Alertmanager, "disk", "postgres", "DiskFull");
+    let (firing, resolve) = (
+        h.batch(std::slice::from_ref(&disk)),
+        h.batch(&[disk.resolved()]),
+    );
+    let (fired, resolved) = (accept(&firing).await, accept(&resolve).await);
+
+    // The resolve reaches one replica first; the firing reaches the other afterwards (it
+    // was redelivered after a crash).
+    replica
+        .handle(
+            &h.user,
+            &[Arrival {
+                receipt: resolved,
+                batch: &resolve,
+            }],
+        )
+        .await
+        .unwrap();
+    let late = h
+        .correlator
+        .handle(
+            &h.user,
+            &[Arrival {
+                receipt: fired,
+                batch: &firing,
+            }],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        late.opened_incidents.is_empty(),
+        "a stale firing opens nothing"
+    );
+    assert!(h.incidents().await.is_empty());
+    let mut conn = h.db.connect().await;
+    let row = alerts::get(&mut conn, late.alerts[0]).await.unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.incident_id),
+        ("resolved", None),
+        "the last webhook accepted was the resolve"
+    );
+    assert!(published(&h, IncidentSubject::Created).await.is_empty());
+
+    // With an incident open: a repeat accepted after a resolve, processed before it, keeps
+    // the alert firing and its incident open.
+    let cpu = alert(SourceType::Alertmanager, "cpu", "checkout-api", "HighCPU");
+    let opened = h
+        .handle(&h.batch(std::slice::from_ref(&cpu)))
+        .await
+        .opened_incidents[0];
+    let (resolve, repeat) = (
+        h.batch(&[cpu.resolved()]),
+        h.batch(std::slice::from_ref(&cpu)),
+    );
+    let (resolved, repeated) = (accept(&resolve).await, accept(&repeat).await);
+    let fired = replica
+        .handle(
+            &h.user,
+            &[Arrival {
+                receipt: repeated,
+                batch: &repeat,
+            }],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let stale = h
+        .correlator
+        .handle(
+            &h.user,
+            &[Arrival {
+                receipt: resolved,
+                batch: &resolve,
+            }],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(stale.changes.is_empty(), "a stale resolve resolves nothing");
+    let row = alerts::get(&mut conn, fired.alerts[0]).await.unwrap();
+    assert_eq!((row.status.as_str(), row.occurrence_count), ("firing", 2));
+    let incident = incidents::get(&mut conn, opened).await.unwrap();
+    assert_eq!(incident.status, "investigating");
 }

@@ -427,11 +427,17 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
     );
 
     // The correlator committed, then died before publishing and acking.
-    let (redelivered, processed) = correlator.store(&batch).await.unwrap();
-    assert!(!redelivered);
-    let incident_id = processed[0]
-        .opened_incident_id
-        .expect("an incident was opened");
+    let user = batch.user_id.clone();
+    let arrival = aurora_correlation::Arrival {
+        receipt: aurora_correlation::Receipt {
+            epoch: 1,
+            sequence: 1,
+        },
+        batch: &batch,
+    };
+    let stored = correlator.store(&user, &[arrival]).await.unwrap();
+    assert!(!stored.outcomes[0].already_processed);
+    let incident_id = stored.outcomes[0].opened_incidents[0];
     let topology = stack.bus().bus.topology().clone();
     let created_subject = topology.incident_subject(aurora_bus::IncidentSubject::Created);
     assert!(
@@ -444,7 +450,11 @@ async fn a_delivery_redelivered_after_commit_creates_nothing_twice_and_still_pub
 
     // JetStream redelivers: the work is found done, and the event goes out.
     for _ in 0..2 {
-        let outcome = correlator.handle(&batch).await.unwrap();
+        let outcome = correlator
+            .handle(&user, &[arrival])
+            .await
+            .unwrap()
+            .remove(0);
         assert!(outcome.already_processed);
         assert_eq!(outcome.opened_incidents, [incident_id]);
     }

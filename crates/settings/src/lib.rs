@@ -19,6 +19,7 @@
 //! | `ingress.auth_fallback_secs` | `300` | while PostgreSQL cannot answer, a token it vouched for this recently is still accepted; `0` turns this off |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
+//! | `correlator.batch_max_messages`, `correlator.batch_max_wait_ms` | `500`, `5` | deliveries decided together, and how long a batch waits to fill |
 //! | `rca_worker.bind` | `127.0.0.1:8083` | RCA worker health and readiness |
 //! | `telemetry.log_format` | `text` | `text` or `json` |
 //! | `telemetry.log_filter` | `info` | `tracing` filter directives |
@@ -60,7 +61,7 @@ pub struct Settings {
     /// Incidents API.
     pub api: ListenSettings,
     /// Correlator.
-    pub correlator: ListenSettings,
+    pub correlator: CorrelatorSettings,
     /// RCA worker.
     pub rca_worker: ListenSettings,
     /// Logs and traces.
@@ -283,6 +284,18 @@ pub struct ListenSettings {
     pub bind: SocketAddr,
 }
 
+/// The correlator: its health listener and how it takes alerts off the stream.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorrelatorSettings {
+    /// Health and readiness listen address.
+    pub bind: SocketAddr,
+    /// Most deliveries taken off the stream and decided together (per user, in one
+    /// transaction each).
+    pub batch_max_messages: usize,
+    /// Longest a batch waits to fill once its first delivery arrived, in milliseconds.
+    pub batch_max_wait_ms: u64,
+}
+
 /// Logging and tracing settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TelemetrySettings {
@@ -333,6 +346,8 @@ bind = "127.0.0.1:8081"
 
 [correlator]
 bind = "127.0.0.1:8082"
+batch_max_messages = 500
+batch_max_wait_ms = 5
 
 [rca_worker]
 bind = "127.0.0.1:8083"
@@ -423,6 +438,11 @@ impl Settings {
             return Err(SettingsError(
                 "rca.commands.max_concurrent and rca.commands.timeout_secs must be at least 1"
                     .into(),
+            ));
+        }
+        if !(1..=10_000).contains(&self.correlator.batch_max_messages) {
+            return Err(SettingsError(
+                "correlator.batch_max_messages must be between 1 and 10000".into(),
             ));
         }
         if self.database.pool_size == 0 {

@@ -2,17 +2,17 @@
 //! (`correlation.sources.<source>.auto_resolve_secs`). A firing alert not heard from for that
 //! long resolves, and its incident follows the resolve policy.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aurora_bus::HandlerError;
-use aurora_db::{AsyncConnection, QueryError, alerts, events, time};
-use aurora_domain::UserId;
+use aurora_db::alerts;
+use aurora_domain::{SourceType, UserId};
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
 
 use crate::Correlator;
-use crate::lifecycle;
-use crate::process::classify;
+use crate::process::{classify, now};
 
 /// How often silent alerts are looked for.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -26,38 +26,33 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
         let Some(timeout) = overrides.auto_resolve_secs else {
             continue;
         };
-        let silent_since = time::now() - TimeDelta::seconds(timeout as i64);
+        let source: SourceType = source
+            .parse()
+            .map_err(|err: aurora_domain::ParseEnumError| HandlerError::Poison(err.to_string()))?;
+        let silent_since = now() - TimeDelta::seconds(timeout as i64);
         let mut conn = correlator
             .pool()
             .get()
             .await
             .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        let silent = alerts::silent_firing(&mut conn, source, silent_since, BATCH)
-            .await
-            .map_err(classify)?;
-        for alert in silent {
-            let user = UserId::parse(alert.user_id.clone())
-                .map_err(|err| HandlerError::Poison(err.to_string()))?;
-            let policy = correlator.rules().settings.resolve_policy;
-            let changes = conn
-                .transaction(async |conn| {
-                    aurora_db::lock_user(conn, &user).await?;
-                    // Re-read under the lock: a notification may have arrived since the scan.
-                    let current = alerts::get(conn, alert.id).await?;
-                    if current.status != "firing" || current.last_seen_at >= silent_since {
-                        return Ok(Vec::new());
-                    }
-                    let now = time::now();
-                    alerts::resolve(conn, alert.id, now).await?;
-                    let Some(incident_id) = current.incident_id else { return Ok(Vec::new()) };
-                    let detail = serde_json::json!({ "alert_id": alert.id, "auto_resolved_after_secs": timeout });
-                    events::record(conn, incident_id, "alert_resolved", detail).await?;
-                    Ok::<_, QueryError>(lifecycle::after_alert_resolved(conn, incident_id, policy, now).await?.into_iter().collect())
-                })
+        let silent =
+            alerts::silent_firing(&mut conn, source.as_str(), silent_since.naive_utc(), BATCH)
                 .await
                 .map_err(classify)?;
-            correlator.publish_changes(&changes).await?;
-            resolved += 1;
+        drop(conn);
+        let mut by_user: HashMap<&str, Vec<(SourceType, &str)>> = HashMap::new();
+        for alert in &silent {
+            by_user
+                .entry(&alert.user_id)
+                .or_default()
+                .push((source, &alert.fingerprint));
+        }
+        for (user, keys) in by_user {
+            let user = UserId::parse(user).map_err(|err| HandlerError::Poison(err.to_string()))?;
+            // Decided again under the user's lock: a notification may have arrived since.
+            resolved += correlator
+                .auto_resolve(&user, keys, silent_since, timeout)
+                .await?;
         }
     }
     Ok(resolved)

@@ -1,24 +1,41 @@
-//! The correlator's run loop: a durable pull consumer on `ALERTS`, shared by all replicas.
+//! The correlator's run loop: a durable pull consumer on `ALERTS`, shared by all replicas,
+//! taking deliveries in batches and deciding each user's deliveries of a batch together.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_bus::{Delivery, Lanes, Topology, consume};
-use aurora_domain::AlertBatch;
+use aurora_bus::{Batching, Delivery, HandlerError, Topology, consume_batches};
+use aurora_correlation::{Arrival, Receipt};
+use aurora_domain::{AlertBatch, UserId};
 use aurora_runtime::Connections;
-use aurora_settings::Settings;
+use aurora_settings::{CorrelatorSettings, Settings};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Correlator, Rules, auto_resolve};
 
-/// How long a delivery may take before JetStream redelivers it to another replica.
+/// How long a batch may take before JetStream redelivers it to another replica (in-progress
+/// acks extend it while the work goes on).
 const ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// Consumes deliveries until `shutdown` fires (an in-flight delivery is finished first), and
+/// Users' groups of a batch decided at once, each in its own transaction and connection.
+const GROUPS_AT_ONCE: usize = 4;
+
+/// The batching `settings` ask for.
+pub fn batching(settings: &CorrelatorSettings) -> Batching {
+    Batching {
+        max_messages: settings.batch_max_messages,
+        max_wait: Duration::from_millis(settings.batch_max_wait_ms),
+    }
+}
+
+/// Consumes deliveries until `shutdown` fires (the batch in hand is finished first), and
 /// auto-resolves silent alerts alongside.
 pub async fn run(
     connections: Connections,
     rules: Arc<Rules>,
+    batching: Batching,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let topology = connections.bus.topology();
@@ -31,20 +48,21 @@ pub async fn run(
             ACK_WAIT,
         )
         .await?;
+    let epoch = connections
+        .bus
+        .stream_epoch(&topology.alerts_stream())
+        .await?;
     let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules);
     let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
     let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
-    let consumed = consume(
+    let consumed = consume_batches(
         consumer,
         &dead_letters,
         shutdown,
-        // Users proceed in parallel; one user's deliveries one at a time, in the order this
-        // replica pulls them (they take the user's lock anyway). Redeliveries after a failure
-        // or a crash can still come after newer messages.
-        Lanes::ordered_by(IN_FLIGHT, owner_of),
-        |delivery: Delivery<AlertBatch>| {
+        batching,
+        |deliveries: Vec<Delivery<AlertBatch>>| {
             let correlator = correlator.clone();
-            async move { correlator.handle(&delivery.payload).await.map(drop) }
+            async move { handle_batch(&correlator, epoch, &deliveries).await }
         },
     )
     .await;
@@ -55,26 +73,82 @@ pub async fn run(
 /// The service: health endpoints on `correlator.bind` and the run loop, until SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let rules = Arc::new(Rules::new(settings.correlation.clone()));
+    let batching = batching(&settings.correlator);
     aurora_runtime::run_worker(
         &settings,
         "correlator",
         settings.correlator.bind,
-        |connections, shutdown| run(connections, rules, shutdown),
+        |connections, shutdown| run(connections, rules, batching, shutdown),
     )
     .await
 }
 
-/// Deliveries the correlator works on at once (each holds a database connection).
-const IN_FLIGHT: usize = 8;
-
-/// A delivery's lane: its user. Undecodable payloads get a lane of their own (they become dead
-/// letters).
-fn owner_of(payload: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Owner {
-        user_id: String,
+/// A batch off the stream: each user's deliveries decided together, users in parallel.
+/// Answers one outcome per delivery. A user's group failing as poison is retried one delivery
+/// at a time, so only the delivery that cannot be processed is set aside.
+async fn handle_batch(
+    correlator: &Correlator,
+    epoch: i64,
+    deliveries: &[Delivery<AlertBatch>],
+) -> Vec<Result<(), HandlerError>> {
+    let mut groups: HashMap<&UserId, Vec<usize>> = HashMap::new();
+    for (index, delivery) in deliveries.iter().enumerate() {
+        groups
+            .entry(&delivery.payload.user_id)
+            .or_default()
+            .push(index);
     }
-    serde_json::from_slice::<Owner>(payload)
-        .ok()
-        .map(|owner| owner.user_id)
+    let groups: Vec<_> = groups
+        .into_iter()
+        .map(|(user, members)| handle_group(correlator, epoch, deliveries, user, members))
+        .collect();
+    let decided: Vec<(Vec<usize>, Result<(), HandlerError>)> = futures::stream::iter(groups)
+        .buffer_unordered(GROUPS_AT_ONCE)
+        .collect()
+        .await;
+    let mut outcomes = vec![Ok(()); deliveries.len()];
+    for (members, outcome) in decided {
+        match outcome {
+            Err(HandlerError::Poison(_)) if members.len() > 1 => {
+                for index in members {
+                    let user = &deliveries[index].payload.user_id;
+                    let arrival = arrival(epoch, deliveries, index);
+                    outcomes[index] = correlator.handle(user, &[arrival]).await.map(drop);
+                }
+            }
+            outcome => {
+                for index in members {
+                    outcomes[index] = outcome.clone();
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+/// One user's deliveries (`members` of the batch), decided together.
+async fn handle_group(
+    correlator: &Correlator,
+    epoch: i64,
+    deliveries: &[Delivery<AlertBatch>],
+    user: &UserId,
+    members: Vec<usize>,
+) -> (Vec<usize>, Result<(), HandlerError>) {
+    let arrivals: Vec<Arrival<'_>> = members
+        .iter()
+        .map(|&index| arrival(epoch, deliveries, index))
+        .collect();
+    let outcome = correlator.handle(user, &arrivals).await.map(drop);
+    (members, outcome)
+}
+
+/// Delivery `index` of a batch, with its receipt.
+fn arrival(epoch: i64, deliveries: &[Delivery<AlertBatch>], index: usize) -> Arrival<'_> {
+    Arrival {
+        receipt: Receipt {
+            epoch,
+            sequence: i64::try_from(deliveries[index].sequence).unwrap_or(i64::MAX),
+        },
+        batch: &deliveries[index].payload,
+    }
 }

@@ -1,24 +1,19 @@
 //! The correlator: turns accepted alert deliveries into stored alerts and incidents.
 //!
-//! - [`consumer`]: the durable pull consumer on `ALERTS` and the service's run loop.
-//! - [`process`]: one delivery, in one transaction, then its events, then the ack.
-//! - [`dedup`]: a repeat or a resolve of an alert that is already open.
-//! - [`correlate`]: does a new alert belong to an open incident? ([`scoring`] has the
-//!   strategies, [`dependency_graph`] the service topology).
-//! - [`lifecycle`]: incidents resolve, reopen on a flap, and recur.
-//! - [`open_incident`]: a new problem becomes an incident.
+//! The decisions themselves (dedup, order, lifecycle, correlation) are
+//! [`aurora_correlation`]'s, with no I/O; this service feeds them and carries them out.
+//!
+//! - [`consumer`]: the durable pull consumer on `ALERTS`: batches off the stream, grouped by
+//!   user, and the service's run loop.
+//! - [`process`]: one user's deliveries, decided and stored in one transaction.
+//! - [`publish`]: the incident events of a committed transaction, out on the bus.
 //! - [`auto_resolve`]: alerts of sources that never send resolves time out.
 
 pub mod auto_resolve;
 pub mod consumer;
-pub mod correlate;
-pub mod dedup;
-pub mod dependency_graph;
-pub mod lifecycle;
-pub mod open_incident;
 pub mod process;
-pub mod scoring;
+mod publish;
 
-pub use consumer::{run, serve};
+pub use aurora_correlation::Rules;
+pub use consumer::{batching, run, serve};
 pub use process::{Correlator, DeliveryOutcome};
-pub use scoring::Rules;

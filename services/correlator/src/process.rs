@@ -1,32 +1,25 @@
-//! One delivery (its alerts and any deployment): stored in one transaction, events published
-//! after the commit, ack last.
+//! One user's deliveries: decided and stored in one transaction, events published after the
+//! commit, acks last (by the consumer).
 //!
-//! A crash anywhere is safe. Before the commit nothing happened and the redelivery starts
-//! over. After the commit the delivery is recorded in `alert_deliveries` with the incident
-//! events it caused, so the redelivery finds its work done and only republishes them; JetStream
-//! drops the duplicates by their `Nats-Msg-Id`.
+//! The transaction holds the user's lock, loads what the deliveries need in a few set-based
+//! queries, lets [`aurora_correlation::decide`] decide every alert in receipt order, and writes
+//! the plan with one multi-row statement per kind of row. A crash anywhere is safe. Before the
+//! commit nothing happened and the redelivery starts over. After the commit each delivery is
+//! recorded in `alert_deliveries` with the incident events it caused, so its redelivery finds
+//! its work done and only republishes them; JetStream drops the duplicates by their
+//! `Nats-Msg-Id`.
 
 use std::sync::Arc;
 
-use aurora_bus::{Bus, HandlerError, IncidentSubject};
-use aurora_db::deliveries::{self, ProcessedAlert};
-use aurora_db::incidents::{self, Attachment};
-use aurora_db::{
-    AsyncConnection, AsyncPgConnection, DbPool, QueryError, alerts, analysis, deployments, events,
-    time,
-};
-use aurora_domain::{
-    AlertBatch, AlertStatus, IncidentChange, IncidentChanged, IncidentCreated, NormalizedAlert,
-    UserId,
-};
-use chrono::{NaiveDateTime, TimeDelta};
+use aurora_bus::{Bus, HandlerError};
+use aurora_correlation::{Arrival, Needs, Plan, Rules};
+use aurora_db::correlation::{self, Written};
+use aurora_db::{AsyncConnection, DbPool, QueryError, time};
+use aurora_domain::{SourceType, UserId};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::correlate;
-use crate::dedup::{self, Dedup};
-use crate::lifecycle::{self, History};
-use crate::open_incident;
-use crate::scoring::Rules;
+use crate::publish::{self, Publication};
 
 /// What processing a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +30,8 @@ pub struct DeliveryOutcome {
     pub opened_incidents: Vec<Uuid>,
     /// The incident events it published (correlated, resolved, reopened …).
     pub changes: Vec<i64>,
+    /// The alert row each of its alerts was stored in or counted against, in order.
+    pub alerts: Vec<i32>,
 }
 
 /// Stores deliveries, correlates alerts, and opens, resolves and reopens incidents.
@@ -45,6 +40,15 @@ pub struct Correlator {
     pool: DbPool,
     bus: Bus,
     rules: Arc<Rules>,
+}
+
+/// What one transaction stored, before anything is published.
+#[derive(Debug)]
+pub struct Stored {
+    /// Per arrival, in the order given.
+    pub outcomes: Vec<DeliveryOutcome>,
+    /// What to publish now that it is committed.
+    publication: Publication,
 }
 
 impl Correlator {
@@ -63,276 +67,139 @@ impl Correlator {
         &self.pool
     }
 
-    /// Processes one delivery and publishes its events; the caller acks after `Ok`.
-    pub async fn handle(&self, batch: &AlertBatch) -> Result<DeliveryOutcome, HandlerError> {
-        let (already_processed, processed) = self.store(batch).await?;
-        let opened_incidents: Vec<Uuid> = processed
-            .iter()
-            .filter_map(|alert| alert.opened_incident_id)
-            .collect();
-        let changes: Vec<i64> = processed
-            .iter()
-            .flat_map(|alert| alert.event_ids.iter().copied())
-            .collect();
-        for incident_id in &opened_incidents {
-            self.publish_created(*incident_id).await?;
-        }
-        self.publish_changes(&changes).await?;
-        Ok(DeliveryOutcome {
-            already_processed,
-            opened_incidents,
-            changes,
-        })
+    /// Its bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
-    /// The database half: each alert deduplicated, correlated or opened, and any deployment
-    /// stored, in one transaction under the user's lock. Answers whether the delivery had been
-    /// stored before, and what each alert did.
+    /// Processes one user's deliveries and publishes their events; the caller acks after
+    /// `Ok`. Answers what each delivery did, in the order given.
+    pub async fn handle(
+        &self,
+        user: &UserId,
+        arrivals: &[Arrival<'_>],
+    ) -> Result<Vec<DeliveryOutcome>, HandlerError> {
+        let stored = self.store(user, arrivals).await?;
+        publish::publish(&self.bus, &self.pool, user, &stored.publication).await?;
+        Ok(stored.outcomes)
+    }
+
+    /// The database half: every alert of `arrivals` (all of `user`) decided and stored in one
+    /// transaction under the user's lock.
     pub async fn store(
         &self,
-        batch: &AlertBatch,
-    ) -> Result<(bool, Vec<ProcessedAlert>), HandlerError> {
+        user: &UserId,
+        arrivals: &[Arrival<'_>],
+    ) -> Result<Stored, HandlerError> {
         let mut conn = self
             .pool
             .get()
             .await
             .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        conn.transaction(async |conn| {
-            aurora_db::lock_user(conn, &batch.user_id).await?;
-            let done = deliveries::find(conn, &batch.user_id, &batch.delivery_id).await?;
-            if !done.is_empty() {
-                return Ok((true, done));
-            }
-            let received_at = batch.received_at.naive_utc();
-            let mut processed = Vec::with_capacity(batch.alerts.len());
-            for (index, alert) in batch.alerts.iter().enumerate() {
-                let mut entry = self.apply(conn, batch, alert, received_at).await?;
-                entry.alert_index =
-                    i32::try_from(index).expect("a delivery holds fewer than 2^31 alerts");
-                deliveries::record(conn, &batch.user_id, &batch.delivery_id, &entry).await?;
-                processed.push(entry);
-            }
-            if let Some(deployment) = &batch.deployment {
-                // Idempotent on its own (per build, else per delivery): a redelivery of a
-                // deployment-only delivery, which records no alerts, stores nothing twice.
-                deployments::record(
-                    conn,
-                    &batch.user_id,
-                    &batch.delivery_id,
-                    deployment,
-                    received_at,
-                    &batch.raw_payload,
-                )
-                .await?;
-            }
-            Ok::<_, QueryError>((false, processed))
-        })
-        .await
-        .map_err(classify)
-    }
-
-    /// One alert: a repeat or resolve of an open alert, a flap, or a new alert that joins an
-    /// incident or opens one.
-    async fn apply(
-        &self,
-        conn: &mut AsyncPgConnection,
-        batch: &AlertBatch,
-        alert: &NormalizedAlert,
-        received_at: NaiveDateTime,
-    ) -> Result<ProcessedAlert, QueryError> {
-        let user = &batch.user_id;
-        let now = time::now();
-        let mut entry = ProcessedAlert {
-            alert_index: 0,
-            alert_id: 0,
-            opened_incident_id: None,
-            event_ids: Vec::new(),
-        };
-        match dedup::apply(conn, user, alert, received_at).await? {
-            Dedup::Repeat(open) => entry.alert_id = open.id,
-            Dedup::Resolved(resolved) => {
-                entry.alert_id = resolved.id;
-                if let Some(incident_id) = resolved.incident_id {
-                    let policy = self.rules.settings.resolve_policy;
-                    entry.event_ids.extend(
-                        lifecycle::after_alert_resolved(conn, incident_id, policy, now).await?,
-                    );
-                }
-            }
-            // A resolve for an alert Aurora never saw open is kept, but is no incident.
-            Dedup::New if alert.status == AlertStatus::Resolved => {
-                entry.alert_id = alerts::insert(conn, user, alert, received_at, &batch.raw_payload)
-                    .await?
-                    .id;
-            }
-            Dedup::New => {
-                self.apply_firing(conn, batch, alert, received_at, now, &mut entry)
-                    .await?
-            }
-        }
-        Ok(entry)
-    }
-
-    async fn apply_firing(
-        &self,
-        conn: &mut AsyncPgConnection,
-        batch: &AlertBatch,
-        alert: &NormalizedAlert,
-        received_at: NaiveDateTime,
-        now: NaiveDateTime,
-        entry: &mut ProcessedAlert,
-    ) -> Result<(), QueryError> {
-        let user = &batch.user_id;
-        let flap_window = TimeDelta::seconds(self.rules.settings.flap_window_secs as i64);
-        let earlier = match lifecycle::history(conn, user, alert, flap_window, now).await? {
-            History::Flap {
-                alert: previous,
-                incident,
-            } => {
-                let (refired, reopened) =
-                    lifecycle::refire(conn, &previous, &incident, now).await?;
-                entry.alert_id = refired.id;
-                entry.event_ids.extend(reopened);
-                return Ok(());
-            }
-            History::Recurrence { earlier } => Some(earlier),
-            History::New => None,
-        };
-        let stored = alerts::insert(conn, user, alert, received_at, &batch.raw_payload).await?;
-        entry.alert_id = stored.id;
-        // It may join an open incident; a resolved one never takes it (see `lifecycle`).
-        if let Some(found) =
-            correlate::best_match(conn, &self.rules, user, alert, batch.received_at).await?
-        {
-            let strongest = &found.verdict.strongest;
-            let attachment = Attachment {
-                strategy: strongest.strategy.as_str(),
-                score: found.verdict.combined as f32,
-                reason: &strongest.reason,
+        let needs = Needs::of(&self.rules, arrivals);
+        let now = now();
+        let (loaded, plan, written) = conn
+            .transaction(async |conn| {
+                aurora_db::lock_user(conn, user).await?;
+                let loaded = correlation::load(conn, user, &needs).await?;
+                let plan = aurora_correlation::decide(&self.rules, &loaded.state, arrivals, now);
+                let written =
+                    correlation::write(conn, user, arrivals, &plan, now.naive_utc()).await?;
+                Ok::<_, QueryError>((loaded, plan, written))
+            })
+            .await
+            .map_err(classify)?;
+        let publication = publish::of_plan(user, arrivals, &plan, &written, now);
+        let mut outcomes = outcomes(arrivals.len(), &plan, &written);
+        for &index in &plan.already_processed {
+            let done = loaded
+                .done
+                .get(arrivals[index].batch.delivery_id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            outcomes[index] = DeliveryOutcome {
+                already_processed: true,
+                opened_incidents: done.iter().filter_map(|p| p.opened_incident_id).collect(),
+                changes: done
+                    .iter()
+                    .flat_map(|p| p.event_ids.iter().copied())
+                    .collect(),
+                alerts: done.iter().map(|p| p.alert_id).collect(),
             };
-            incidents::attach(conn, found.incident.id, &stored, &attachment, now).await?;
-            let detail = serde_json::json!({
-                "alert_id": stored.id,
-                "strategy": attachment.strategy,
-                "score": attachment.score,
-                "reason": attachment.reason,
-            });
-            entry.event_ids.push(
-                events::record(conn, found.incident.id, "correlated", detail)
-                    .await?
-                    .id,
-            );
-            follow_up(conn, &found.incident, alert, &strongest.reason).await?;
-            return Ok(());
         }
-        let incident = open_incident::open(conn, &stored, now).await?;
-        if let Some(earlier) = earlier {
-            lifecycle::link_recurrence(conn, earlier, &incident).await?;
-        }
-        entry.opened_incident_id = Some(incident.id);
-        Ok(())
+        let publication = publication.with_redelivered(&outcomes);
+        Ok(Stored {
+            outcomes,
+            publication,
+        })
     }
+}
 
-    async fn publish_created(&self, incident_id: Uuid) -> Result<(), HandlerError> {
+impl Correlator {
+    /// Resolves `user`'s alerts of `keys` that still fire and were silent since
+    /// `silent_since`, in one transaction under the user's lock, and publishes what their
+    /// incidents did. Answers how many resolved.
+    pub async fn auto_resolve(
+        &self,
+        user: &UserId,
+        keys: Vec<(SourceType, &str)>,
+        silent_since: DateTime<Utc>,
+        timeout_secs: u64,
+    ) -> Result<usize, HandlerError> {
         let mut conn = self
             .pool
             .get()
             .await
             .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        let incident = incidents::get(&mut conn, incident_id)
+        let now = now();
+        let (plan, written) = conn
+            .transaction(async |conn| {
+                aurora_db::lock_user(conn, user).await?;
+                let needs = Needs::of_keys(keys.clone());
+                let loaded = correlation::load(conn, user, &needs).await?;
+                let plan = aurora_correlation::auto_resolve(
+                    &self.rules,
+                    &loaded.state,
+                    &keys,
+                    silent_since,
+                    timeout_secs,
+                    now,
+                );
+                let written = correlation::write(conn, user, &[], &plan, now.naive_utc()).await?;
+                Ok::<_, QueryError>((plan, written))
+            })
             .await
             .map_err(classify)?;
         drop(conn);
-        let event = IncidentCreated {
-            incident_id,
-            user_id: UserId::parse(incident.user_id)
-                .map_err(|err| HandlerError::Poison(err.to_string()))?,
-            source_alert_id: incident.source_alert_id,
-            source_type: incident.source_type.parse().map_err(
-                |err: aurora_domain::ParseEnumError| HandlerError::Poison(err.to_string()),
-            )?,
-            created_at: time::to_utc(incident.created_at.unwrap_or_else(time::now)),
+        let publication = publish::of_plan(user, &[], &plan, &written, now);
+        publish::publish(&self.bus, &self.pool, user, &publication).await?;
+        Ok(plan.alert_updates.len())
+    }
+}
+
+/// What each new delivery did, from the plan.
+fn outcomes(arrivals: usize, plan: &Plan, written: &Written) -> Vec<DeliveryOutcome> {
+    let mut outcomes = vec![
+        DeliveryOutcome {
+            already_processed: false,
+            opened_incidents: Vec::new(),
+            changes: Vec::new(),
+            alerts: Vec::new(),
         };
-        let subject = self
-            .bus
-            .topology()
-            .incident_subject(IncidentSubject::Created);
-        self.bus
-            .publish(subject, &event.message_id(), &event)
-            .await
-            .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        tracing::info!(%incident_id, "incident opened");
-        Ok(())
+        arrivals
+    ];
+    for processed in &plan.processed {
+        let outcome = &mut outcomes[processed.arrival];
+        outcome.alerts.push(written.alert_id(processed.alert));
+        outcome.opened_incidents.extend(processed.opened_incident);
+        outcome.changes.extend(
+            processed
+                .events
+                .iter()
+                .map(|&event| written.event_ids[event]),
+        );
     }
-
-    /// Publishes incident events recorded in `incident_events`, each on the subject of its
-    /// change, with a `Nats-Msg-Id` from the event row.
-    pub async fn publish_changes(&self, event_ids: &[i64]) -> Result<(), HandlerError> {
-        if event_ids.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        for event in events::by_ids(&mut conn, event_ids)
-            .await
-            .map_err(classify)?
-        {
-            let Some(change) = change_of(&event.kind) else {
-                continue;
-            };
-            let incident = incidents::get(&mut conn, event.incident_id)
-                .await
-                .map_err(classify)?;
-            let message = IncidentChanged {
-                change,
-                incident_id: event.incident_id,
-                user_id: UserId::parse(incident.user_id)
-                    .map_err(|err| HandlerError::Poison(err.to_string()))?,
-                event_id: event.id,
-                occurred_at: time::to_utc(event.created_at),
-            };
-            self.bus
-                .publish_incident_change(&message)
-                .await
-                .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        }
-        Ok(())
-    }
-}
-
-/// An alert that joins an incident whose analysis already ran (or is running) gets a
-/// follow-up thought, so the people reading the summary know it does not account for it.
-async fn follow_up(
-    conn: &mut AsyncPgConnection,
-    incident: &incidents::Incident,
-    alert: &NormalizedAlert,
-    reason: &str,
-) -> Result<(), QueryError> {
-    let when = match incident.aurora_status.as_deref() {
-        Some("complete") => "after the analysis",
-        Some("running") => "while the analysis ran",
-        _ => return Ok(()),
-    };
-    let thought = format!(
-        "Follow-up: \"{}\" from {} correlated {when} ({reason}); the summary does not account for it.",
-        alert.title,
-        alert.source_type.display_name()
-    );
-    analysis::add_thought(conn, incident.id, "follow_up", &thought).await
-}
-
-/// Which published change an `incident_events` kind is; `None` for timeline-only events.
-pub fn change_of(kind: &str) -> Option<IncidentChange> {
-    match kind {
-        "correlated" => Some(IncidentChange::Correlated),
-        "resolved" => Some(IncidentChange::Resolved),
-        "reopened" | "status_changed" | "updated" => Some(IncidentChange::Updated),
-        "merged" | "merged_into" => Some(IncidentChange::Merged),
-        _ => None,
-    }
+    outcomes
 }
 
 /// A database error that retrying cannot fix (the delivery names a user that does not exist)
@@ -347,4 +214,9 @@ pub(crate) fn classify(err: QueryError) -> HandlerError {
         ) => HandlerError::Poison(err.to_string()),
         _ => HandlerError::Transient(err.to_string()),
     }
+}
+
+/// When a decision happens, as stored.
+pub(crate) fn now() -> DateTime<Utc> {
+    time::to_utc(time::now())
 }

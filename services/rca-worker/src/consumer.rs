@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_bus::{Delivery, IncidentSubject, Lanes, Topology, consume};
+use aurora_bus::{Delivery, IncidentSubject, Topology, consume};
 use aurora_domain::IncidentCreated;
 use aurora_runtime::Connections;
 use aurora_settings::Settings;
@@ -54,7 +54,7 @@ pub async fn run(
         &dead_letters,
         shutdown,
         // Incidents are independent; the claim makes each one analysed once.
-        Lanes::unordered(IN_FLIGHT),
+        IN_FLIGHT,
         |delivery: Delivery<IncidentCreated>| {
             let investigator = investigator.clone();
             async move {

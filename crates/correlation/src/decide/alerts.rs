@@ -1,0 +1,312 @@
+//! Dedup and lifecycle: repeats and resolves of open alerts, incidents resolving per the
+//! policy, flaps reopening them, recurrences, and new alerts joining or opening incidents.
+
+use aurora_domain::{AlertStatus, AuroraStatus, IncidentStatus, NormalizedAlert};
+use aurora_settings::ResolvePolicy;
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::Decision;
+use super::incidents::IncidentSlot;
+use crate::plan::{self, AlertRef, EventDetail, IncidentRow, Link};
+
+/// What a firing alert that matches nothing open was before.
+enum History {
+    /// Never seen, or its incident is gone, merged, or still open past the flap window.
+    New,
+    /// Resolved within the flap window: it fires again in its own incident.
+    Flap { slot: usize, incident_id: Uuid },
+    /// Resolved longer ago, with its incident closed: a recurrence of that incident.
+    Recurrence { earlier: Uuid },
+}
+
+impl<'a> Decision<'a> {
+    /// A firing of an open alert: counted, nothing created.
+    pub(super) fn repeat(&mut self, slot: usize, arrival: usize) {
+        self.touch(slot, arrival);
+        self.alerts[slot].occurrences += 1;
+        self.alert_event(slot, |alert, fingerprint| EventDetail::AlertRepeated {
+            alert,
+            fingerprint,
+        });
+    }
+
+    /// The resolve of an open alert by `arrival`; its incident follows the resolve policy.
+    /// Answers the published events (the incident's `resolved`).
+    pub(super) fn resolve(&mut self, slot: usize, arrival: usize) -> Vec<usize> {
+        self.touch(slot, arrival);
+        let received_at = self.arrivals[arrival].batch.received_at;
+        self.resolve_at(slot, received_at, |alert, fingerprint| {
+            EventDetail::AlertResolved { alert, fingerprint }
+        })
+    }
+
+    /// Resolves the open alert in `slot` at `at`, recording `detail` on its incident, which
+    /// then follows the resolve policy. Answers the published events (the incident's
+    /// `resolved`).
+    pub(super) fn resolve_at(
+        &mut self,
+        slot: usize,
+        at: DateTime<Utc>,
+        detail: impl FnOnce(AlertRef, String) -> EventDetail,
+    ) -> Vec<usize> {
+        let alert = &mut self.alerts[slot];
+        alert.changed = true;
+        alert.row.status = AlertStatus::Resolved;
+        alert.row.resolved_at = Some(at);
+        alert.row.last_seen_at = at;
+        let incident_id = alert.row.incident_id;
+        self.alert_event(slot, detail);
+        let Some(incident_id) = incident_id else {
+            return Vec::new();
+        };
+        let policy = self.rules.settings.resolve_policy;
+        let now = self.now;
+        let Some(incident) = self.incidents.get_mut(incident_id) else {
+            return Vec::new();
+        };
+        incident.firing_alerts -= 1;
+        let resolves = match policy {
+            ResolvePolicy::Never => false,
+            ResolvePolicy::First => true,
+            ResolvePolicy::All => incident.firing_alerts <= 0,
+        };
+        if !resolves || !incident.transition(IncidentStatus::Resolved, now) {
+            return Vec::new();
+        }
+        let policy = match policy {
+            ResolvePolicy::All => "all",
+            ResolvePolicy::First => "first",
+            ResolvePolicy::Never => "never",
+        };
+        vec![self.event(incident_id, EventDetail::Resolved { policy })]
+    }
+
+    /// A firing alert with no open row: a flap of its resolved row, or a new row that joins
+    /// an incident or opens one. `resolved` is the key's resolved row, if it has one.
+    pub(super) fn fire(
+        &mut self,
+        resolved: Option<usize>,
+        arrival: usize,
+        alert_index: usize,
+        alert: &'a NormalizedAlert,
+        processed: &mut plan::Processed,
+    ) {
+        let earlier = match self.history(resolved) {
+            History::Flap { slot, incident_id } => {
+                processed.alert = self.alerts[slot].reference;
+                processed
+                    .events
+                    .extend(self.refire(slot, arrival, incident_id));
+                return;
+            }
+            History::Recurrence { earlier } => Some(earlier),
+            History::New => None,
+        };
+        let alert_ref = self.insert(arrival, alert_index, alert);
+        processed.alert = alert_ref;
+        let slot = self.alerts.len() - 1;
+        let received_at = self.arrivals[arrival].batch.received_at;
+        if let Some(found) = self.best_match(alert, received_at) {
+            self.alerts[slot].row.incident_id = Some(found.incident_id);
+            let strongest = found.verdict.strongest;
+            let score = found.verdict.combined as f32;
+            let now = self.now;
+            let incident = self
+                .incidents
+                .get_mut(found.incident_id)
+                .expect("candidates are known incidents");
+            incident.row.correlated_alert_count += 1;
+            incident.firing_alerts += 1;
+            if let Some(service) = &alert.service
+                && !incident.row.affected_services.contains(service)
+            {
+                incident.row.affected_services.push(service.clone());
+            }
+            incident.row.updated_at = now;
+            incident.changed = true;
+            let follow_up = follow_up(incident, alert, &strongest.reason);
+            self.plan.links.push(Link {
+                incident_id: found.incident_id,
+                alert: alert_ref,
+                strategy: strongest.strategy.as_str(),
+                score,
+                reason: strongest.reason.clone(),
+            });
+            processed.events.push(self.event(
+                found.incident_id,
+                EventDetail::Correlated {
+                    alert: alert_ref,
+                    strategy: strongest.strategy.as_str(),
+                    score,
+                    reason: strongest.reason,
+                },
+            ));
+            self.plan.thoughts.extend(follow_up);
+            return;
+        }
+        let incident_id = self.open(slot, arrival, alert_index, alert);
+        processed.opened_incident = Some(incident_id);
+        if let Some(earlier) = earlier {
+            self.event(
+                incident_id,
+                EventDetail::RecurrenceOf {
+                    incident_id: earlier,
+                },
+            );
+            self.event(earlier, EventDetail::RecurredAs { incident_id });
+        }
+    }
+
+    /// What the key's resolved row (if any) makes of a new firing.
+    fn history(&mut self, resolved: Option<usize>) -> History {
+        let Some(slot) = resolved else {
+            return History::New;
+        };
+        let row = &self.alerts[slot].row;
+        let Some(incident_id) = row.incident_id else {
+            return History::New;
+        };
+        let within_flap = row.resolved_at.is_some_and(|at| {
+            self.now - at <= TimeDelta::seconds(self.rules.settings.flap_window_secs as i64)
+        });
+        let Some(incident) = self.incidents.get_mut(incident_id) else {
+            return History::New;
+        };
+        match incident.row.status {
+            IncidentStatus::Merged => History::New,
+            _ if within_flap => History::Flap { slot, incident_id },
+            IncidentStatus::Resolved => History::Recurrence {
+                earlier: incident_id,
+            },
+            _ => History::New,
+        }
+    }
+
+    /// A flap: the resolved alert fires again, and its incident reopens if it had resolved.
+    /// Answers the published event (`reopened`), if it reopened.
+    fn refire(&mut self, slot: usize, arrival: usize, incident_id: Uuid) -> Option<usize> {
+        let now = self.now;
+        self.touch(slot, arrival);
+        let alert = &mut self.alerts[slot];
+        alert.occurrences += 1;
+        alert.row.status = AlertStatus::Firing;
+        alert.row.resolved_at = None;
+        alert.row.last_seen_at = now;
+        let incident = self
+            .incidents
+            .get_mut(incident_id)
+            .expect("history found the incident");
+        incident.firing_alerts += 1;
+        let reopened = incident.transition(IncidentStatus::Investigating, now);
+        let reference = self.alerts[slot].reference;
+        let fingerprint = self.alerts[slot].fingerprint.to_owned();
+        if reopened {
+            Some(self.event(
+                incident_id,
+                EventDetail::Reopened {
+                    alert: reference,
+                    fingerprint,
+                },
+            ))
+        } else {
+            self.event(
+                incident_id,
+                EventDetail::AlertRefired {
+                    alert: reference,
+                    fingerprint,
+                },
+            );
+            None
+        }
+    }
+
+    /// Opens an incident for the new alert in `slot`: `investigating`, analysis `idle`,
+    /// started when the alert started, with the alert linked as primary and a `created` event.
+    fn open(
+        &mut self,
+        slot: usize,
+        arrival: usize,
+        alert_index: usize,
+        alert: &NormalizedAlert,
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        let now = self.now;
+        let reference = self.alerts[slot].reference;
+        self.alerts[slot].row.incident_id = Some(id);
+        let row = IncidentRow {
+            status: IncidentStatus::Investigating,
+            resolved_at: None,
+            updated_at: now,
+            correlated_alert_count: 0,
+            affected_services: alert.service.iter().cloned().collect(),
+        };
+        self.plan.new_incidents.push(plan::NewIncident {
+            id,
+            opened_by: reference,
+            arrival,
+            alert_index,
+            created_at: now,
+            row: row.clone(),
+        });
+        self.incidents.add(IncidentSlot {
+            id,
+            new: Some(self.plan.new_incidents.len() - 1),
+            changed: true,
+            aurora_status: Some(AuroraStatus::Idle),
+            environment: alert.environment.clone(),
+            title: alert.title.clone(),
+            created_at: now,
+            firing_alerts: 1,
+            row,
+        });
+        self.plan.links.push(Link {
+            incident_id: id,
+            alert: reference,
+            strategy: "primary",
+            score: 1.0,
+            reason: "opened this incident".to_owned(),
+        });
+        self.event(
+            id,
+            EventDetail::Created {
+                alert: reference,
+                source_type: alert.source_type.as_str().to_owned(),
+                title: alert.title.clone(),
+            },
+        );
+        id
+    }
+
+    /// Records an event about the alert in `slot` on its incident's timeline, if it has one.
+    fn alert_event(&mut self, slot: usize, detail: impl FnOnce(AlertRef, String) -> EventDetail) {
+        if let Some(incident_id) = self.alerts[slot].row.incident_id {
+            let slot = &self.alerts[slot];
+            let detail = detail(slot.reference, slot.fingerprint.to_owned());
+            self.event(incident_id, detail);
+        }
+    }
+}
+
+/// A follow-up thought for an alert joining an incident whose analysis already ran (or is
+/// running), so the people reading the summary know it does not account for it.
+fn follow_up(
+    incident: &IncidentSlot,
+    alert: &NormalizedAlert,
+    reason: &str,
+) -> Option<plan::Thought> {
+    let when = match incident.aurora_status {
+        Some(AuroraStatus::Complete) => "after the analysis",
+        Some(AuroraStatus::Running) => "while the analysis ran",
+        _ => return None,
+    };
+    Some(plan::Thought {
+        incident_id: incident.id,
+        kind: "follow_up",
+        content: format!(
+            "Follow-up: \"{}\" from {} correlated {when} ({reason}); the summary does not account for it.",
+            alert.title,
+            alert.source_type.display_name()
+        ),
+    })
+}

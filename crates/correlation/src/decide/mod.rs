@@ -1,0 +1,296 @@
+//! The decision: every alert of every delivery, in receipt order, against the loaded state and
+//! everything decided before it in the same call.
+//!
+//! Each alert, as the design says:
+//! 1. Order: an alert whose row was last changed by a later delivery is stale. A stale firing
+//!    is counted; nothing else about it changes.
+//! 2. Dedup: a firing of an open alert is a repeat; a resolve resolves it, and its incident
+//!    follows the resolve policy.
+//! 3. Lifecycle: a resolved alert firing again within the flap window reopens its incident;
+//!    later, a new incident is linked to the old one as a recurrence.
+//! 4. Correlation: a new alert joins the best open incident at or above the threshold,
+//!    incidents opened earlier in the same call included; otherwise it opens one.
+
+mod alerts;
+mod correlate;
+mod incidents;
+
+use std::collections::{HashMap, HashSet};
+
+use aurora_domain::{AlertStatus, NormalizedAlert, SourceType};
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use crate::plan::{AlertRef, AlertRow, AlertUpdate, Event, EventDetail, IncidentUpdate, Plan};
+use crate::state::{Arrival, State, StoredDeployment};
+use crate::{Rules, plan};
+
+pub use correlate::CANDIDATE_LIMIT;
+
+/// Most deployments weighed per alert (the newest of its service and dependencies).
+pub const DEPLOYMENT_LIMIT: usize = 20;
+
+/// Decides what `arrivals` (one user's deliveries, in any order) do to `state`, as of `now`.
+/// Arrivals are applied in receipt order; those in `state.done_deliveries`, or repeated in
+/// `arrivals`, change nothing and are listed in [`Plan::already_processed`].
+pub fn decide(rules: &Rules, state: &State, arrivals: &[Arrival<'_>], now: DateTime<Utc>) -> Plan {
+    let mut order: Vec<usize> = (0..arrivals.len()).collect();
+    order.sort_by_key(|&index| arrivals[index].receipt);
+    let mut decision = Decision::new(rules, state, arrivals, now);
+    let mut seen: HashSet<&str> = HashSet::new();
+    for index in order {
+        let batch = arrivals[index].batch;
+        let delivery = batch.delivery_id.as_str();
+        if state.done_deliveries.contains(delivery) || !seen.insert(delivery) {
+            decision.plan.already_processed.push(index);
+            continue;
+        }
+        for (alert_index, alert) in batch.alerts.iter().enumerate() {
+            decision.apply(index, alert_index, alert);
+        }
+        if let Some(deployment) = &batch.deployment {
+            decision.plan.deployments.push(index);
+            decision.deployments.push(StoredDeployment {
+                service: deployment.service.clone(),
+                build: deployment.build.clone(),
+                failed: deployment.result.is_failure(),
+                deployed_at: deployment.finished_at,
+            });
+        }
+    }
+    decision.finish()
+}
+
+/// Resolves the stored alerts of `silent` keys that still fire and were last heard from
+/// before `silent_since` (sources that never send resolves time out after `timeout_secs`); their
+/// incidents follow the resolve policy. A key heard from since it was found silent is left
+/// alone.
+pub fn auto_resolve(
+    rules: &Rules,
+    state: &State,
+    silent: &[(SourceType, &str)],
+    silent_since: DateTime<Utc>,
+    timeout_secs: u64,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut decision = Decision::new(rules, state, &[], now);
+    for key in silent {
+        let Some(&slot) = decision.by_key.get(key) else {
+            continue;
+        };
+        let row = &decision.alerts[slot].row;
+        if row.status == AlertStatus::Firing && row.last_seen_at < silent_since {
+            decision.resolve_at(slot, now, |alert, _| EventDetail::AutoResolved {
+                alert,
+                after_secs: timeout_secs,
+            });
+        }
+    }
+    decision.finish()
+}
+
+/// An alert row as the decision goes: a stored one or a new one, and how it stands now.
+#[derive(Debug)]
+struct AlertSlot<'a> {
+    reference: AlertRef,
+    fingerprint: &'a str,
+    row: AlertRow,
+    /// Firing notifications counted here (added to a stored row's count; a new row's count).
+    occurrences: i32,
+    changed: bool,
+}
+
+/// The working state of one decision.
+struct Decision<'a> {
+    rules: &'a Rules,
+    now: DateTime<Utc>,
+    arrivals: &'a [Arrival<'a>],
+    alerts: Vec<AlertSlot<'a>>,
+    /// (source, fingerprint) → the slot of the row that stands for the key now.
+    by_key: HashMap<(SourceType, &'a str), usize>,
+    incidents: incidents::Incidents,
+    deployments: Vec<StoredDeployment>,
+    plan: Plan,
+}
+
+impl<'a> Decision<'a> {
+    fn new(
+        rules: &'a Rules,
+        state: &'a State,
+        arrivals: &'a [Arrival<'a>],
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut alerts = Vec::with_capacity(state.alerts.len());
+        let mut by_key = HashMap::with_capacity(state.alerts.len());
+        for stored in &state.alerts {
+            by_key.insert(
+                (stored.source_type, stored.fingerprint.as_str()),
+                alerts.len(),
+            );
+            alerts.push(AlertSlot {
+                reference: AlertRef::Stored(stored.id),
+                fingerprint: &stored.fingerprint,
+                row: AlertRow {
+                    status: stored.status,
+                    incident_id: stored.incident_id,
+                    resolved_at: stored.resolved_at,
+                    last_seen_at: stored.last_seen_at,
+                    receipt: stored.receipt,
+                },
+                occurrences: 0,
+                changed: false,
+            });
+        }
+        Self {
+            rules,
+            now,
+            arrivals,
+            alerts,
+            by_key,
+            incidents: incidents::Incidents::new(&state.incidents),
+            deployments: state.deployments.clone(),
+            plan: Plan::default(),
+        }
+    }
+
+    /// One alert of one delivery.
+    fn apply(&mut self, arrival: usize, alert_index: usize, alert: &'a NormalizedAlert) {
+        let receipt = self.arrivals[arrival].receipt;
+        let key = (alert.source_type, alert.fingerprint.as_str());
+        let current = self.by_key.get(&key).copied();
+        let mut processed = plan::Processed {
+            arrival,
+            alert_index,
+            alert: AlertRef::New(usize::MAX),
+            opened_incident: None,
+            events: Vec::new(),
+        };
+        match current {
+            Some(slot) if self.alerts[slot].row.receipt > receipt => {
+                self.stale(slot, alert);
+                processed.alert = self.alerts[slot].reference;
+            }
+            Some(slot) if self.alerts[slot].row.status == AlertStatus::Firing => {
+                processed.alert = self.alerts[slot].reference;
+                match alert.status {
+                    AlertStatus::Firing => self.repeat(slot, arrival),
+                    AlertStatus::Resolved => {
+                        processed.events = self.resolve(slot, arrival);
+                    }
+                }
+            }
+            Some(slot) if alert.status == AlertStatus::Resolved => {
+                // The resolve of an alert already resolved (vendors repeat them).
+                self.touch(slot, arrival);
+                processed.alert = self.alerts[slot].reference;
+            }
+            _ if alert.status == AlertStatus::Resolved => {
+                // A resolve for an alert Aurora never saw open is kept, but is no incident.
+                processed.alert = self.insert(arrival, alert_index, alert);
+            }
+            resolved => self.fire(resolved, arrival, alert_index, alert, &mut processed),
+        }
+        self.plan.processed.push(processed);
+    }
+
+    /// A delivery older than the row's last one: a firing is counted, nothing else changes.
+    fn stale(&mut self, slot: usize, alert: &NormalizedAlert) {
+        if alert.status == AlertStatus::Firing {
+            let slot = &mut self.alerts[slot];
+            slot.occurrences += 1;
+            slot.changed = true;
+        }
+    }
+
+    /// Stores a new alert row from alert `alert_index` of `arrival`, as the key's row.
+    fn insert(
+        &mut self,
+        arrival: usize,
+        alert_index: usize,
+        alert: &'a NormalizedAlert,
+    ) -> AlertRef {
+        let received_at = self.arrivals[arrival].batch.received_at;
+        let reference = AlertRef::New(self.plan.new_alerts.len());
+        let row = AlertRow {
+            status: alert.status,
+            incident_id: None,
+            resolved_at: (alert.status == AlertStatus::Resolved).then_some(received_at),
+            last_seen_at: received_at,
+            receipt: self.arrivals[arrival].receipt,
+        };
+        self.plan.new_alerts.push(plan::NewAlert {
+            arrival,
+            alert_index,
+            row: row.clone(),
+            occurrence_count: 1,
+        });
+        self.by_key.insert(
+            (alert.source_type, alert.fingerprint.as_str()),
+            self.alerts.len(),
+        );
+        self.alerts.push(AlertSlot {
+            reference,
+            fingerprint: alert.fingerprint.as_str(),
+            row,
+            occurrences: 1,
+            changed: true,
+        });
+        reference
+    }
+
+    /// Records that `arrival` was the last delivery applied to the row in `slot`.
+    fn touch(&mut self, slot: usize, arrival: usize) {
+        let Arrival { receipt, batch } = self.arrivals[arrival];
+        let slot = &mut self.alerts[slot];
+        slot.row.receipt = receipt;
+        slot.row.last_seen_at = slot.row.last_seen_at.max(batch.received_at);
+        slot.changed = true;
+    }
+
+    /// Appends an event to an incident's timeline; answers its index.
+    fn event(&mut self, incident_id: Uuid, detail: EventDetail) -> usize {
+        self.plan.events.push(Event {
+            incident_id,
+            detail,
+        });
+        self.plan.events.len() - 1
+    }
+
+    /// The window of a source's alerts for candidates.
+    fn window(&self, source: SourceType) -> TimeDelta {
+        TimeDelta::seconds(self.rules.window_secs(source.as_str()) as i64)
+    }
+
+    /// Turns the working state into the plan's rows.
+    fn finish(mut self) -> Plan {
+        for slot in self.alerts {
+            match slot.reference {
+                AlertRef::New(index) => {
+                    let new = &mut self.plan.new_alerts[index];
+                    new.row = slot.row;
+                    new.occurrence_count = slot.occurrences;
+                }
+                AlertRef::Stored(id) if slot.changed => self.plan.alert_updates.push(AlertUpdate {
+                    id,
+                    row: slot.row,
+                    added_occurrences: slot.occurrences,
+                }),
+                AlertRef::Stored(_) => {}
+            }
+        }
+        for incident in self.incidents.into_slots() {
+            match incident.new {
+                Some(index) => self.plan.new_incidents[index].row = incident.row,
+                None if incident.changed => self.plan.incident_updates.push(IncidentUpdate {
+                    id: incident.id,
+                    row: incident.row,
+                }),
+                None => {}
+            }
+        }
+        self.plan
+    }
+}
+
+#[cfg(test)]
+mod tests;

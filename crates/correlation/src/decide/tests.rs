@@ -1,0 +1,233 @@
+use std::collections::HashMap;
+
+use aurora_domain::{
+    AlertBatch, AlertStatus, Fingerprint, IncidentStatus, NormalizedAlert, Severity, SourceType,
+    UserId,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::*;
+use crate::state::{Receipt, StoredAlert, StoredIncident};
+
+fn rules() -> Rules {
+    let settings = aurora_settings::Settings::load_from(None, Some(HashMap::new()))
+        .expect("defaults are valid")
+        .correlation;
+    Rules::new(settings)
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_764_230_400, 0).expect("valid")
+}
+
+fn alert(fingerprint: &str, service: &str, status: AlertStatus) -> NormalizedAlert {
+    NormalizedAlert {
+        source_type: SourceType::Alertmanager,
+        fingerprint: Fingerprint::parse(fingerprint).expect("valid"),
+        status,
+        severity: Severity::High,
+        title: format!("{service} is failing"),
+        service: Some(service.to_owned()),
+        environment: Some("production".to_owned()),
+        started_at: now(),
+        labels: Default::default(),
+        url: None,
+    }
+}
+
+fn batch(delivery: &str, alerts: Vec<NormalizedAlert>) -> AlertBatch {
+    AlertBatch {
+        delivery_id: delivery.to_owned(),
+        user_id: UserId::parse("u1").expect("valid"),
+        integration_id: uuid::Uuid::nil(),
+        source_type: SourceType::Alertmanager,
+        received_at: now(),
+        alerts,
+        deployment: None,
+        raw_payload: serde_json::json!({}),
+    }
+}
+
+fn receipt(sequence: i64) -> Receipt {
+    Receipt { epoch: 1, sequence }
+}
+
+fn arrivals(batches: &[AlertBatch]) -> Vec<Arrival<'_>> {
+    batches
+        .iter()
+        .enumerate()
+        .map(|(i, batch)| Arrival {
+            receipt: receipt(i as i64 + 1),
+            batch,
+        })
+        .collect()
+}
+
+#[test]
+fn alerts_of_one_service_in_one_batch_are_one_incident() {
+    let batches = [
+        batch("d1", vec![alert("a", "checkout", AlertStatus::Firing)]),
+        batch("d2", vec![alert("b", "checkout", AlertStatus::Firing)]),
+        batch("d3", vec![alert("c", "search", AlertStatus::Firing)]),
+    ];
+    let plan = decide(&rules(), &State::default(), &arrivals(&batches), now());
+    assert_eq!(plan.new_alerts.len(), 3);
+    assert_eq!(plan.new_incidents.len(), 2, "checkout and search");
+    let checkout = &plan.new_incidents[0];
+    assert_eq!(checkout.row.correlated_alert_count, 1);
+    assert_eq!(plan.links[1].strategy, "service");
+    assert_eq!(plan.links[1].alert, AlertRef::New(1));
+    assert_eq!(plan.processed[1].opened_incident, None);
+    assert_eq!(plan.processed[1].events.len(), 1, "the correlated event");
+    assert_eq!(plan.new_alerts[1].row.incident_id, Some(checkout.id));
+}
+
+#[test]
+fn a_resolve_processed_before_its_firing_leaves_the_alert_resolved() {
+    // Accepted in this order: firing (1), resolve (2); decided resolve first, then, in a
+    // later call, the firing — as a redelivery or another replica would.
+    let firing = batch("fire", vec![alert("a", "checkout", AlertStatus::Firing)]);
+    let resolve = batch(
+        "resolve",
+        vec![alert("a", "checkout", AlertStatus::Resolved)],
+    );
+    let first = decide(
+        &rules(),
+        &State::default(),
+        &[Arrival {
+            receipt: receipt(2),
+            batch: &resolve,
+        }],
+        now(),
+    );
+    assert_eq!(first.new_alerts[0].row.status, AlertStatus::Resolved);
+    let stored = StoredAlert {
+        id: 7,
+        source_type: SourceType::Alertmanager,
+        fingerprint: "a".into(),
+        status: AlertStatus::Resolved,
+        incident_id: None,
+        resolved_at: Some(now()),
+        last_seen_at: now(),
+        receipt: receipt(2),
+    };
+    let state = State {
+        alerts: vec![stored],
+        ..State::default()
+    };
+    let second = decide(
+        &rules(),
+        &state,
+        &[Arrival {
+            receipt: receipt(1),
+            batch: &firing,
+        }],
+        now(),
+    );
+    assert!(second.new_incidents.is_empty(), "{second:?}");
+    assert!(second.new_alerts.is_empty());
+    assert_eq!(second.alert_updates.len(), 1);
+    let update = &second.alert_updates[0];
+    assert_eq!(
+        (
+            update.row.status,
+            update.row.receipt,
+            update.added_occurrences
+        ),
+        (AlertStatus::Resolved, receipt(2), 1),
+        "counted, not reopened"
+    );
+
+    // Both in one call, in the wrong order in the slice: receipt order wins.
+    let both = [
+        Arrival {
+            receipt: receipt(2),
+            batch: &resolve,
+        },
+        Arrival {
+            receipt: receipt(1),
+            batch: &firing,
+        },
+    ];
+    let plan = decide(&rules(), &State::default(), &both, now());
+    assert_eq!(plan.new_alerts.len(), 1);
+    assert_eq!(plan.new_alerts[0].row.status, AlertStatus::Resolved);
+    assert_eq!(plan.new_incidents[0].row.status, IncidentStatus::Resolved);
+}
+
+#[test]
+fn a_repeat_is_counted_and_a_processed_delivery_changes_nothing() {
+    let stored = StoredAlert {
+        id: 3,
+        source_type: SourceType::Alertmanager,
+        fingerprint: "a".into(),
+        status: AlertStatus::Firing,
+        incident_id: None,
+        resolved_at: None,
+        last_seen_at: now() - TimeDelta::minutes(1),
+        receipt: receipt(1),
+    };
+    let state = State {
+        alerts: vec![stored],
+        done_deliveries: ["old".to_owned()].into(),
+        ..State::default()
+    };
+    let batches = [
+        batch("old", vec![alert("a", "checkout", AlertStatus::Firing)]),
+        batch("new", vec![alert("a", "checkout", AlertStatus::Firing)]),
+        batch("new", vec![alert("a", "checkout", AlertStatus::Firing)]),
+    ];
+    let plan = decide(&rules(), &state, &arrivals(&batches), now());
+    assert_eq!(plan.already_processed, [0, 2]);
+    assert_eq!(plan.alert_updates[0].added_occurrences, 1);
+    assert_eq!(plan.alert_updates[0].row.last_seen_at, now());
+    assert!(plan.new_alerts.is_empty() && plan.new_incidents.is_empty());
+}
+
+#[test]
+fn a_flap_reopens_the_resolved_incident() {
+    let incident_id = uuid::Uuid::new_v4();
+    let state = State {
+        alerts: vec![StoredAlert {
+            id: 3,
+            source_type: SourceType::Alertmanager,
+            fingerprint: "a".into(),
+            status: AlertStatus::Resolved,
+            incident_id: Some(incident_id),
+            resolved_at: Some(now() - TimeDelta::minutes(2)),
+            last_seen_at: now() - TimeDelta::minutes(2),
+            receipt: receipt(1),
+        }],
+        incidents: vec![StoredIncident {
+            id: incident_id,
+            status: IncidentStatus::Resolved,
+            aurora_status: None,
+            environment: Some("production".into()),
+            title: "checkout is failing".into(),
+            affected_services: vec!["checkout".into()],
+            correlated_alert_count: 0,
+            firing_alerts: 0,
+            created_at: now() - TimeDelta::minutes(5),
+            updated_at: now() - TimeDelta::minutes(2),
+            resolved_at: Some(now() - TimeDelta::minutes(2)),
+        }],
+        ..State::default()
+    };
+    let batches = [batch(
+        "d",
+        vec![alert("a", "checkout", AlertStatus::Firing)],
+    )];
+    let arrivals = [Arrival {
+        receipt: receipt(5),
+        batch: &batches[0],
+    }];
+    let plan = decide(&rules(), &state, &arrivals, now());
+    assert_eq!(
+        plan.incident_updates[0].row.status,
+        IncidentStatus::Investigating
+    );
+    assert_eq!(plan.incident_updates[0].row.resolved_at, None);
+    assert_eq!(plan.events[0].detail.kind(), "reopened");
+    assert_eq!(plan.processed[0].events, [0]);
+    assert_eq!(plan.alert_updates[0].row.status, AlertStatus::Firing);
+}

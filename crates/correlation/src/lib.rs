@@ -1,0 +1,24 @@
+//! The correlator's decisions, with no I/O: given what PostgreSQL holds for one user and that
+//! user's deliveries in the order Aurora accepted them, [`decide`] answers the rows to write
+//! and the events to publish. The correlator service loads the [`State`] in a few set-based
+//! queries, calls [`decide`], and writes the [`Plan`] with multi-row statements, so its cost
+//! per alert is a share of a handful of statements instead of a round of its own.
+//!
+//! - [`state`]: what the decision reads (stored alerts by key, candidate incidents,
+//!   deployments) and the [`Receipt`] order of deliveries.
+//! - [`plan`]: what it answers: new and changed alerts and incidents, links, timeline events,
+//!   follow-up thoughts, and what each delivery did.
+//! - [`decide`]: dedup, order, lifecycle (resolve, flap, recurrence), correlation and opening,
+//!   alert by alert in arrival order.
+//! - [`scoring`]: the correlation strategies; [`dependency_graph`]: the service topology.
+
+pub mod decide;
+pub mod dependency_graph;
+pub mod plan;
+pub mod scoring;
+pub mod state;
+
+pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide};
+pub use plan::{AlertRef, EventDetail, Plan};
+pub use scoring::Rules;
+pub use state::{Arrival, Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident};

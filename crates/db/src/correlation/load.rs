@@ -1,0 +1,264 @@
+//! Loading what a correlation decision reads, one query per kind of row, whatever the number
+//! of deliveries: deliveries done, alerts by key, incidents (locked), deployments.
+
+use std::collections::HashMap;
+
+use aurora_correlation::{Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident};
+use aurora_domain::{DeploymentResult, UserId};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Text, Timestamp, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::deliveries::ProcessedAlert;
+use crate::schema::alert_deliveries;
+use crate::{QueryResult, time};
+
+/// The state for a decision, and what each delivery already processed did (a redelivery
+/// republishes that).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// What the decision reads.
+    pub state: State,
+    /// Delivery id → what each of its alerts did, in alert order.
+    pub done: HashMap<String, Vec<ProcessedAlert>>,
+}
+
+/// Loads everything `needs` names for `user`. Call inside the transaction that writes the
+/// plan, holding the user's lock: the incidents are locked `FOR UPDATE` as well, so an
+/// analysis finishing meanwhile waits rather than being overwritten.
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+    needs: &Needs<'_>,
+) -> QueryResult<Loaded> {
+    let done = done_deliveries(conn, user, &needs.delivery_ids).await?;
+    let alerts = alerts_by_key(conn, user, needs).await?;
+    let referenced: Vec<Uuid> = alerts.iter().filter_map(|a| a.incident_id).collect();
+    let incidents = incidents(conn, user, needs, &referenced).await?;
+    let deployments = deployments(conn, user, needs).await?;
+    Ok(Loaded {
+        state: State {
+            done_deliveries: done.keys().cloned().collect(),
+            alerts,
+            incidents,
+            deployments,
+        },
+        done,
+    })
+}
+
+async fn done_deliveries(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+    delivery_ids: &[&str],
+) -> QueryResult<HashMap<String, Vec<ProcessedAlert>>> {
+    let rows: Vec<(String, ProcessedAlert)> = alert_deliveries::table
+        .filter(alert_deliveries::user_id.eq(user.as_str()))
+        .filter(alert_deliveries::delivery_id.eq_any(delivery_ids))
+        .order((
+            alert_deliveries::delivery_id,
+            alert_deliveries::alert_index.asc(),
+        ))
+        .select((alert_deliveries::delivery_id, ProcessedAlert::as_select()))
+        .load(conn)
+        .await?;
+    let mut done: HashMap<String, Vec<ProcessedAlert>> = HashMap::new();
+    for (delivery_id, processed) in rows {
+        done.entry(delivery_id).or_default().push(processed);
+    }
+    Ok(done)
+}
+
+#[derive(QueryableByName)]
+#[diesel(table_name = crate::schema::alerts)]
+struct KeyRow {
+    id: i32,
+    source_type: String,
+    fingerprint: String,
+    status: String,
+    incident_id: Option<Uuid>,
+    resolved_at: Option<NaiveDateTime>,
+    last_seen_at: NaiveDateTime,
+    receipt_epoch: i64,
+    receipt_sequence: i64,
+}
+
+/// The row standing for each key: the open one, else the one resolved last.
+async fn alerts_by_key(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+    needs: &Needs<'_>,
+) -> QueryResult<Vec<StoredAlert>> {
+    if needs.keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sources: Vec<&str> = needs.keys.iter().map(|(s, _)| s.as_str()).collect();
+    let fingerprints: Vec<&str> = needs.keys.iter().map(|(_, f)| *f).collect();
+    let rows: Vec<KeyRow> = diesel::sql_query(
+        "SELECT DISTINCT ON (a.source_type, a.fingerprint) a.id, a.source_type, a.fingerprint, \
+                a.status, a.incident_id, a.resolved_at, a.last_seen_at, a.receipt_epoch, \
+                a.receipt_sequence \
+         FROM unnest($2::text[], $3::text[]) AS k(source_type, fingerprint) \
+         JOIN alerts a ON a.user_id = $1 AND a.source_type = k.source_type \
+                      AND a.fingerprint = k.fingerprint \
+         ORDER BY a.source_type, a.fingerprint, a.status = 'firing' DESC, \
+                  a.resolved_at DESC NULLS LAST, a.id DESC",
+    )
+    .bind::<Text, _>(user.as_str())
+    .bind::<Array<Text>, _>(&sources)
+    .bind::<Array<Text>, _>(&fingerprints)
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StoredAlert {
+                id: row.id,
+                source_type: parse(&row.source_type)?,
+                fingerprint: row.fingerprint,
+                status: parse(&row.status)?,
+                incident_id: row.incident_id,
+                resolved_at: row.resolved_at.map(time::to_utc),
+                last_seen_at: time::to_utc(row.last_seen_at),
+                receipt: Receipt {
+                    epoch: row.receipt_epoch,
+                    sequence: row.receipt_sequence,
+                },
+            })
+        })
+        .collect()
+}
+
+#[derive(QueryableByName)]
+#[diesel(table_name = crate::schema::incidents)]
+struct IncidentRow {
+    id: Uuid,
+    status: String,
+    aurora_status: Option<String>,
+    alert_environment: Option<String>,
+    alert_title: Option<String>,
+    affected_services: Vec<String>,
+    correlated_alert_count: i32,
+    started_at: NaiveDateTime,
+    created_at: Option<NaiveDateTime>,
+    updated_at: Option<NaiveDateTime>,
+    resolved_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = BigInt)]
+    firing_alerts: i64,
+}
+
+/// The incidents of `referenced` alerts and the open candidates of each environment, with
+/// their firing alerts counted, locked for the transaction.
+async fn incidents(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+    needs: &Needs<'_>,
+    referenced: &[Uuid],
+) -> QueryResult<Vec<StoredIncident>> {
+    // Candidates per environment come from `incidents_open_candidates`: a few dozen index
+    // rows each, however many incidents are open.
+    let rows: Vec<IncidentRow> = diesel::sql_query(
+        "SELECT i.id, i.status, i.aurora_status, i.alert_environment, i.alert_title, \
+                i.affected_services, i.correlated_alert_count, i.started_at, i.created_at, \
+                i.updated_at, i.resolved_at, \
+                (SELECT count(*) FROM alerts a \
+                 WHERE a.incident_id = i.id AND a.status = 'firing') AS firing_alerts \
+         FROM incidents i \
+         WHERE i.id IN ( \
+             SELECT unnest($2::uuid[]) \
+             UNION \
+             SELECT c.id FROM unnest($3::text[]) AS e(environment) \
+             CROSS JOIN LATERAL ( \
+                 SELECT id FROM incidents \
+                 WHERE user_id = $1 AND status IN ('investigating', 'analyzed') \
+                   AND alert_environment = e.environment AND updated_at >= $4 \
+                 ORDER BY updated_at DESC LIMIT $5) c \
+             UNION \
+             (SELECT id FROM incidents \
+              WHERE $6 AND user_id = $1 AND status IN ('investigating', 'analyzed') \
+                AND alert_environment IS NULL AND updated_at >= $4 \
+              ORDER BY updated_at DESC LIMIT $5)) \
+         FOR UPDATE OF i",
+    )
+    .bind::<Text, _>(user.as_str())
+    .bind::<Array<SqlUuid>, _>(referenced)
+    .bind::<Array<Text>, _>(&needs.environments)
+    .bind::<Timestamp, _>(needs.candidates_since.naive_utc())
+    .bind::<BigInt, _>(aurora_correlation::CANDIDATE_LIMIT as i64)
+    .bind::<Bool, _>(needs.unknown_environment)
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let started_at = time::to_utc(row.started_at);
+            Ok(StoredIncident {
+                id: row.id,
+                status: parse(&row.status)?,
+                aurora_status: row.aurora_status.as_deref().map(parse).transpose()?,
+                environment: row.alert_environment,
+                title: row.alert_title.unwrap_or_default(),
+                affected_services: row.affected_services,
+                correlated_alert_count: row.correlated_alert_count,
+                firing_alerts: row.firing_alerts,
+                created_at: row.created_at.map_or(started_at, time::to_utc),
+                updated_at: row.updated_at.map_or(started_at, time::to_utc),
+                resolved_at: row.resolved_at.map(time::to_utc),
+            })
+        })
+        .collect()
+}
+
+#[derive(QueryableByName)]
+#[diesel(table_name = crate::schema::deployments)]
+struct DeploymentRow {
+    service: String,
+    build_number: Option<String>,
+    result: String,
+    deployed_at: NaiveDateTime,
+}
+
+/// The newest deployments of each service since the window's start.
+async fn deployments(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+    needs: &Needs<'_>,
+) -> QueryResult<Vec<StoredDeployment>> {
+    if needs.services.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<DeploymentRow> = diesel::sql_query(
+        "SELECT d.service, d.build_number, d.result, d.deployed_at \
+         FROM unnest($2::text[]) AS s(service) \
+         CROSS JOIN LATERAL ( \
+             SELECT service, build_number, result, deployed_at FROM deployments \
+             WHERE user_id = $1 AND service = s.service AND deployed_at >= $3 \
+             ORDER BY deployed_at DESC LIMIT $4) d",
+    )
+    .bind::<Text, _>(user.as_str())
+    .bind::<Array<Text>, _>(&needs.services)
+    .bind::<Timestamp, _>(needs.deployments_since.naive_utc())
+    .bind::<BigInt, _>(aurora_correlation::decide::DEPLOYMENT_LIMIT as i64)
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StoredDeployment {
+                failed: parse::<DeploymentResult>(&row.result)?.is_failure(),
+                service: row.service,
+                build: row.build_number,
+                deployed_at: time::to_utc(row.deployed_at),
+            })
+        })
+        .collect()
+}
+
+/// A stored enum value; one the code does not know is a corrupt row.
+fn parse<T>(value: &str) -> QueryResult<T>
+where
+    T: std::str::FromStr<Err = aurora_domain::ParseEnumError>,
+{
+    value
+        .parse()
+        .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))
+}

@@ -1,0 +1,1 @@
+ALTER TABLE alerts DROP COLUMN receipt_sequence, DROP COLUMN receipt_epoch;

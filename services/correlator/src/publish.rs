@@ -1,0 +1,155 @@
+//! After the commit: `incidents.created` for every incident opened and `incidents.<change>`
+//! for every published timeline event, each with a `Nats-Msg-Id` derived from its row, sent
+//! all at once and awaited together. A redelivered delivery republishes what it recorded the
+//! first time; JetStream drops the duplicates.
+
+use aurora_bus::{Bus, HandlerError, IncidentSubject};
+use aurora_correlation::{Arrival, Plan};
+use aurora_db::correlation::Written;
+use aurora_db::{DbPool, events, incidents, time};
+use aurora_domain::{IncidentChange, IncidentChanged, IncidentCreated, UserId};
+use chrono::{DateTime, Utc};
+use futures::future::try_join_all;
+use uuid::Uuid;
+
+use crate::process::{DeliveryOutcome, classify};
+
+/// What a committed transaction publishes.
+#[derive(Debug, Default)]
+pub(crate) struct Publication {
+    created: Vec<IncidentCreated>,
+    changes: Vec<IncidentChanged>,
+    /// Incidents opened by redelivered deliveries, read back to publish again.
+    reopened_created: Vec<Uuid>,
+    /// Events recorded by redelivered deliveries, read back to publish again.
+    recorded_changes: Vec<i64>,
+}
+
+/// The events of a written plan.
+pub(crate) fn of_plan(
+    user: &UserId,
+    arrivals: &[Arrival<'_>],
+    plan: &Plan,
+    written: &Written,
+    now: DateTime<Utc>,
+) -> Publication {
+    let created = plan
+        .new_incidents
+        .iter()
+        .map(|incident| {
+            let batch = arrivals[incident.arrival].batch;
+            IncidentCreated {
+                incident_id: incident.id,
+                user_id: user.clone(),
+                source_alert_id: written.alert_id(incident.opened_by),
+                source_type: batch.alerts[incident.alert_index].source_type,
+                created_at: incident.created_at,
+            }
+        })
+        .collect();
+    let changes = plan
+        .events
+        .iter()
+        .zip(&written.event_ids)
+        .filter_map(|(event, &event_id)| {
+            Some(IncidentChanged {
+                change: event.detail.published_change()?,
+                incident_id: event.incident_id,
+                user_id: user.clone(),
+                event_id,
+                occurred_at: now,
+            })
+        })
+        .collect();
+    Publication {
+        created,
+        changes,
+        ..Publication::default()
+    }
+}
+
+impl Publication {
+    /// Adds what redelivered deliveries recorded the first time.
+    pub(crate) fn with_redelivered(mut self, outcomes: &[DeliveryOutcome]) -> Self {
+        for outcome in outcomes.iter().filter(|o| o.already_processed) {
+            self.reopened_created
+                .extend(outcome.opened_incidents.iter().copied());
+            self.recorded_changes
+                .extend(outcome.changes.iter().copied());
+        }
+        self
+    }
+}
+
+/// Publishes everything, created incidents first; answers once JetStream has it all.
+pub(crate) async fn publish(
+    bus: &Bus,
+    pool: &DbPool,
+    user: &UserId,
+    publication: &Publication,
+) -> Result<(), HandlerError> {
+    let mut created = publication.created.clone();
+    let mut changes = publication.changes.clone();
+    if !publication.reopened_created.is_empty() || !publication.recorded_changes.is_empty() {
+        let (again_created, again_changes) = read_back(pool, user, publication).await?;
+        created.extend(again_created);
+        changes.extend(again_changes);
+    }
+    let subject = bus.topology().incident_subject(IncidentSubject::Created);
+    try_join_all(created.iter().map(|event| async {
+        bus.publish(subject.clone(), &event.message_id(), event)
+            .await
+    }))
+    .await
+    .map_err(|err| HandlerError::Transient(err.to_string()))?;
+    try_join_all(
+        changes
+            .iter()
+            .map(|change| bus.publish_incident_change(change)),
+    )
+    .await
+    .map_err(|err| HandlerError::Transient(err.to_string()))?;
+    Ok(())
+}
+
+/// The messages of what redelivered deliveries recorded, from their rows.
+async fn read_back(
+    pool: &DbPool,
+    user: &UserId,
+    publication: &Publication,
+) -> Result<(Vec<IncidentCreated>, Vec<IncidentChanged>), HandlerError> {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|err| HandlerError::Transient(err.to_string()))?;
+    let mut created = Vec::new();
+    for &incident_id in &publication.reopened_created {
+        let incident = incidents::get(&mut conn, incident_id)
+            .await
+            .map_err(classify)?;
+        created.push(IncidentCreated {
+            incident_id,
+            user_id: user.clone(),
+            source_alert_id: incident.source_alert_id,
+            source_type: incident.source_type.parse().map_err(
+                |err: aurora_domain::ParseEnumError| HandlerError::Poison(err.to_string()),
+            )?,
+            created_at: time::to_utc(incident.created_at.unwrap_or_else(time::now)),
+        });
+    }
+    let changes = events::by_ids(&mut conn, &publication.recorded_changes)
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .filter_map(|event| {
+            Some(IncidentChanged {
+                change: IncidentChange::of_event_kind(&event.kind)?,
+                incident_id: event.incident_id,
+                user_id: user.clone(),
+                event_id: event.id,
+                occurred_at: time::to_utc(event.created_at),
+            })
+        })
+        .collect();
+    Ok((created, changes))
+}
