@@ -267,6 +267,39 @@ impl Bus {
             })
     }
 
+    /// Tells every ingress that an integration changed (revoked, secrets replaced), so none
+    /// keeps accepting what it cached. Returns once the server has the message.
+    pub async fn announce_integration_change(
+        &self,
+        change: &aurora_domain::IntegrationChanged,
+    ) -> Result<(), BusError> {
+        let subject = self.topology.integration_changes_subject();
+        let publish_error = |detail: String| BusError::Publish {
+            subject: subject.clone(),
+            detail,
+        };
+        let payload = serde_json::to_vec(change).expect("bus messages always serialize");
+        self.client
+            .publish(subject.clone(), payload.into())
+            .await
+            .map_err(|err| publish_error(err.to_string()))?;
+        self.client
+            .flush()
+            .await
+            .map_err(|err| publish_error(err.to_string()))
+    }
+
+    /// Integration changes as they are announced, for an ingress' cache.
+    pub async fn subscribe_integration_changes(&self) -> Result<async_nats::Subscriber, BusError> {
+        self.client
+            .subscribe(self.topology.integration_changes_subject())
+            .await
+            .map_err(|err| BusError::Setup {
+                what: "integration changes subscription".into(),
+                detail: err.to_string(),
+            })
+    }
+
     /// The JetStream context, for tests and tools that inspect streams.
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.jetstream

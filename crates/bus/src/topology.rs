@@ -123,6 +123,12 @@ impl Topology {
     pub fn all_incident_subjects(&self) -> String {
         self.subject("incidents.*")
     }
+
+    /// Where revocations and secret rotations are announced to every ingress (core NATS, no
+    /// stream: a change is only news to the processes running now).
+    pub fn integration_changes_subject(&self) -> String {
+        self.subject("integrations.changed")
+    }
 }
 
 #[cfg(test)]

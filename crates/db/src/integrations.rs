@@ -71,18 +71,7 @@ pub async fn create(
     signing_secrets: &[String],
     secret_box: Option<&SecretBox>,
 ) -> QueryResult<CreatedIntegration> {
-    let sealed: Vec<String> = match (signing_secrets, secret_box) {
-        ([], _) => Vec::new(),
-        (secrets, Some(secret_box)) => secrets
-            .iter()
-            .map(|secret| secret_box.seal(secret))
-            .collect(),
-        (_, None) => {
-            return Err(diesel::result::Error::QueryBuilderError(
-                "signing secrets need an encryption key (secrets.encryption_key)".into(),
-            ));
-        }
-    };
+    let sealed = seal_all(signing_secrets, secret_box)?;
     let token = tokens::mint("aur_whk_");
     let integration = diesel::insert_into(integrations::table)
         .values((
@@ -112,21 +101,62 @@ pub async fn find_by_token(
         .optional()
 }
 
-/// Revokes a user's live integration of a source; answers whether there was one. Its token
-/// stops working at once and a new integration can be created for the source.
+/// Signing secrets sealed for storage; none need no key.
+fn seal_all(
+    signing_secrets: &[String],
+    secret_box: Option<&SecretBox>,
+) -> QueryResult<Vec<String>> {
+    match (signing_secrets, secret_box) {
+        ([], _) => Ok(Vec::new()),
+        (secrets, Some(secret_box)) => Ok(secrets
+            .iter()
+            .map(|secret| secret_box.seal(secret))
+            .collect()),
+        (_, None) => Err(diesel::result::Error::QueryBuilderError(
+            "signing secrets need an encryption key (secrets.encryption_key)".into(),
+        )),
+    }
+}
+
+/// The live integration of a user and source.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn live<'a>(user_id: &'a str, source: &'a str) -> _ {
+    integrations::user_id
+        .eq(user_id)
+        .and(integrations::source_type.eq(source))
+        .and(integrations::revoked_at.is_null())
+}
+
+/// Revokes a user's live integration of a source; answers its id, or `None` when there was
+/// none. Its token stops working once every ingress heard of it (announce it on the bus) and a
+/// new integration can be created for the source.
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     source: SourceType,
-) -> QueryResult<bool> {
-    let revoked = diesel::update(
-        integrations::table
-            .filter(integrations::user_id.eq(user_id))
-            .filter(integrations::source_type.eq(source.as_str()))
-            .filter(integrations::revoked_at.is_null()),
-    )
-    .set(integrations::revoked_at.eq(time::now()))
-    .execute(conn)
-    .await?;
-    Ok(revoked > 0)
+) -> QueryResult<Option<Uuid>> {
+    diesel::update(integrations::table.filter(live(user_id, source.as_str())))
+        .set(integrations::revoked_at.eq(time::now()))
+        .returning(integrations::id)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Replaces the signing secrets of a user's live integration of a source (list the new and
+/// the old one while the vendor switches); answers its id, or `None` when there is none.
+pub async fn replace_signing_secrets(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    source: SourceType,
+    signing_secrets: &[String],
+    secret_box: Option<&SecretBox>,
+) -> QueryResult<Option<Uuid>> {
+    let sealed = seal_all(signing_secrets, secret_box)?;
+    diesel::update(integrations::table.filter(live(user_id, source.as_str())))
+        .set(integrations::signing_secrets.eq(sealed))
+        .returning(integrations::id)
+        .get_result(conn)
+        .await
+        .optional()
 }

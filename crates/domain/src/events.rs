@@ -119,3 +119,12 @@ impl IncidentChanged {
         format!("incident-event:{}", self.event_id)
     }
 }
+
+/// An integration changed in a way every ingress must apply at once: its token was revoked or
+/// its signing secrets were replaced. Published on core NATS (`integrations.changed`) by
+/// whoever made the change, after the commit; each ingress then forgets what it cached of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IntegrationChanged {
+    /// The integration.
+    pub integration_id: Uuid,
+}

@@ -15,5 +15,7 @@ pub use enums::{
     ActiveTab, AlertStatus, AuroraStatus, DeploymentResult, IncidentStatus, ParseEnumError,
     Severity, SourceType,
 };
-pub use events::{AlertBatch, IncidentChange, IncidentChanged, IncidentCreated};
+pub use events::{
+    AlertBatch, IncidentChange, IncidentChanged, IncidentCreated, IntegrationChanged,
+};
 pub use ids::{UserId, UserIdError};

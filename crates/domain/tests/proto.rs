@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use aurora_domain::{AlertBatch, IncidentChanged, IncidentCreated};
+use aurora_domain::{AlertBatch, IncidentChanged, IncidentCreated, IntegrationChanged};
 
 fn proto_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto")
@@ -43,5 +43,13 @@ fn incident_changed_schema_matches_proto() {
     check(
         "incident_changed.schema.json",
         schemars::schema_for!(IncidentChanged),
+    );
+}
+
+#[test]
+fn integration_changed_schema_matches_proto() {
+    check(
+        "integration_changed.schema.json",
+        schemars::schema_for!(IntegrationChanged),
     );
 }

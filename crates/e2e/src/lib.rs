@@ -76,12 +76,22 @@ impl Stack {
             clock,
             body_limit_bytes: 1024 * 1024,
             signature_tolerance: Duration::from_secs(300),
-            known_integrations: aurora_ingress::KnownIntegrations::new(Duration::from_secs(300)),
+            integrations: aurora_ingress::IntegrationCache::new(
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ),
             rate_limiter: aurora_ingress::RateLimiter::new(
                 std::num::NonZeroU32::new(1000).expect("non-zero"),
                 std::num::NonZeroU32::new(2000).expect("non-zero"),
             ),
         };
+        aurora_ingress::follow_changes(
+            connections.bus.clone(),
+            ingress_state.integrations.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .expect("the ingress hears integration changes");
         let (ingress_url, ingress) = listen();
         let ingress = aurora_ingress_service::server(
             ingress_state,

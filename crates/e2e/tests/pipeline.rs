@@ -247,6 +247,7 @@ async fn credentials_open_exactly_their_own_route_and_refusals_publish_nothing()
         aurora_db::integrations::revoke(&mut conn, &revoked_owner.id, SourceType::Grafana)
             .await
             .unwrap()
+            .is_some()
     );
     let (status, answer) = post_webhook(&url, Some(&revoked), &body, &[]).await;
     assert_eq!(
@@ -522,4 +523,62 @@ async fn a_message_that_cannot_be_processed_becomes_a_dead_letter_and_blocks_not
         letters[0].reason
     );
     assert_eq!(letters[0].payload, b"not a delivery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_rotation_and_a_revocation_reach_an_ingress_that_cached_the_token_within_a_second()
+{
+    let stack = Stack::start().await;
+    let owner = stack.user("rotating").await;
+    let token = stack
+        .integration(&owner, SourceType::Grafana, &["old-secret"])
+        .await;
+    let url = stack.webhook_url(SourceType::Grafana);
+    let body = example("grafana_unified_checkout_critical.json");
+    let signed = |secret: &str| vec![("X-Grafana-Alerting-Signature", sign(secret, &body))];
+    let post =
+        async |headers: &[(&str, String)]| post_webhook(&url, Some(&token), &body, headers).await.0;
+    // Accepted once: the ingress now holds the integration and asks the database no more.
+    assert_eq!(post(&signed("old-secret")).await, StatusCode::ACCEPTED);
+
+    let bus = &stack.connections.bus;
+    let mut conn = stack.db().connect().await;
+    let rotated = aurora_db::integrations::replace_signing_secrets(
+        &mut conn,
+        &owner.id,
+        SourceType::Grafana,
+        &["new-secret".to_owned()],
+        Some(&stack.secret_box),
+    )
+    .await
+    .unwrap()
+    .expect("a live integration");
+    bus.announce_integration_change(&aurora_domain::IntegrationChanged {
+        integration_id: rotated,
+    })
+    .await
+    .unwrap();
+    eventually(
+        "the rotated-out secret refused",
+        Duration::from_secs(1),
+        || async { (post(&signed("old-secret")).await == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
+    .await;
+    assert_eq!(post(&signed("new-secret")).await, StatusCode::ACCEPTED);
+
+    let revoked = aurora_db::integrations::revoke(&mut conn, &owner.id, SourceType::Grafana)
+        .await
+        .unwrap()
+        .expect("a live integration");
+    bus.announce_integration_change(&aurora_domain::IntegrationChanged {
+        integration_id: revoked,
+    })
+    .await
+    .unwrap();
+    eventually(
+        "the revoked token refused",
+        Duration::from_secs(1),
+        || async { (post(&signed("new-secret")).await == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
+    .await;
 }

@@ -304,7 +304,10 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not
             std::num::NonZeroU32::new(2).unwrap(),
         ),
         secret_box: Some(stack.secret_box.clone()),
-        known_integrations: aurora_ingress::KnownIntegrations::new(Duration::from_secs(300)),
+        integrations: aurora_ingress::IntegrationCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(300),
+        ),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -2,7 +2,10 @@
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, web};
+use std::sync::Arc;
+
 use aurora_db::integrations::{self, Integration};
+use aurora_db::tokens;
 use aurora_domain::SourceType;
 use base64::Engine;
 
@@ -45,12 +48,13 @@ fn web_query_token(query: &str) -> Option<String> {
         .filter(|token| !token.is_empty())
 }
 
-/// The live integration of `source` that the request's token belongs to.
+/// The live integration of `source` that the request's token belongs to. Reads only the
+/// request's head, so nothing of the body is read for a stranger.
 pub(crate) async fn authenticate(
     request: &HttpRequest,
     state: &IngressState,
     source: SourceType,
-) -> Result<Integration, IngressError> {
+) -> Result<Arc<Integration>, IngressError> {
     let token = presented_token(request).ok_or_else(|| {
         IngressError::Unauthorized(
             "missing credentials: send the integration token as a Bearer token, a Basic auth password or a `token` query parameter".into(),
@@ -71,8 +75,17 @@ pub(crate) async fn authenticate(
     Ok(integration)
 }
 
-/// The database's answer for `token`; while it cannot answer, the answer it last gave.
-async fn look_up(state: &IngressState, token: &str) -> Result<Option<Integration>, IngressError> {
+/// The integration of `token`: as cached, else the database's answer; while the database
+/// cannot answer, the answer it last gave within the fallback.
+async fn look_up(
+    state: &IngressState,
+    token: &str,
+) -> Result<Option<Arc<Integration>>, IngressError> {
+    let hash = tokens::hash(token);
+    let ticket = match state.integrations.fresh(&hash) {
+        Ok(cached) => return Ok(Some(cached)),
+        Err(ticket) => ticket,
+    };
     let answer = match state.pool.get().await {
         Ok(mut conn) => integrations::find_by_token(&mut conn, token)
             .await
@@ -80,11 +93,8 @@ async fn look_up(state: &IngressState, token: &str) -> Result<Option<Integration
         Err(err) => Err(err.to_string()),
     };
     match answer {
-        Ok(found) => {
-            state.known_integrations.record(token, found.as_ref());
-            Ok(found)
-        }
-        Err(err) => match state.known_integrations.recall(token) {
+        Ok(found) => Ok(state.integrations.record(hash, found, ticket)),
+        Err(err) => match state.integrations.recall(&hash) {
             Some(known) => {
                 tracing::warn!(error = %err, "integration lookup failed; using the integration as last seen");
                 Ok(Some(known))

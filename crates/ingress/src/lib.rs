@@ -1,6 +1,7 @@
-//! The webhook ingress every vendor service shares: read the body within a limit,
-//! authenticate the integration token, verify the vendor's signature, normalize, publish to
-//! JetStream, and answer 202 only after JetStream has the delivery.
+//! The webhook ingress every vendor service shares: authenticate the integration token from
+//! the request's head (cached per process), read the body within a limit, verify the vendor's
+//! signature, normalize, publish to JetStream, and answer 202 only after JetStream has the
+//! delivery.
 //!
 //! A vendor service is [`routes`] over one vendor; the all-in-one ingress is the same over
 //! every vendor.
@@ -8,7 +9,7 @@
 mod auth;
 mod clock;
 mod error;
-mod known_integrations;
+mod integration_cache;
 mod rate_limit;
 mod receive;
 mod signature;
@@ -23,7 +24,7 @@ use aurora_vendors::Vendor;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::IngressError;
-pub use known_integrations::KnownIntegrations;
+pub use integration_cache::{IntegrationCache, follow_changes};
 pub use rate_limit::RateLimiter;
 
 /// What every webhook request needs.
@@ -43,8 +44,8 @@ pub struct IngressState {
     pub rate_limiter: RateLimiter,
     /// Opens the integrations' sealed signing secrets; `None` when no key is configured.
     pub secret_box: Option<aurora_db::secret_box::SecretBox>,
-    /// Integrations recently looked up, for while the database cannot answer.
-    pub known_integrations: KnownIntegrations,
+    /// Integrations by token hash, so a webhook costs no database round trip.
+    pub integrations: IntegrationCache,
 }
 
 /// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.

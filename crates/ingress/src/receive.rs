@@ -1,4 +1,4 @@
-//! The webhook handler: limit, authenticate, verify, normalize, publish, answer.
+//! The webhook handler: authenticate, limit, verify, normalize, publish, answer.
 
 use std::sync::Arc;
 
@@ -25,10 +25,11 @@ pub(crate) async fn receive(
 ) -> Result<HttpResponse, IngressError> {
     let source = vendor.source_type();
     let received_at = state.clock.now();
-    let body = read_body(payload, state.body_limit_bytes).await?;
+    // Who is sending, from the head alone: a stranger's body is never read.
     let integration = auth::authenticate(&request, &state, source).await?;
     state.rate_limiter.check(integration.id)?;
     check_content_type(&request)?;
+    let body = read_body(payload, state.body_limit_bytes).await?;
     let headers = Headers::from_pairs(
         request
             .headers()
@@ -76,7 +77,7 @@ pub(crate) async fn receive(
             .delivery_id(&headers)
             .filter(|id| id.len() <= MAX_VENDOR_DELIVERY_ID)
             .unwrap_or_else(|| Uuid::now_v7().to_string()),
-        user_id: UserId::parse(integration.user_id)
+        user_id: UserId::parse(integration.user_id.clone())
             .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?,
         integration_id: integration.id,
         source_type: source,

@@ -17,6 +17,7 @@
 //! | `ingress.signature_tolerance_secs` | `300` | oldest signed timestamp accepted |
 //! | `ingress.rate_limit_per_second`, `ingress.rate_limit_burst` | `100`, `500` | per integration token and ingress process; more get 429 |
 //! | `ingress.auth_fallback_secs` | `300` | while PostgreSQL cannot answer, a token it vouched for this recently is still accepted; `0` turns this off |
+//! | `ingress.auth_cache_secs` | `60` | an ingress asks PostgreSQL about a token again after this long; revocations and secret rotations reach it at once over the bus |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
 //! | `correlator.batch_max_messages`, `correlator.batch_max_wait_ms` | `500`, `5` | deliveries decided together, and how long a batch waits to fill |
@@ -275,6 +276,10 @@ pub struct IngressSettings {
     /// How long after PostgreSQL last vouched for a token the ingress still accepts it while
     /// PostgreSQL cannot answer (0: never).
     pub auth_fallback_secs: u64,
+    /// How long an ingress trusts a token PostgreSQL vouched for before asking again.
+    /// Revocations and secret rotations reach every ingress at once regardless (announced on
+    /// the bus); this bounds changes made behind Aurora's back.
+    pub auth_cache_secs: u64,
 }
 
 /// A service that only needs a listen address.
@@ -340,6 +345,7 @@ signature_tolerance_secs = 300
 rate_limit_per_second = 100
 rate_limit_burst = 500
 auth_fallback_secs = 300
+auth_cache_secs = 60
 
 [api]
 bind = "127.0.0.1:8081"

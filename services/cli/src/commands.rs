@@ -68,12 +68,7 @@ pub(crate) async fn create_integration(
     signing_secrets: Vec<String>,
     json: bool,
 ) -> Result<(), Failure> {
-    let source: SourceType = source
-        .parse()
-        .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
-    if signing_secrets.iter().any(|secret| secret.is_empty()) {
-        return Err(Failure::Usage("--signing-secret must not be empty".into()));
-    }
+    let source = parse_source(source)?;
     let (settings, mut conn) = connect().await?;
     let owner = users::find_by_name(&mut conn, user)
         .await
@@ -83,19 +78,7 @@ pub(crate) async fn create_integration(
                 "no user named `{user}`; create it with `aurora user create {user}`"
             ))
         })?;
-    let secret_box = aurora_db::secret_box::SecretBox::from_setting(
-        settings
-            .secrets
-            .encryption_key
-            .as_ref()
-            .map(ExposeSecret::expose_secret),
-    )
-    .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
-    if !signing_secrets.is_empty() && secret_box.is_none() {
-        return Err(Failure::Usage(
-            "--signing-secret needs an encryption key: set AURORA__SECRETS__ENCRYPTION_KEY (32 bytes, base64)".into(),
-        ));
-    }
+    let secret_box = secret_box_for(&settings, &signing_secrets)?;
     let created = integrations::create(
         &mut conn,
         &owner.id,
@@ -221,27 +204,110 @@ pub(crate) async fn replay_dead_letter(id: i64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `aurora integration revoke --user NAME --source SOURCE`.
-pub(crate) async fn revoke_integration(user: &str, source: &str) -> Result<(), Failure> {
-    let source: SourceType = source
-        .parse()
-        .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))?;
-    let (_, mut conn) = connect().await?;
-    let owner = users::find_by_name(&mut conn, user)
+/// The key sealing signing secrets; an error when secrets are given and no key is set.
+fn secret_box_for(
+    settings: &Settings,
+    signing_secrets: &[String],
+) -> Result<Option<aurora_db::secret_box::SecretBox>, Failure> {
+    if signing_secrets.iter().any(|secret| secret.is_empty()) {
+        return Err(Failure::Usage("--signing-secret must not be empty".into()));
+    }
+    let secret_box = aurora_db::secret_box::SecretBox::from_setting(
+        settings
+            .secrets
+            .encryption_key
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
+    )
+    .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
+    if !signing_secrets.is_empty() && secret_box.is_none() {
+        return Err(Failure::Usage(
+            "--signing-secret needs an encryption key: set AURORA__SECRETS__ENCRYPTION_KEY (32 bytes, base64)".into(),
+        ));
+    }
+    Ok(secret_box)
+}
+
+/// The user named `name`; a usage error when there is none.
+async fn owner(conn: &mut AsyncPgConnection, name: &str) -> Result<users::User, Failure> {
+    users::find_by_name(conn, name)
         .await
         .context("looking up the user")?
-        .ok_or_else(|| Failure::Usage(format!("no user named `{user}`")))?;
-    if !integrations::revoke(&mut conn, &owner.id, source)
+        .ok_or_else(|| Failure::Usage(format!("no user named `{name}`")))
+}
+
+/// Tells every ingress that an integration changed, so none keeps accepting what it cached.
+async fn announce(settings: &Settings, integration_id: uuid::Uuid) -> Result<(), Failure> {
+    let announced = async {
+        let topology = aurora_bus::Topology::new(Some(&settings.nats.prefix))?;
+        let bus = aurora_bus::Bus::connect(&settings.nats.url, topology).await?;
+        bus.announce_integration_change(&aurora_domain::IntegrationChanged { integration_id })
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    };
+    tokio::time::timeout(ANNOUNCE_TIMEOUT, announced)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from NATS")))
+        .map_err(|err| {
+            Failure::Other(err.context(format!(
+                "the change is stored, but the ingresses could not be told (nats.url); they \
+                 apply it within ingress.auth_cache_secs ({} s)",
+                settings.ingress.auth_cache_secs
+            )))
+        })
+}
+
+/// How long telling the ingresses may take.
+const ANNOUNCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `aurora integration revoke --user NAME --source SOURCE`.
+pub(crate) async fn revoke_integration(user: &str, source: &str) -> Result<(), Failure> {
+    let source = parse_source(source)?;
+    let (settings, mut conn) = connect().await?;
+    let owner = owner(&mut conn, user).await?;
+    let revoked = integrations::revoke(&mut conn, &owner.id, source)
         .await
         .context("revoking")?
-    {
-        return Err(Failure::Usage(format!(
-            "user `{user}` has no live {source} integration"
-        )));
-    }
+        .ok_or_else(|| Failure::Usage(format!("user `{user}` has no live {source} integration")))?;
+    announce(&settings, revoked).await?;
     println!(
         "Revoked {user}'s {} integration; its token no longer works.",
         source.display_name()
     );
     Ok(())
+}
+
+/// `aurora integration secrets --user NAME --source SOURCE --signing-secret S…`.
+pub(crate) async fn replace_signing_secrets(
+    user: &str,
+    source: &str,
+    signing_secrets: Vec<String>,
+) -> Result<(), Failure> {
+    let source = parse_source(source)?;
+    let (settings, mut conn) = connect().await?;
+    let secret_box = secret_box_for(&settings, &signing_secrets)?;
+    let owner = owner(&mut conn, user).await?;
+    let changed = integrations::replace_signing_secrets(
+        &mut conn,
+        &owner.id,
+        source,
+        &signing_secrets,
+        secret_box.as_ref(),
+    )
+    .await
+    .context("replacing the signing secrets")?
+    .ok_or_else(|| Failure::Usage(format!("user `{user}` has no live {source} integration")))?;
+    announce(&settings, changed).await?;
+    println!(
+        "{user}'s {} integration now accepts {} signing secret(s); any other stopped working.",
+        source.display_name(),
+        signing_secrets.len()
+    );
+    Ok(())
+}
+
+fn parse_source(source: &str) -> Result<SourceType, Failure> {
+    source
+        .parse()
+        .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))
 }

@@ -4,6 +4,7 @@
 //! aurora migrate
 //! aurora user create NAME [--json]
 //! aurora integration create --user NAME --source SOURCE [--signing-secret S]... [--json]
+//! aurora integration secrets --user NAME --source SOURCE [--signing-secret S]...
 //! aurora integration revoke --user NAME --source SOURCE
 //! aurora normalize --source SOURCE FILE
 //! aurora dead-letters list [--json]
@@ -99,6 +100,20 @@ enum IntegrationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace the signing secrets of a user's integration of a source (give the new one
+    /// and, while the vendor switches, the old one); every ingress applies it at once.
+    Secrets {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// The vendor.
+        #[arg(long)]
+        source: String,
+        /// A secret the vendor signs with; repeat for several. None: signatures are no longer
+        /// checked.
+        #[arg(long = "signing-secret")]
+        signing_secrets: Vec<String>,
+    },
     /// Revoke a user's integration of a source: its token stops working at once.
     Revoke {
         /// The owner's name.
@@ -144,6 +159,14 @@ async fn main() -> ExitCode {
         Command::Integration {
             command: IntegrationCommand::Revoke { user, source },
         } => commands::revoke_integration(&user, &source).await,
+        Command::Integration {
+            command:
+                IntegrationCommand::Secrets {
+                    user,
+                    source,
+                    signing_secrets,
+                },
+        } => commands::replace_signing_secrets(&user, &source, signing_secrets).await,
         Command::Normalize { source, file } => commands::normalize(&source, &file),
         Command::DeadLetters {
             command: DeadLetterCommand::List { json },

@@ -70,14 +70,22 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         body_limit_bytes: settings.ingress.body_limit_bytes,
         signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
         secret_box,
-        known_integrations: aurora_ingress::KnownIntegrations::new(Duration::from_secs(
-            settings.ingress.auth_fallback_secs,
-        )),
+        integrations: aurora_ingress::IntegrationCache::new(
+            Duration::from_secs(settings.ingress.auth_cache_secs),
+            Duration::from_secs(settings.ingress.auth_fallback_secs),
+        ),
         rate_limiter: RateLimiter::new(
             NonZeroU32::new(settings.ingress.rate_limit_per_second).expect("validated at start-up"),
             NonZeroU32::new(settings.ingress.rate_limit_burst).expect("validated at start-up"),
         ),
     };
+    let shutdown = shutdown_token();
+    let changes = aurora_ingress::follow_changes(
+        connections.bus.clone(),
+        state.integrations.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     let listener = TcpListener::bind(settings.ingress.bind)?;
     let routes: Vec<&str> = vendors
         .iter()
@@ -85,13 +93,13 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         .collect();
     let server = server(state, vendors, connections.readiness(), listener)?;
     let handle = server.handle();
-    let shutdown = shutdown_token();
     tokio::spawn(async move {
         shutdown.cancelled().await;
         handle.stop(true).await;
     });
     tracing::info!(bind = %settings.ingress.bind, ?routes, "ingress started");
     server.await?;
+    changes.await?;
     Ok(())
 }
 
