@@ -15,11 +15,12 @@ test:
 chaos:
 	@scripts/chaos.sh
 
-# Performance figures (release build): the correlation step at 100 and 100,000 open incidents,
-# and the built-in analysis' worker time.
+# Performance figures (release build): the stack under an Alertmanager storm (ingest, end to
+# end, analyses, memory, and Alertmanager for comparison; last line `bench: ...`, JSON in
+# target/bench/), then the correlation step at 100 and 100,000 open incidents, and the built-in
+# analysis' worker time.
 bench:
-	@scripts/ensure-services.sh
-	cargo bench -p aurora-e2e --bench correlation --bench analysis
+	@scripts/bench.sh
 
 lint:
 	cargo fmt --all --check

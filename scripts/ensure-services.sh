@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and NATS with JetStream answer on their usual local ports.
 # Uses what already runs; installs (apt-get, as root) and starts only what is missing.
+# `--alertmanager` (for `make bench`) also installs Prometheus Alertmanager, the bench's
+# point of comparison; nothing else needs it.
 set -euo pipefail
+
+WANT_ALERTMANAGER=
+for arg in "$@"; do
+  case "$arg" in
+    --alertmanager) WANT_ALERTMANAGER=1 ;;
+    *) printf 'aurora: unknown option %s (known: --alertmanager)\n' "$arg"; exit 2 ;;
+  esac
+done
 
 PG_HOST=127.0.0.1 PG_PORT=5432 NATS_PORT=4222
 RUN_DIR="${AURORA_RUN_DIR:-$(pwd)/.run}"
@@ -69,6 +79,12 @@ ensure_server_programs() {
   command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_install nats-server
 }
 
+# The bench starts the Debian package's binary itself, on a free port.
+ensure_alertmanager() {
+  [ -x /usr/bin/prometheus-alertmanager ] || apt_install prometheus-alertmanager
+}
+
 ensure_postgres
 ensure_nats
 ensure_server_programs
+if [ -n "$WANT_ALERTMANAGER" ]; then ensure_alertmanager; fi

@@ -11,3 +11,5 @@ fi
 # The fault suite, shorter: every fault once, at a lower rate, on the debug build.
 cargo build --quiet --bins
 target/debug/aurora-chaos --bin-dir target/debug --rate 200 --phase-secs 8 --users 2 --groups-per-user 8
+# The bench, a few seconds of it: every 202 must reach PostgreSQL.
+target/debug/aurora-bench --bin-dir target/debug --smoke --no-alertmanager
