@@ -9,6 +9,7 @@ use aurora_bus::Topology;
 use aurora_chaos::infra::free_port;
 use aurora_chaos::stack::{Service, run_cli};
 use base64::Engine;
+use futures::TryStreamExt;
 use rand::RngCore;
 
 use crate::db;
@@ -43,7 +44,7 @@ pub struct Stack {
     prefix: String,
     /// Set once the database exists: only then is it dropped.
     database_made: bool,
-    /// Set once the streams' names are known to be free: only then are they deleted.
+    /// Set once no stream had this run's prefix: only then are such streams deleted.
     streams_ours: bool,
     services: Vec<Running>,
     /// The database's URL, for the services and the bench's queries.
@@ -84,11 +85,12 @@ impl Stack {
             .await
             .with_context(|| format!("creating database {}", self.database))?;
         self.database_made = true;
-        let jetstream = self.jetstream().await?;
-        for stream in self.streams()? {
-            if jetstream.get_stream(&stream).await.is_ok() {
-                bail!("stream {stream} already exists: it is not this run's, so it stays as it is");
-            }
+        let existing = self.own_streams().await?;
+        if !existing.is_empty() {
+            bail!(
+                "streams {} already exist: they are not this run's, so they stay as they are",
+                existing.join(", ")
+            );
         }
         self.streams_ours = true;
 
@@ -246,9 +248,17 @@ encryption_key = "{encryption_key}"
         Ok(())
     }
 
-    fn streams(&self) -> anyhow::Result<[String; 2]> {
-        let names = Topology::new(Some(&self.prefix))?;
-        Ok([names.alerts_stream(), names.incidents_stream()])
+    /// Streams named with this run's prefix: the ones the services made (`ALERTS`,
+    /// `INCIDENTS`, and any the bus adds later).
+    async fn own_streams(&self) -> anyhow::Result<Vec<String>> {
+        // The prefix as Topology puts it in front of a stream's name.
+        let alerts = Topology::new(Some(&self.prefix))?.alerts_stream();
+        let marker = alerts.strip_suffix("ALERTS").unwrap_or(&alerts).to_owned();
+        let names: Vec<String> = self.jetstream().await?.stream_names().try_collect().await?;
+        Ok(names
+            .into_iter()
+            .filter(|name| name.starts_with(&marker))
+            .collect())
     }
 
     async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
@@ -260,11 +270,8 @@ encryption_key = "{encryption_key}"
 
     async fn delete_streams(&self) -> anyhow::Result<()> {
         let jetstream = self.jetstream().await?;
-        for stream in self.streams()? {
-            // A stream never made (the run failed early) is nothing to delete.
-            if jetstream.get_stream(&stream).await.is_ok() {
-                jetstream.delete_stream(&stream).await?;
-            }
+        for stream in self.own_streams().await? {
+            jetstream.delete_stream(&stream).await?;
         }
         Ok(())
     }
