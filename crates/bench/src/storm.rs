@@ -4,7 +4,7 @@
 //! Every logical alert has its own fingerprint (what Aurora keys it by) and its own
 //! `alertname` (what Alertmanager keys it by, through the label set), so both systems see the
 //! same alerts. Titles of different services share too little for Aurora's title similarity
-//! to join them: only the 30% sent to the service of a recent incident correlate.
+//! to join them: only the half sent to the service of a recent incident correlate.
 
 use std::collections::VecDeque;
 
@@ -24,10 +24,8 @@ const ALERT_NAMES: &[&str] = &[
 ];
 
 /// Services per tenant that count as "a recent incident" for the correlated share: a storm
-/// hits a few services at a time. Few enough that the incident is still among the newest
-/// ones the correlator scores (it takes the 50 most recently updated of a tenant's open
-/// incidents), so the correlated share can correlate.
-const RECENT_SERVICES: usize = 8;
+/// hits a few dozen services at a time.
+const RECENT_SERVICES: usize = 64;
 
 /// Random picks tried for a resolve before falling back to a repeat.
 const RESOLVE_TRIES: usize = 8;
@@ -35,11 +33,11 @@ const RESOLVE_TRIES: usize = 8;
 /// What one request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A new alert on a new service: opens an incident (~40%).
+    /// A new alert on a new service: opens an incident (~10%).
     NewService,
-    /// A new alert on the service of a recent incident: joins it (~30%).
+    /// A new alert on the service of a recent incident: joins it (~50%).
     Correlated,
-    /// A firing alert sent again: counted, nothing created (~20%).
+    /// A firing alert sent again: counted, nothing created (~30%).
     Repeat,
     /// The resolve of a firing alert already accepted (~10%).
     Resolve,
@@ -133,8 +131,8 @@ impl Planner {
         self.turn += 1;
         let roll: f64 = self.rng.random();
         let wanted = match roll {
-            r if r < 0.4 => Kind::NewService,
-            r if r < 0.7 => Kind::Correlated,
+            r if r < 0.1 => Kind::NewService,
+            r if r < 0.6 => Kind::Correlated,
             r if r < 0.9 => Kind::Repeat,
             _ => Kind::Resolve,
         };
@@ -253,9 +251,9 @@ mod tests {
     fn the_mix_is_close_to_the_stated_shares() {
         let (planner, _) = plan(20_000, true);
         let share = |kind: usize| planner.mix[kind] as f64 / 20_000.0;
-        assert!((share(0) - 0.4).abs() < 0.02, "{:?}", planner.mix);
-        assert!((share(1) - 0.3).abs() < 0.02, "{:?}", planner.mix);
-        assert!((share(2) - 0.2).abs() < 0.02, "{:?}", planner.mix);
+        assert!((share(0) - 0.1).abs() < 0.02, "{:?}", planner.mix);
+        assert!((share(1) - 0.5).abs() < 0.02, "{:?}", planner.mix);
+        assert!((share(2) - 0.3).abs() < 0.02, "{:?}", planner.mix);
         assert!((share(3) - 0.1).abs() < 0.02, "{:?}", planner.mix);
     }
 

@@ -55,6 +55,25 @@ impl DependencyGraph {
         None
     }
 
+    /// Every service linked to `service` within `max_hops`, either way, without `service`.
+    pub fn within(&self, service: &str, max_hops: u32) -> Vec<&str> {
+        let mut seen = HashSet::from([service]);
+        let mut found = Vec::new();
+        let mut queue = VecDeque::from([(service, 0)]);
+        while let Some((current, distance)) = queue.pop_front() {
+            if distance == max_hops {
+                continue;
+            }
+            for next in self.neighbours.get(current).into_iter().flatten() {
+                if seen.insert(next) {
+                    found.push(next.as_str());
+                    queue.push_back((next, distance + 1));
+                }
+            }
+        }
+        found
+    }
+
     /// The services `service` depends on directly (whose deployments may break it).
     pub fn dependencies_of(&self, service: &str) -> &[String] {
         self.callees.get(service).map_or(&[], Vec::as_slice)
@@ -77,5 +96,9 @@ mod tests {
         assert_eq!(graph.hops("web", "postgres", 2), None, "three hops away");
         assert_eq!(graph.hops("web", "search", 3), None);
         assert_eq!(graph.dependencies_of("checkout-api"), ["payments-api"]);
+        let mut near = graph.within("payments-api", 1);
+        near.sort();
+        assert_eq!(near, ["checkout-api", "postgres"]);
+        assert_eq!(graph.within("web", 2), ["checkout-api", "payments-api"]);
     }
 }

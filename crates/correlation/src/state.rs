@@ -123,8 +123,11 @@ pub struct Needs<'a> {
     pub environments: Vec<&'a str>,
     /// True when one of their alerts has no environment.
     pub unknown_environment: bool,
-    /// Their services and the services those depend on, each once.
+    /// Their services and the services those depend on, each once: whose deployments count.
     pub services: Vec<&'a str>,
+    /// Their services and the services linked to those in the dependency graph, each once:
+    /// whose open incidents are candidates.
+    pub related_services: Vec<&'a str>,
     /// Incidents updated before this are no candidates for any of them.
     pub candidates_since: DateTime<Utc>,
     /// Deployments before this are evidence for none of them.
@@ -140,6 +143,7 @@ impl<'a> Needs<'a> {
             environments: Vec::new(),
             unknown_environment: false,
             services: Vec::new(),
+            related_services: Vec::new(),
             candidates_since: DateTime::<Utc>::MAX_UTC,
             deployments_since: DateTime::<Utc>::MAX_UTC,
         }
@@ -153,12 +157,14 @@ impl<'a> Needs<'a> {
             environments: Vec::new(),
             unknown_environment: false,
             services: Vec::new(),
+            related_services: Vec::new(),
             candidates_since: DateTime::<Utc>::MAX_UTC,
             deployments_since: DateTime::<Utc>::MAX_UTC,
         };
         let mut keys = HashSet::new();
         let mut environments = HashSet::new();
         let mut services = HashSet::new();
+        let mut related = HashSet::new();
         let deployment_window =
             chrono::TimeDelta::seconds(rules.settings.deployment_window_secs as i64);
         for arrival in arrivals {
@@ -184,6 +190,11 @@ impl<'a> Needs<'a> {
                         }
                     }
                     None => needs.unknown_environment = true,
+                }
+                for name in crate::decide::related_services(rules, alert) {
+                    if related.insert(name) {
+                        needs.related_services.push(name);
+                    }
                 }
                 if let Some(service) = alert.service.as_deref() {
                     let dependencies = rules.graph.dependencies_of(service);

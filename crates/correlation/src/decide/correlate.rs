@@ -1,9 +1,12 @@
 //! Correlation: does a new firing alert belong to one of the user's open incidents?
 //!
 //! Candidates are the open incidents in the alert's environment (unknown matches only
-//! unknown) updated within the source's window, the [`CANDIDATE_LIMIT`] most recently updated,
-//! as the state loaded them and as this decision changed or opened them. So the cost per alert
-//! does not grow with the number of open incidents.
+//! unknown) updated within the source's window, as the state loaded them and as this decision
+//! changed or opened them: the [`CANDIDATE_LIMIT`] most recently updated that affect the
+//! alert's service or one linked to it in the dependency graph, and the [`CANDIDATE_LIMIT`] most
+//! recently updated of the others (for title similarity). So an incident of the same service
+//! is never passed over because many others are open, and the cost per alert does not grow
+//! with the number of open incidents.
 
 use chrono::DateTime;
 use chrono::Utc;
@@ -29,7 +32,8 @@ impl Decision<'_> {
     /// any; full incidents (at `max_alerts_per_incident`) are passed over.
     pub(super) fn best_match(&self, alert: &NormalizedAlert, at: DateTime<Utc>) -> Option<Match> {
         let since = at - self.window(alert.source_type);
-        let mut candidates: Vec<&IncidentSlot> = self
+        let related = related_services(self.rules, alert);
+        let (mut near, mut others): (Vec<&IncidentSlot>, Vec<&IncidentSlot>) = self
             .incidents
             .iter()
             .filter(|incident| {
@@ -37,12 +41,21 @@ impl Decision<'_> {
                     && incident.environment == alert.environment
                     && incident.row.updated_at >= since
             })
-            .collect();
+            .partition(|incident| {
+                incident
+                    .row
+                    .affected_services
+                    .iter()
+                    .any(|service| related.contains(&service.as_str()))
+            });
+        for candidates in [&mut near, &mut others] {
+            candidates.sort_by_key(|incident| std::cmp::Reverse(incident.row.updated_at));
+            candidates.truncate(CANDIDATE_LIMIT);
+        }
+        let candidates: Vec<&IncidentSlot> = near.into_iter().chain(others).collect();
         if candidates.is_empty() {
             return None;
         }
-        candidates.sort_by_key(|incident| std::cmp::Reverse(incident.row.updated_at));
-        candidates.truncate(CANDIDATE_LIMIT);
         let deployments = self.deployments_for(alert, at);
         let alert_facts = AlertFacts {
             service: alert.service.as_deref(),
@@ -102,4 +115,17 @@ impl Decision<'_> {
         facts.truncate(DEPLOYMENT_LIMIT);
         facts
     }
+}
+
+/// The alert's service and the services linked to it within the topology's reach.
+pub(crate) fn related_services<'r>(
+    rules: &'r crate::Rules,
+    alert: &'r NormalizedAlert,
+) -> Vec<&'r str> {
+    let Some(service) = alert.service.as_deref() else {
+        return Vec::new();
+    };
+    let mut related = rules.graph.within(service, rules.settings.max_hops);
+    related.push(service);
+    related
 }

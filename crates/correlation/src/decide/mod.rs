@@ -26,6 +26,7 @@ use crate::state::{Arrival, State, StoredDeployment};
 use crate::{Rules, plan};
 
 pub use correlate::CANDIDATE_LIMIT;
+pub(crate) use correlate::related_services;
 
 /// Most deployments weighed per alert (the newest of its service and dependencies).
 pub const DEPLOYMENT_LIMIT: usize = 20;

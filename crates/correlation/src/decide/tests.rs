@@ -231,3 +231,59 @@ fn a_flap_reopens_the_resolved_incident() {
     assert_eq!(plan.processed[0].events, [0]);
     assert_eq!(plan.alert_updates[0].row.status, AlertStatus::Firing);
 }
+
+#[test]
+fn an_incident_of_the_same_service_is_found_however_many_others_are_newer() {
+    // Stored: the checkout incident, then 60 incidents of other services updated later.
+    let incident = |service: &str, minutes_ago: i64| StoredIncident {
+        id: uuid::Uuid::new_v4(),
+        status: IncidentStatus::Investigating,
+        aurora_status: None,
+        environment: Some("production".into()),
+        title: format!("{service} is failing"),
+        affected_services: vec![service.to_owned()],
+        correlated_alert_count: 0,
+        firing_alerts: 1,
+        created_at: now() - TimeDelta::minutes(minutes_ago),
+        updated_at: now() - TimeDelta::minutes(minutes_ago),
+        resolved_at: None,
+    };
+    let checkout = incident("checkout", 10);
+    let mut incidents = vec![checkout.clone()];
+    incidents.extend((0..60).map(|i| incident(&format!("other-{i}"), 1)));
+    let state = State {
+        incidents,
+        ..State::default()
+    };
+    // And in the batch: 100 new services, then two more alerts of the first of them.
+    let mut batches = vec![batch(
+        "checkout",
+        vec![alert("c", "checkout", AlertStatus::Firing)],
+    )];
+    batches.extend((0..100).map(|i| {
+        batch(
+            &format!("new-{i}"),
+            vec![alert(
+                &format!("n{i}"),
+                &format!("new-{i}"),
+                AlertStatus::Firing,
+            )],
+        )
+    }));
+    batches.push(batch(
+        "again",
+        vec![alert("again", "new-0", AlertStatus::Firing)],
+    ));
+    let plan = decide(&rules(), &state, &arrivals(&batches), now());
+    assert_eq!(
+        plan.links[0].incident_id, checkout.id,
+        "{:?}",
+        plan.links[0]
+    );
+    assert_eq!(plan.new_incidents.len(), 100, "one per new service");
+    let joined = plan.links.last().expect("linked");
+    assert_eq!(
+        (joined.incident_id, joined.strategy),
+        (plan.new_incidents[0].id, "service")
+    );
+}

@@ -148,16 +148,17 @@ struct IncidentRow {
     firing_alerts: i64,
 }
 
-/// The incidents of `referenced` alerts and the open candidates of each environment, with
-/// their firing alerts counted, locked for the transaction.
+/// The incidents of `referenced` alerts and the open candidates (the most recently updated of
+/// each environment, and of each related service), with their firing alerts counted, locked
+/// for the transaction.
 async fn incidents(
     conn: &mut AsyncPgConnection,
     user: &UserId,
     needs: &Needs<'_>,
     referenced: &[Uuid],
 ) -> QueryResult<Vec<StoredIncident>> {
-    // Candidates per environment come from `incidents_open_candidates`: a few dozen index
-    // rows each, however many incidents are open.
+    // Candidates per environment come from `incidents_open_candidates`, per service from
+    // `incidents_open_services`: a few dozen index rows each, however many incidents are open.
     let rows: Vec<IncidentRow> = diesel::sql_query(
         "SELECT i.id, i.status, i.aurora_status, i.alert_environment, i.alert_title, \
                 i.affected_services, i.correlated_alert_count, i.started_at, i.created_at, \
@@ -178,7 +179,14 @@ async fn incidents(
              (SELECT id FROM incidents \
               WHERE $6 AND user_id = $1 AND status IN ('investigating', 'analyzed') \
                 AND alert_environment IS NULL AND updated_at >= $4 \
-              ORDER BY updated_at DESC LIMIT $5)) \
+              ORDER BY updated_at DESC LIMIT $5) \
+             UNION \
+             SELECT c.id FROM unnest($7::text[]) AS s(service) \
+             CROSS JOIN LATERAL ( \
+                 SELECT id FROM incidents \
+                 WHERE affected_services @> ARRAY[s.service] AND user_id = $1 \
+                   AND status IN ('investigating', 'analyzed') AND updated_at >= $4 \
+                 ORDER BY updated_at DESC LIMIT $5) c) \
          FOR UPDATE OF i",
     )
     .bind::<Text, _>(user.as_str())
@@ -187,6 +195,7 @@ async fn incidents(
     .bind::<Timestamp, _>(needs.candidates_since.naive_utc())
     .bind::<BigInt, _>(aurora_correlation::CANDIDATE_LIMIT as i64)
     .bind::<Bool, _>(needs.unknown_environment)
+    .bind::<Array<Text>, _>(&needs.related_services)
     .load(conn)
     .await?;
     rows.into_iter()

@@ -6,3 +6,7 @@
 ALTER TABLE alerts
     ADD COLUMN receipt_epoch BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN receipt_sequence BIGINT NOT NULL DEFAULT 0;
+-- Correlation candidates by service: a user's open incidents affecting a service (or one linked
+-- to it), however many other incidents are open and however recently they changed.
+CREATE INDEX incidents_open_services ON incidents USING gin (affected_services)
+    WHERE status IN ('investigating', 'analyzed');
