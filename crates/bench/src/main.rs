@@ -17,6 +17,7 @@ mod db;
 mod load;
 mod report;
 mod stack;
+mod statistics;
 mod storm;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::bail;
-use aurora_chaos::wait_until;
+use aurora_chaos::wait_until_every;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 
@@ -189,6 +190,7 @@ fn settings(options: &Options) -> serde_json::Value {
 async fn bench(options: &Options, stack: &mut Stack, work: &Path) -> anyhow::Result<Run> {
     stack.start().await?;
     let mut db = Db::connect(&stack.database_url).await?;
+    let statistics = statistics::keep_current(&stack.database_url).await?;
     let run_name = format!("bench{}", std::process::id());
     let storm = Arc::new(Storm {
         target: Target::Aurora {
@@ -207,6 +209,7 @@ async fn bench(options: &Options, stack: &mut Stack, work: &Path) -> anyhow::Res
     run.figures.rss_kib = stack.peak_rss_kib();
     // Aurora stops before Alertmanager starts, so neither takes CPU from the other.
     drop(db);
+    drop(statistics);
     stack.release().await?;
     if !options.no_alertmanager {
         println!("bench: the same storm against Prometheus Alertmanager");
@@ -323,10 +326,17 @@ async fn measure(
     totals.accepted += outcome.accepted;
     let target = totals.accepted as i64;
     let mut stored = stored_before;
-    let waited = wait_until(drain, "every accepted alert to be stored", async || {
-        stored = db.stored_alerts().await.unwrap_or(stored);
-        stored >= target
-    })
+    // Counting reads the whole table: once a second, not to slow down what it measures (the
+    // figures come from the rows' own timestamps, not from when the count saw them).
+    let waited = wait_until_every(
+        Duration::from_secs(1),
+        drain,
+        "every accepted alert to be stored",
+        async || {
+            stored = db.stored_alerts().await.unwrap_or(stored);
+            stored >= target
+        },
+    )
     .await;
     totals.stored = stored;
     if waited.is_err() {
@@ -354,9 +364,12 @@ async fn analyses(db: &mut Db, options: &Options) -> anyhow::Result<RcaFigures> 
     println!("bench: waiting for every incident's analysis");
     let limit = Duration::from_secs(options.rca_secs);
     // Not finishing in time is a figure, not a failure: what is left is reported.
-    let _ = wait_until(limit, "every analysis to complete", async || {
-        db.unfinished_analyses().await.is_ok_and(|left| left == 0)
-    })
+    let _ = wait_until_every(
+        Duration::from_secs(1),
+        limit,
+        "every analysis to complete",
+        async || db.unfinished_analyses().await.is_ok_and(|left| left == 0),
+    )
     .await;
     let analyses = db.analyses().await?;
     let per_sec = analyses

@@ -76,8 +76,8 @@ pub struct Batching {
 }
 
 /// Pulls messages from `consumer` until `shutdown` fires, handing them to `handler` up to
-/// `max_in_flight` at once, in any order. Ack comes only after the handler returns `Ok`, and
-/// is confirmed by the server; while the handler works, an in-progress ack goes out every
+/// `max_in_flight` at once, in any order. Ack comes only after the handler returns `Ok` (a
+/// lost ack means a redelivery, which handlers find done); while the handler works, an in-progress ack goes out every
 /// third of the consumer's ack wait; in-flight messages are finished before the loop stops.
 pub async fn consume<T, F, Fut, S>(
     consumer: PullConsumer,
@@ -319,7 +319,9 @@ async fn settle<S: DeadLetterSink>(
 ) {
     let attempt = attempt_of(message);
     let acked = match outcome {
-        Ok(()) => message.double_ack().await,
+        // Not awaited for the server's confirmation: a lost ack only means a redelivery, and
+        // handlers find redelivered work done.
+        Ok(()) => message.ack().await,
         Err(err) => match dead_letter_reason(&err, attempt) {
             Some(reason) => {
                 let (stream, consumer) = message
@@ -353,7 +355,7 @@ async fn settle<S: DeadLetterSink>(
     };
     if let Err(err) = acked {
         // The server redelivers after ack_wait; handlers are idempotent for this reason.
-        tracing::warn!(error = %err, "acknowledgement was not confirmed");
+        tracing::warn!(error = %err, "acknowledgement could not be sent");
     }
 }
 

@@ -14,6 +14,17 @@ use anyhow::bail;
 pub async fn wait_until(
     limit: Duration,
     what: &str,
+    condition: impl AsyncFnMut() -> bool,
+) -> anyhow::Result<()> {
+    wait_until_every(Duration::from_millis(100), limit, what, condition).await
+}
+
+/// Polls `condition` every `every` until it holds; an error after `limit` names `what`. For
+/// conditions that cost the system under test something to ask.
+pub async fn wait_until_every(
+    every: Duration,
+    limit: Duration,
+    what: &str,
     mut condition: impl AsyncFnMut() -> bool,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
@@ -24,6 +35,6 @@ pub async fn wait_until(
         if Instant::now() > deadline {
             bail!("gave up waiting {} s for {what}", limit.as_secs());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
 }

@@ -10,13 +10,15 @@
 //!   follow-up thoughts, and what each delivery did.
 //! - [`decide`]: dedup, order, lifecycle (resolve, flap, recurrence), correlation and opening,
 //!   alert by alert in arrival order.
-//! - [`scoring`]: the correlation strategies; [`dependency_graph`]: the service topology.
+//! - [`scoring`]: the correlation strategies; [`dependency_graph`]: the service topology;
+//!   [`trigrams`]: title similarity.
 
 pub mod decide;
 pub mod dependency_graph;
 pub mod plan;
 pub mod scoring;
 pub mod state;
+pub mod trigrams;
 
 pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide};
 pub use plan::{AlertRef, EventDetail, Plan};

@@ -71,6 +71,8 @@ pub struct IncidentRow {
     pub updated_at: DateTime<Utc>,
     /// Alerts attached besides the one that opened it.
     pub correlated_alert_count: i32,
+    /// Its alerts still firing.
+    pub firing_alerts: i32,
     /// The services its alerts come from, in order of arrival.
     pub affected_services: Vec<String>,
 }
@@ -140,13 +142,6 @@ pub enum EventDetail {
         /// Why.
         reason: String,
     },
-    /// An open alert was notified again.
-    AlertRepeated {
-        /// The alert.
-        alert: AlertRef,
-        /// Its fingerprint.
-        fingerprint: String,
-    },
     /// One of its alerts resolved.
     AlertResolved {
         /// The alert.
@@ -198,7 +193,6 @@ impl EventDetail {
         match self {
             EventDetail::Created { .. } => "created",
             EventDetail::Correlated { .. } => "correlated",
-            EventDetail::AlertRepeated { .. } => "alert_repeated",
             EventDetail::AlertResolved { .. } | EventDetail::AutoResolved { .. } => {
                 "alert_resolved"
             }
@@ -237,8 +231,7 @@ impl EventDetail {
                 "score": score,
                 "reason": reason,
             }),
-            EventDetail::AlertRepeated { alert, fingerprint }
-            | EventDetail::AlertResolved { alert, fingerprint }
+            EventDetail::AlertResolved { alert, fingerprint }
             | EventDetail::Reopened { alert, fingerprint }
             | EventDetail::AlertRefired { alert, fingerprint } => {
                 json!({ "alert_id": alert_id(*alert), "fingerprint": fingerprint })

@@ -2,12 +2,11 @@
 //! [0, 1], with a sentence a person can check. Pure functions over facts the correlation step
 //! loaded; no I/O.
 
-use std::collections::HashSet;
-
 use aurora_settings::{CorrelationSettings, StrategyWeights};
 use chrono::{DateTime, Utc};
 
 use crate::dependency_graph::DependencyGraph;
+use crate::trigrams::Trigrams;
 
 /// The correlation rules, validated at start-up.
 #[derive(Debug, Clone)]
@@ -89,6 +88,8 @@ pub struct AlertFacts<'a> {
     pub service: Option<&'a str>,
     /// Its title.
     pub title: &'a str,
+    /// Its title's trigrams.
+    pub trigrams: &'a Trigrams,
     /// When it arrived.
     pub at: DateTime<Utc>,
 }
@@ -100,6 +101,8 @@ pub struct IncidentFacts<'a> {
     pub services: &'a [String],
     /// Its title.
     pub title: &'a str,
+    /// Its title's trigrams.
+    pub trigrams: &'a Trigrams,
     /// Alerts it holds.
     pub alert_count: i32,
     /// When it opened.
@@ -219,30 +222,8 @@ fn topology(
     })
 }
 
-/// Character trigrams of a title's words, lowercased: robust to numbers and word order.
-fn trigrams(title: &str) -> HashSet<String> {
-    let normalized: String = title
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let padded: Vec<char> = format!(
-        " {} ",
-        normalized.split_whitespace().collect::<Vec<_>>().join(" ")
-    )
-    .chars()
-    .collect();
-    padded.windows(3).map(|w| w.iter().collect()).collect()
-}
-
 fn similarity(alert: &AlertFacts<'_>, incident: &IncidentFacts<'_>) -> Option<Evidence> {
-    let (a, b) = (trigrams(alert.title), trigrams(incident.title));
-    let union = a.union(&b).count();
-    let score = if union == 0 {
-        0.0
-    } else {
-        a.intersection(&b).count() as f64 / union as f64
-    };
+    let score = alert.trigrams.similarity(incident.trigrams);
     (score > 0.0).then(|| Evidence {
         strategy: Strategy::Similarity,
         score,
@@ -337,6 +318,7 @@ mod tests {
         IncidentFacts {
             services,
             title,
+            trigrams: Box::leak(Box::new(Trigrams::of(title))),
             alert_count: 2,
             created_at: at(0),
             updated_at: at(2),
@@ -349,6 +331,7 @@ mod tests {
         let alert = AlertFacts {
             service: Some("checkout-api"),
             title: "High latency",
+            trigrams: &Trigrams::of("High latency"),
             at: at(4),
         };
         let verdict = judge(
@@ -373,6 +356,7 @@ mod tests {
         let alert = AlertFacts {
             service: Some("checkout-api"),
             title: "Timeouts calling payments",
+            trigrams: &Trigrams::of("Timeouts calling payments"),
             at: at(3),
         };
         let verdict = judge(
@@ -388,6 +372,7 @@ mod tests {
         let unrelated = AlertFacts {
             service: Some("search"),
             title: "Index lag",
+            trigrams: &Trigrams::of("Index lag"),
             at: at(3),
         };
         let verdict = judge(
@@ -407,6 +392,7 @@ mod tests {
         let alert = AlertFacts {
             service: Some("checkout-api"),
             title: "x",
+            trigrams: &Trigrams::of("x"),
             at: at(5),
         };
         let deployments = [DeploymentFacts {
@@ -443,6 +429,7 @@ mod tests {
         let alert = AlertFacts {
             service: None,
             title: "Disk / is 95% full on db-1",
+            trigrams: &Trigrams::of("Disk / is 95% full on db-1"),
             at: at(1),
         };
         let close = similarity(&alert, &incident(&services, "Disk / is 97% full on db-2")).unwrap();

@@ -73,7 +73,7 @@ pub struct StoredIncident {
     /// Alerts attached besides the one that opened it.
     pub correlated_alert_count: i32,
     /// Its alerts still firing.
-    pub firing_alerts: i64,
+    pub firing_alerts: i32,
     /// When it opened.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -174,10 +174,9 @@ impl<'a> Needs<'a> {
                 .deployments_since
                 .min(batch.received_at - deployment_window);
             for alert in &batch.alerts {
-                if keys.insert((alert.source_type, alert.fingerprint.as_str())) {
-                    needs
-                        .keys
-                        .push((alert.source_type, alert.fingerprint.as_str()));
+                let key = (alert.source_type, alert.fingerprint.as_str());
+                if keys.insert(key) {
+                    needs.keys.push(key);
                 }
                 let window = chrono::TimeDelta::seconds(
                     rules.window_secs(alert.source_type.as_str()) as i64,

@@ -41,8 +41,11 @@ pub async fn record(
     delivery_id: &str,
     deployment: &DeploymentEvent,
     received_at: NaiveDateTime,
-    raw_payload: &serde_json::Value,
+    raw_payload: &serde_json::value::RawValue,
 ) -> QueryResult<()> {
+    // Builds are few: parsing the body into a value for the JSONB column costs nothing here.
+    let raw_payload: serde_json::Value = serde_json::from_str(raw_payload.get())
+        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
     let row = (
         deployments::user_id.eq(user_id.as_str()),
         deployments::source_type.eq(deployment.source_type.as_str()),
@@ -56,7 +59,7 @@ pub async fn record(
         deployments::started_at.eq(deployment.started_at.map(|at| at.naive_utc())),
         deployments::deployed_at.eq(deployment.finished_at.naive_utc()),
         deployments::received_at.eq(received_at),
-        deployments::raw_payload.eq(raw_payload),
+        deployments::raw_payload.eq(&raw_payload),
         deployments::delivery_id.eq(delivery_id),
     );
     let insert = diesel::insert_into(deployments::table).values(row);

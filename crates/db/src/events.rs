@@ -17,7 +17,7 @@ pub struct IncidentEvent {
     pub id: i64,
     /// The incident.
     pub incident_id: Uuid,
-    /// What happened (`created`, `alert_repeated`, `analysis_completed` …).
+    /// What happened (`created`, `correlated`, `alert_resolved`, `analysis_completed` …).
     pub kind: String,
     /// Facts of the event.
     pub detail: serde_json::Value,

@@ -1,15 +1,12 @@
 //! Incidents, the alerts linked to them, and the reads the API serves.
 
-use aurora_domain::{ActiveTab, AuroraStatus, IncidentStatus, UserId};
+use aurora_domain::{ActiveTab, IncidentStatus, UserId};
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::alerts::Alert;
 use crate::schema::{incident_alerts, incidents};
 use crate::{QueryResult, time};
 
@@ -71,48 +68,6 @@ pub struct IncidentAlert {
     pub attached_at: NaiveDateTime,
 }
 
-/// Opens an incident for the alert that starts it, links that alert as primary, and files the
-/// alert under it. Call inside the transaction that stored the alert.
-pub async fn open_for_alert(
-    conn: &mut AsyncPgConnection,
-    alert: &Alert,
-    now: NaiveDateTime,
-) -> QueryResult<Incident> {
-    let incident = diesel::insert_into(incidents::table)
-        .values((
-            incidents::user_id.eq(&alert.user_id),
-            incidents::source_type.eq(&alert.source_type),
-            incidents::source_alert_id.eq(alert.id),
-            incidents::status.eq(IncidentStatus::Investigating.as_str()),
-            incidents::severity.eq(&alert.severity),
-            incidents::alert_title.eq(&alert.title),
-            incidents::alert_service.eq(&alert.service),
-            incidents::alert_environment.eq(&alert.environment),
-            incidents::aurora_status.eq(AuroraStatus::Idle.as_str()),
-            incidents::active_tab.eq(ActiveTab::Thoughts.as_str()),
-            incidents::started_at.eq(alert.started_at),
-            incidents::created_at.eq(now),
-            incidents::updated_at.eq(now),
-            incidents::affected_services.eq(alert.service.iter().cloned().collect::<Vec<_>>()),
-        ))
-        .returning(Incident::as_returning())
-        .get_result(conn)
-        .await?;
-    diesel::insert_into(incident_alerts::table)
-        .values((
-            incident_alerts::incident_id.eq(incident.id),
-            incident_alerts::alert_id.eq(alert.id),
-            incident_alerts::strategy.eq("primary"),
-            incident_alerts::score.eq(1.0_f32),
-            incident_alerts::reason.eq("opened this incident"),
-            incident_alerts::attached_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    crate::alerts::set_incident(conn, alert.id, incident.id).await?;
-    Ok(incident)
-}
-
 /// One incident by id, whoever owns it (workers, not the API).
 pub async fn get(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult<Incident> {
     incidents::table
@@ -162,92 +117,6 @@ pub async fn links(
         .order(incident_alerts::id.asc())
         .select(IncidentAlert::as_select())
         .load(conn)
-        .await
-}
-
-/// The user's open incidents in one environment (`None` matches only incidents without one)
-/// updated since `since`, most recent first, at most `limit`: the correlation candidates.
-/// Served by `incidents_open_candidates`, so its cost does not grow with the open count.
-pub async fn open_candidates(
-    conn: &mut AsyncPgConnection,
-    user_id: &UserId,
-    environment: Option<&str>,
-    since: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<Incident>> {
-    let open = [
-        IncidentStatus::Investigating.as_str(),
-        IncidentStatus::Analyzed.as_str(),
-    ];
-    let query = incidents::table
-        .filter(incidents::user_id.eq(user_id.as_str()))
-        .filter(incidents::status.eq_any(open))
-        .filter(incidents::updated_at.ge(since))
-        .order(incidents::updated_at.desc())
-        .limit(limit)
-        .select(Incident::as_select());
-    match environment {
-        Some(environment) => {
-            query
-                .filter(incidents::alert_environment.eq(environment))
-                .load(conn)
-                .await
-        }
-        None => {
-            query
-                .filter(incidents::alert_environment.is_null())
-                .load(conn)
-                .await
-        }
-    }
-}
-
-/// How an alert joins an incident.
-#[derive(Debug, Clone)]
-pub struct Attachment<'a> {
-    /// `primary`, a correlation strategy, `flap` or `manual`.
-    pub strategy: &'a str,
-    /// The score in [0, 1].
-    pub score: f32,
-    /// Why, in words a person can check.
-    pub reason: &'a str,
-}
-
-/// Attaches an alert to an incident: the link, the count and the affected services change in
-/// one statement each, inside the caller's transaction.
-pub async fn attach(
-    conn: &mut AsyncPgConnection,
-    incident_id: Uuid,
-    alert: &Alert,
-    attachment: &Attachment<'_>,
-    now: NaiveDateTime,
-) -> QueryResult<Incident> {
-    diesel::insert_into(incident_alerts::table)
-        .values((
-            incident_alerts::incident_id.eq(incident_id),
-            incident_alerts::alert_id.eq(alert.id),
-            incident_alerts::strategy.eq(attachment.strategy),
-            incident_alerts::score.eq(attachment.score),
-            incident_alerts::reason.eq(attachment.reason),
-            incident_alerts::attached_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    crate::alerts::set_incident(conn, alert.id, incident_id).await?;
-    let services = alert.service.iter().cloned().collect::<Vec<_>>();
-    diesel::update(incidents::table.find(incident_id))
-        .set((
-            incidents::correlated_alert_count.eq(incidents::correlated_alert_count + 1),
-            // Appends the service unless it is already listed, keeping the order of arrival.
-            incidents::affected_services.eq(sql::<Array<Text>>("CASE WHEN ")
-                .bind::<Array<Text>, _>(services.clone())
-                .sql(" <@ affected_services THEN affected_services ELSE affected_services || ")
-                .bind::<Array<Text>, _>(services)
-                .sql(" END")),
-            incidents::updated_at.eq(now),
-        ))
-        .returning(Incident::as_returning())
-        .get_result(conn)
         .await
 }
 

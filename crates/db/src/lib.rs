@@ -9,7 +9,6 @@ pub mod alerts;
 pub mod analysis;
 pub mod correlation;
 pub mod dead_letters;
-pub mod deliveries;
 pub mod deployments;
 pub mod events;
 pub mod incident_list;

@@ -12,7 +12,7 @@ use crate::incidents::Incident;
 use crate::schema::{alerts, incident_alerts, incidents};
 
 /// Moves every alert of `source` under `target` (strategy `manual`, with `reason`), adds the
-/// source's alert count and services to the target, and marks the source merged into it —
+/// source's alert counts (all, and firing) and services to the target, and marks the source merged into it —
 /// stopping its analysis if one runs. The caller validates both incidents first and holds the
 /// user's lock; answers the updated target and source.
 pub async fn merge(
@@ -40,6 +40,12 @@ pub async fn merge(
     let target = diesel::update(incidents::table.find(target.id))
         .set((
             incidents::correlated_alert_count.eq(incidents::correlated_alert_count + moved),
+            incidents::firing_alert_count.eq(incidents::firing_alert_count
+                + diesel::dsl::sql::<diesel::sql_types::Integer>(
+                    "(SELECT firing_alert_count FROM incidents WHERE id = ",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(source.id)
+                .sql(")")),
             // The target's services, then the source's it did not have, in order.
             incidents::affected_services.eq(sql::<Array<Text>>(
                 "affected_services || ARRAY(SELECT s FROM unnest(",
@@ -64,6 +70,7 @@ pub async fn merge(
         .set((
             incidents::status.eq(IncidentStatus::Merged.as_str()),
             incidents::merged_into_incident_id.eq(target.id),
+            incidents::firing_alert_count.eq(0),
             incidents::aurora_status.eq(stopped_analysis),
             incidents::updated_at.eq(now),
         ))

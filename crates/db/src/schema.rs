@@ -46,6 +46,7 @@ diesel::table! {
         correlated_alert_count -> Int4,
         affected_services -> Array<Text>,
         resolved_at -> Nullable<Timestamp>,
+        firing_alert_count -> Int4,
     }
 }
 

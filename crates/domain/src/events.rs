@@ -13,7 +13,7 @@ use crate::{DeploymentEvent, NormalizedAlert, SourceType, UserId};
 ///
 /// A delivery is one message however many alerts it holds, so JetStream takes it whole or not
 /// at all and the sender's retry cannot half-duplicate a group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AlertBatch {
     /// Identifies this delivery: the vendor's delivery id when it sends one, else one minted
     /// per request. With `user_id` it is the `Nats-Msg-Id` and the correlator's idempotency key.
@@ -31,8 +31,9 @@ pub struct AlertBatch {
     /// The deployment the body reported, from CI systems.
     #[serde(default)]
     pub deployment: Option<DeploymentEvent>,
-    /// The body as the vendor sent it, kept with every alert row.
-    pub raw_payload: serde_json::Value,
+    /// The body as the vendor sent it, kept with every alert row. Carried as the JSON text
+    /// itself: nothing between the vendor and the database needs to look inside it.
+    pub raw_payload: Box<serde_json::value::RawValue>,
 }
 
 impl AlertBatch {

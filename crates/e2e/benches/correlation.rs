@@ -132,7 +132,8 @@ fn batches(user: &UserId, round: usize) -> Vec<AlertBatch> {
                     url: None,
                 }],
                 deployment: None,
-                raw_payload: serde_json::json!({ "bench": n }),
+                raw_payload: serde_json::value::to_raw_value(&serde_json::json!({ "bench": n }))
+                    .unwrap(),
             }
         })
         .collect()

@@ -140,7 +140,8 @@ impl Harness {
                 })
                 .collect(),
             deployment: None,
-            raw_payload: serde_json::json!({ "test": true }),
+            raw_payload: serde_json::value::to_raw_value(&serde_json::json!({ "test": true }))
+                .expect("JSON"),
         }
     }
 

@@ -318,7 +318,7 @@ async fn two_correlators_fed_200_related_alerts_at_once_make_one_incident_with_1
                 url: None,
             }],
             deployment: None,
-            raw_payload: serde_json::json!({}),
+            raw_payload: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
         };
         bus.publish(subject.clone(), &batch.message_id(), &batch)
             .await
@@ -459,4 +459,32 @@ async fn a_firing_and_its_resolve_processed_in_reverse_order_by_two_replicas_lea
     assert_eq!((row.status.as_str(), row.occurrence_count), ("firing", 2));
     let incident = incidents::get(&mut conn, opened).await.unwrap();
     assert_eq!(incident.status, "investigating");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_incident_resolves_when_the_alerts_of_both_resolve() {
+    use aurora_db::AsyncConnection;
+    let h = Harness::new().await;
+    let disk = alert(SourceType::Alertmanager, "disk", "postgres", "DiskFull");
+    let cpu = alert(SourceType::Grafana, "cpu", "search", "High CPU");
+    let target = h.send(&disk).await.opened_incidents[0];
+    let source = h.send(&cpu).await.opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    let user = h.user.clone();
+    conn.transaction(async |conn| {
+        aurora_db::lock_user(conn, &user).await?;
+        let target = incidents::get(conn, target).await?;
+        let source = incidents::get(conn, source).await?;
+        aurora_db::merge::merge(conn, &target, &source, "one outage", aurora_db::time::now()).await
+    })
+    .await
+    .unwrap();
+    // Both alerts now fire in the target: it resolves with the second resolve, not the first.
+    assert!(
+        h.send(&disk.resolved()).await.changes.is_empty(),
+        "cpu still fires"
+    );
+    assert_eq!(h.send(&cpu.resolved()).await.changes.len(), 1);
+    let resolved = incidents::get(&mut conn, target).await.unwrap();
+    assert_eq!(resolved.status, "resolved");
 }

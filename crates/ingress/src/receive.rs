@@ -69,8 +69,9 @@ pub(crate) async fn receive(
         tracing::info!(%source, "notification carried nothing to act on (test, ping or build in progress)");
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ignored", "alerts": 0 })));
     }
-    // The vendor already parsed the body, so this cannot fail; keep the error path anyway.
-    let raw_payload: serde_json::Value =
+    // Kept as the text it is: checked to be JSON (the vendor parsed it already, so this cannot
+    // fail), but no tree is built for a body nothing here reads again.
+    let raw_payload: Box<serde_json::value::RawValue> =
         serde_json::from_slice(&body).map_err(|err| IngressError::BadRequest(err.to_string()))?;
     let batch = AlertBatch {
         delivery_id: vendor

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::Decision;
 use super::incidents::IncidentSlot;
 use crate::plan::{self, AlertRef, EventDetail, IncidentRow, Link};
+use crate::trigrams::Trigrams;
 
 /// What a firing alert that matches nothing open was before.
 enum History {
@@ -21,14 +22,12 @@ enum History {
 }
 
 impl<'a> Decision<'a> {
-    /// A firing of an open alert: counted, nothing created.
+    /// A firing of an open alert: counted on the alert (`occurrence_count`, `last_seen_at`),
+    /// nothing created. Not on its incident's timeline either: a storm's repeats would bury
+    /// what changed.
     pub(super) fn repeat(&mut self, slot: usize, arrival: usize) {
         self.touch(slot, arrival);
         self.alerts[slot].occurrences += 1;
-        self.alert_event(slot, |alert, fingerprint| EventDetail::AlertRepeated {
-            alert,
-            fingerprint,
-        });
     }
 
     /// The resolve of an open alert by `arrival`; its incident follows the resolve policy.
@@ -65,11 +64,12 @@ impl<'a> Decision<'a> {
         let Some(incident) = self.incidents.get_mut(incident_id) else {
             return Vec::new();
         };
-        incident.firing_alerts -= 1;
+        incident.row.firing_alerts -= 1;
+        incident.changed = true;
         let resolves = match policy {
             ResolvePolicy::Never => false,
             ResolvePolicy::First => true,
-            ResolvePolicy::All => incident.firing_alerts <= 0,
+            ResolvePolicy::All => incident.row.firing_alerts <= 0,
         };
         if !resolves || !incident.transition(IncidentStatus::Resolved, now) {
             return Vec::new();
@@ -117,7 +117,7 @@ impl<'a> Decision<'a> {
                 .get_mut(found.incident_id)
                 .expect("candidates are known incidents");
             incident.row.correlated_alert_count += 1;
-            incident.firing_alerts += 1;
+            incident.row.firing_alerts += 1;
             if let Some(service) = &alert.service
                 && !incident.row.affected_services.contains(service)
             {
@@ -197,7 +197,8 @@ impl<'a> Decision<'a> {
             .incidents
             .get_mut(incident_id)
             .expect("history found the incident");
-        incident.firing_alerts += 1;
+        incident.row.firing_alerts += 1;
+        incident.changed = true;
         let reopened = incident.transition(IncidentStatus::Investigating, now);
         let reference = self.alerts[slot].reference;
         let fingerprint = self.alerts[slot].fingerprint.to_owned();
@@ -239,6 +240,7 @@ impl<'a> Decision<'a> {
             resolved_at: None,
             updated_at: now,
             correlated_alert_count: 0,
+            firing_alerts: 1,
             affected_services: alert.service.iter().cloned().collect(),
         };
         self.plan.new_incidents.push(plan::NewIncident {
@@ -256,8 +258,8 @@ impl<'a> Decision<'a> {
             aurora_status: Some(AuroraStatus::Idle),
             environment: alert.environment.clone(),
             title: alert.title.clone(),
+            trigrams: Trigrams::of(&alert.title),
             created_at: now,
-            firing_alerts: 1,
             row,
         });
         self.plan.links.push(Link {

@@ -16,6 +16,7 @@ use super::DEPLOYMENT_LIMIT;
 use super::Decision;
 use super::incidents::IncidentSlot;
 use crate::scoring::{AlertFacts, DeploymentFacts, IncidentFacts, Verdict, judge};
+use crate::trigrams::Trigrams;
 use aurora_domain::NormalizedAlert;
 
 /// Most candidates scored per alert.
@@ -57,9 +58,11 @@ impl Decision<'_> {
             return None;
         }
         let deployments = self.deployments_for(alert, at);
+        let trigrams = Trigrams::of(&alert.title);
         let alert_facts = AlertFacts {
             service: alert.service.as_deref(),
             title: &alert.title,
+            trigrams: &trigrams,
             at,
         };
         let source = alert.source_type.as_str();
@@ -72,6 +75,7 @@ impl Decision<'_> {
                 let facts = IncidentFacts {
                     services: &incident.row.affected_services,
                     title: &incident.title,
+                    trigrams: &incident.trigrams,
                     alert_count: incident.row.correlated_alert_count + 1,
                     created_at: incident.created_at,
                     updated_at: incident.row.updated_at,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::plan::IncidentRow;
 use crate::state::StoredIncident;
+use crate::trigrams::Trigrams;
 
 /// One incident as the decision goes.
 #[derive(Debug)]
@@ -19,8 +20,9 @@ pub(super) struct IncidentSlot {
     pub aurora_status: Option<AuroraStatus>,
     pub environment: Option<String>,
     pub title: String,
+    /// The title's trigrams, computed once for every alert scored against it.
+    pub trigrams: Trigrams,
     pub created_at: DateTime<Utc>,
-    pub firing_alerts: i64,
     pub row: IncidentRow,
 }
 
@@ -70,13 +72,14 @@ impl Incidents {
                 aurora_status: incident.aurora_status,
                 environment: incident.environment.clone(),
                 title: incident.title.clone(),
+                trigrams: Trigrams::of(&incident.title),
                 created_at: incident.created_at,
-                firing_alerts: incident.firing_alerts,
                 row: IncidentRow {
                     status: incident.status,
                     resolved_at: incident.resolved_at,
                     updated_at: incident.updated_at,
                     correlated_alert_count: incident.correlated_alert_count,
+                    firing_alerts: incident.firing_alerts,
                     affected_services: incident.affected_services.clone(),
                 },
             });

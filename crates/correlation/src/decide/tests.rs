@@ -44,7 +44,7 @@ fn batch(delivery: &str, alerts: Vec<NormalizedAlert>) -> AlertBatch {
         received_at: now(),
         alerts,
         deployment: None,
-        raw_payload: serde_json::json!({}),
+        raw_payload: serde_json::value::to_raw_value(&serde_json::json!({})).expect("JSON"),
     }
 }
 

@@ -8,10 +8,9 @@ use aurora_domain::{DeploymentResult, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Text, Timestamp, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use uuid::Uuid;
 
-use crate::deliveries::ProcessedAlert;
 use crate::schema::alert_deliveries;
 use crate::{QueryResult, time};
 
@@ -28,11 +27,22 @@ pub struct Loaded {
 /// Loads everything `needs` names for `user`. Call inside the transaction that writes the
 /// plan, holding the user's lock: the incidents are locked `FOR UPDATE` as well, so an
 /// analysis finishing meanwhile waits rather than being overwritten.
+///
+/// For the rest of the transaction the planner only probes indexes, key by key: every
+/// statement of a decision looks up or changes a bounded set of rows by key, so that is always
+/// the right plan, while the table statistics it would otherwise trust lag far behind tables
+/// growing by thousands of rows a second in an alert storm (it then chose to read a user's
+/// every alert, once per key). The lookups are also written as one `LATERAL` probe per key.
 pub async fn load(
     conn: &mut AsyncPgConnection,
     user: &UserId,
     needs: &Needs<'_>,
 ) -> QueryResult<Loaded> {
+    conn.batch_execute(
+        "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+         SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off",
+    )
+    .await?;
     let done = done_deliveries(conn, user, &needs.delivery_ids).await?;
     let alerts = alerts_by_key(conn, user, needs).await?;
     let referenced: Vec<Uuid> = alerts.iter().filter_map(|a| a.incident_id).collect();
@@ -49,24 +59,45 @@ pub async fn load(
     })
 }
 
+/// A row of `alert_deliveries`: what one alert of a processed delivery did. Written in the
+/// transaction that did it, so a redelivered message (the correlator died between commit and
+/// ack) is recognised and only its events are published again.
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = alert_deliveries)]
+pub struct ProcessedAlert {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Position of the alert in its delivery.
+    pub alert_index: i32,
+    /// The `alerts` row it was stored in or counted against.
+    pub alert_id: i32,
+    /// The incident it opened, if it opened one.
+    pub opened_incident_id: Option<Uuid>,
+    /// The `incident_events` rows it recorded that are published as incident changes.
+    pub event_ids: Vec<i64>,
+}
+
+/// What the deliveries already processed did: one primary-key probe per delivery id.
 async fn done_deliveries(
     conn: &mut AsyncPgConnection,
     user: &UserId,
     delivery_ids: &[&str],
 ) -> QueryResult<HashMap<String, Vec<ProcessedAlert>>> {
-    let rows: Vec<(String, ProcessedAlert)> = alert_deliveries::table
-        .filter(alert_deliveries::user_id.eq(user.as_str()))
-        .filter(alert_deliveries::delivery_id.eq_any(delivery_ids))
-        .order((
-            alert_deliveries::delivery_id,
-            alert_deliveries::alert_index.asc(),
-        ))
-        .select((alert_deliveries::delivery_id, ProcessedAlert::as_select()))
-        .load(conn)
-        .await?;
+    let rows: Vec<ProcessedAlert> = diesel::sql_query(
+        "SELECT d.delivery_id, d.alert_index, d.alert_id, d.opened_incident_id, d.event_ids \
+         FROM unnest($2::text[]) AS k(delivery_id) \
+         CROSS JOIN LATERAL ( \
+             SELECT * FROM alert_deliveries \
+             WHERE user_id = $1 AND delivery_id = k.delivery_id OFFSET 0) d \
+         ORDER BY d.delivery_id, d.alert_index",
+    )
+    .bind::<Text, _>(user.as_str())
+    .bind::<Array<Text>, _>(delivery_ids)
+    .load(conn)
+    .await?;
     let mut done: HashMap<String, Vec<ProcessedAlert>> = HashMap::new();
-    for (delivery_id, processed) in rows {
-        done.entry(delivery_id).or_default().push(processed);
+    for row in rows {
+        done.entry(row.delivery_id.clone()).or_default().push(row);
     }
     Ok(done)
 }
@@ -85,7 +116,8 @@ struct KeyRow {
     receipt_sequence: i64,
 }
 
-/// The row standing for each key: the open one, else the one resolved last.
+/// The row standing for each key: the open one, else the one resolved last; one probe of
+/// `alerts_latest_by_key` per key.
 async fn alerts_by_key(
     conn: &mut AsyncPgConnection,
     user: &UserId,
@@ -97,14 +129,15 @@ async fn alerts_by_key(
     let sources: Vec<&str> = needs.keys.iter().map(|(s, _)| s.as_str()).collect();
     let fingerprints: Vec<&str> = needs.keys.iter().map(|(_, f)| *f).collect();
     let rows: Vec<KeyRow> = diesel::sql_query(
-        "SELECT DISTINCT ON (a.source_type, a.fingerprint) a.id, a.source_type, a.fingerprint, \
-                a.status, a.incident_id, a.resolved_at, a.last_seen_at, a.receipt_epoch, \
-                a.receipt_sequence \
-         FROM unnest($2::text[], $3::text[]) AS k(source_type, fingerprint) \
-         JOIN alerts a ON a.user_id = $1 AND a.source_type = k.source_type \
-                      AND a.fingerprint = k.fingerprint \
-         ORDER BY a.source_type, a.fingerprint, a.status = 'firing' DESC, \
-                  a.resolved_at DESC NULLS LAST, a.id DESC",
+        "SELECT a.* FROM unnest($2::text[], $3::text[]) AS k(source_type, fingerprint) \
+         CROSS JOIN LATERAL ( \
+             SELECT id, source_type, fingerprint, status, incident_id, resolved_at, \
+                    last_seen_at, receipt_epoch, receipt_sequence \
+             FROM alerts \
+             WHERE user_id = $1 AND source_type = k.source_type \
+               AND fingerprint = k.fingerprint \
+             ORDER BY status = 'firing' DESC, resolved_at DESC NULLS LAST, id DESC \
+             LIMIT 1) a",
     )
     .bind::<Text, _>(user.as_str())
     .bind::<Array<Text>, _>(&sources)
@@ -144,13 +177,11 @@ struct IncidentRow {
     created_at: Option<NaiveDateTime>,
     updated_at: Option<NaiveDateTime>,
     resolved_at: Option<NaiveDateTime>,
-    #[diesel(sql_type = BigInt)]
-    firing_alerts: i64,
+    firing_alert_count: i32,
 }
 
 /// The incidents of `referenced` alerts and the open candidates (the most recently updated of
-/// each environment, and of each related service), with their firing alerts counted, locked
-/// for the transaction.
+/// each environment, and of each related service), locked for the transaction.
 async fn incidents(
     conn: &mut AsyncPgConnection,
     user: &UserId,
@@ -158,16 +189,13 @@ async fn incidents(
     referenced: &[Uuid],
 ) -> QueryResult<Vec<StoredIncident>> {
     // Candidates per environment come from `incidents_open_candidates`, per service from
-    // `incidents_open_services`: a few dozen index rows each, however many incidents are open.
+    // `incidents_open_by_service`: a few dozen index rows each, however many incidents are
+    // open. (By the service that opened an incident: one that only joined it is found through
+    // that service, when linked in the topology, or among the most recent of the
+    // environment.)
     let rows: Vec<IncidentRow> = diesel::sql_query(
-        "SELECT i.id, i.status, i.aurora_status, i.alert_environment, i.alert_title, \
-                i.affected_services, i.correlated_alert_count, i.started_at, i.created_at, \
-                i.updated_at, i.resolved_at, \
-                (SELECT count(*) FROM alerts a \
-                 WHERE a.incident_id = i.id AND a.status = 'firing') AS firing_alerts \
-         FROM incidents i \
-         WHERE i.id IN ( \
-             SELECT unnest($2::uuid[]) \
+        "SELECT i.* FROM ( \
+             SELECT unnest($2::uuid[]) AS id \
              UNION \
              SELECT c.id FROM unnest($3::text[]) AS e(environment) \
              CROSS JOIN LATERAL ( \
@@ -184,10 +212,16 @@ async fn incidents(
              SELECT c.id FROM unnest($7::text[]) AS s(service) \
              CROSS JOIN LATERAL ( \
                  SELECT id FROM incidents \
-                 WHERE affected_services @> ARRAY[s.service] AND user_id = $1 \
+                 WHERE user_id = $1 AND alert_service = s.service \
                    AND status IN ('investigating', 'analyzed') AND updated_at >= $4 \
-                 ORDER BY updated_at DESC LIMIT $5) c) \
-         FOR UPDATE OF i",
+                 ORDER BY updated_at DESC LIMIT $5) c \
+         ) AS wanted \
+         CROSS JOIN LATERAL ( \
+             SELECT i.id, i.status, i.aurora_status, i.alert_environment, i.alert_title, \
+                    i.affected_services, i.correlated_alert_count, i.started_at, \
+                    i.created_at, i.updated_at, i.resolved_at, i.firing_alert_count \
+             FROM incidents i WHERE i.id = wanted.id \
+             FOR UPDATE) i",
     )
     .bind::<Text, _>(user.as_str())
     .bind::<Array<SqlUuid>, _>(referenced)
@@ -209,7 +243,7 @@ async fn incidents(
                 title: row.alert_title.unwrap_or_default(),
                 affected_services: row.affected_services,
                 correlated_alert_count: row.correlated_alert_count,
-                firing_alerts: row.firing_alerts,
+                firing_alerts: row.firing_alert_count,
                 created_at: row.created_at.map_or(started_at, time::to_utc),
                 updated_at: row.updated_at.map_or(started_at, time::to_utc),
                 resolved_at: row.resolved_at.map(time::to_utc),

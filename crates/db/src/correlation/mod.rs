@@ -5,5 +5,5 @@
 mod load;
 mod write;
 
-pub use load::{Loaded, load};
+pub use load::{Loaded, ProcessedAlert, load};
 pub use write::{Written, write};

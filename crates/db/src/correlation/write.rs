@@ -53,6 +53,7 @@ pub async fn write(
     insert_events(conn, plan, &written, now).await?;
     insert_thoughts(conn, plan, now).await?;
     insert_processed(conn, user, arrivals, plan, &written, now).await?;
+
     for &index in &plan.deployments {
         let batch = arrivals[index].batch;
         let deployment = batch
@@ -145,17 +146,19 @@ async fn insert_incidents(
         "INSERT INTO incidents (id, user_id, source_type, source_alert_id, severity, \
              alert_title, alert_service, alert_environment, started_at, created_at, status, \
              resolved_at, updated_at, correlated_alert_count, affected_services, \
-             aurora_status, active_tab) \
+             firing_alert_count, aurora_status, active_tab) \
          SELECT n.id, $1, n.source_type, n.source_alert_id, n.severity, n.title, n.service, \
                 n.environment, n.started_at, n.created_at, n.status, n.resolved_at, \
                 n.updated_at, n.alert_count, \
-                ARRAY(SELECT jsonb_array_elements_text(n.services)), 'idle', 'thoughts' \
+                ARRAY(SELECT jsonb_array_elements_text(n.services)), n.firing, 'idle', \
+                'thoughts' \
          FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[], \
                      $8::text[], $9::timestamp[], $10::timestamp[], $11::text[], \
-                     $12::timestamp[], $13::timestamp[], $14::int4[], $15::jsonb[]) \
+                     $12::timestamp[], $13::timestamp[], $14::int4[], $15::jsonb[], \
+                     $16::int4[]) \
               AS n(id, source_type, source_alert_id, severity, title, service, environment, \
                    started_at, created_at, status, resolved_at, updated_at, alert_count, \
-                   services)",
+                   services, firing)",
     )
     .bind::<Text, _>(user.as_str())
     .bind::<Array<SqlUuid>, _>(&ids)
@@ -172,6 +175,7 @@ async fn insert_incidents(
     .bind::<Array<Timestamp>, _>(&rows.updated_at)
     .bind::<Array<Integer>, _>(&rows.alert_counts)
     .bind::<Array<Jsonb>, _>(&rows.services)
+    .bind::<Array<Integer>, _>(&rows.firing)
     .execute(conn)
     .await
     .map(drop)
@@ -183,6 +187,7 @@ struct IncidentColumns {
     resolved_at: Vec<Option<NaiveDateTime>>,
     updated_at: Vec<NaiveDateTime>,
     alert_counts: Vec<i32>,
+    firing: Vec<i32>,
     services: Vec<serde_json::Value>,
 }
 
@@ -193,6 +198,7 @@ impl IncidentColumns {
             resolved_at: Vec::new(),
             updated_at: Vec::new(),
             alert_counts: Vec::new(),
+            firing: Vec::new(),
             services: Vec::new(),
         };
         for row in rows {
@@ -200,6 +206,7 @@ impl IncidentColumns {
             columns.resolved_at.push(row.resolved_at.map(naive));
             columns.updated_at.push(naive(row.updated_at));
             columns.alert_counts.push(row.correlated_alert_count);
+            columns.firing.push(row.firing_alerts);
             columns.services.push(services_json(&row.affected_services));
         }
         columns
@@ -215,9 +222,11 @@ async fn update_incidents(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryRes
     diesel::sql_query(
         "UPDATE incidents i SET status = u.status, resolved_at = u.resolved_at, \
              updated_at = u.updated_at, correlated_alert_count = u.alert_count, \
-             affected_services = ARRAY(SELECT jsonb_array_elements_text(u.services)) \
+             affected_services = ARRAY(SELECT jsonb_array_elements_text(u.services)), \
+             firing_alert_count = u.firing \
          FROM unnest($1::uuid[], $2::text[], $3::timestamp[], $4::timestamp[], $5::int4[], \
-                     $6::jsonb[]) AS u(id, status, resolved_at, updated_at, alert_count, services) \
+                     $6::jsonb[], $7::int4[]) \
+              AS u(id, status, resolved_at, updated_at, alert_count, services, firing) \
          WHERE i.id = u.id",
     )
     .bind::<Array<SqlUuid>, _>(&ids)
@@ -226,6 +235,7 @@ async fn update_incidents(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryRes
     .bind::<Array<Timestamp>, _>(&rows.updated_at)
     .bind::<Array<Integer>, _>(&rows.alert_counts)
     .bind::<Array<Jsonb>, _>(&rows.services)
+    .bind::<Array<Integer>, _>(&rows.firing)
     .execute(conn)
     .await
     .map(drop)
@@ -307,8 +317,9 @@ async fn insert_alerts(
     if plan.new_alerts.is_empty() {
         return Ok(());
     }
-    // Each delivery's raw payload is sent once, however many of its alerts are new.
-    let mut payloads: Vec<&serde_json::Value> = Vec::new();
+    // Each delivery's raw payload is sent once, however many of its alerts are new; alerts
+    // name theirs by position (1-based, as SQL arrays count).
+    let mut payloads: Vec<&str> = Vec::new();
     let mut payload_of: Vec<Option<i32>> = vec![None; arrivals.len()];
     let (mut sources, mut fingerprints, mut severities) = (Vec::new(), Vec::new(), Vec::new());
     let (mut titles, mut services, mut environments) = (Vec::new(), Vec::new(), Vec::new());
@@ -319,7 +330,7 @@ async fn insert_alerts(
         let batch = arrivals[new.arrival].batch;
         let alert = &batch.alerts[new.alert_index];
         let position = *payload_of[new.arrival].get_or_insert_with(|| {
-            payloads.push(&batch.raw_payload);
+            payloads.push(batch.raw_payload.get());
             payloads.len() as i32
         });
         sources.push(alert.source_type.as_str());
@@ -342,17 +353,15 @@ async fn insert_alerts(
              status, incident_id, resolved_at, last_seen_at, receipt_epoch, receipt_sequence) \
          SELECT n.id, $1, n.source_type, n.fingerprint, n.severity, n.title, n.service, \
                 n.environment, n.labels, n.url, n.started_at, n.received_at, n.occurrences, \
-                p.payload, n.status, n.incident_id, n.resolved_at, n.last_seen_at, n.epoch, \
-                n.sequence \
+                ($21::text[])[n.payload_position]::jsonb, n.status, n.incident_id, n.resolved_at, \
+                n.last_seen_at, n.epoch, n.sequence \
          FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
                      $8::text[], $9::jsonb[], $10::text[], $11::timestamp[], $12::timestamp[], \
                      $13::int4[], $14::int4[], $15::text[], $16::uuid[], $17::timestamp[], \
                      $18::timestamp[], $19::int8[], $20::int8[]) \
               AS n(id, source_type, fingerprint, severity, title, service, environment, \
                    labels, url, started_at, received_at, occurrences, payload_position, \
-                   status, incident_id, resolved_at, last_seen_at, epoch, sequence) \
-         JOIN unnest($21::jsonb[]) WITH ORDINALITY AS p(payload, position) \
-           ON p.position = n.payload_position",
+                   status, incident_id, resolved_at, last_seen_at, epoch, sequence)",
     )
     .bind::<Text, _>(user.as_str())
     .bind::<Array<Integer>, _>(&written.alert_ids)
@@ -374,7 +383,7 @@ async fn insert_alerts(
     .bind::<Array<Timestamp>, _>(&rows.last_seen_at)
     .bind::<Array<BigInt>, _>(&rows.epochs)
     .bind::<Array<BigInt>, _>(&rows.sequences)
-    .bind::<Array<Jsonb>, _>(&payloads)
+    .bind::<Array<Text>, _>(&payloads)
     .execute(conn)
     .await
     .map(drop)
