@@ -199,25 +199,16 @@ async fn handle_batch<T, F, Fut, S>(
                 }
                 Err(err) => settling.push(settle(
                     message,
-                    Err(HandlerError::Poison(format!("cannot decode message: {err}"))),
+                    Err(HandlerError::Poison(format!(
+                        "cannot decode message: {err}"
+                    ))),
                     dead_letters,
                 )),
             }
         }
         if !deliveries.is_empty() {
             let expected = deliveries.len();
-            let work = handler(deliveries);
-            tokio::pin!(work);
-            let mut ticks =
-                tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-            let outcomes = loop {
-                tokio::select! {
-                    outcomes = &mut work => break outcomes,
-                    _ = ticks.tick() => {
-                        futures::future::join_all(decoded.iter().map(|m| m.ack_with(AckKind::Progress))).await;
-                    }
-                }
-            };
+            let outcomes = keeping_alive(handler(deliveries), keep_alive, &decoded).await;
             assert_eq!(outcomes.len(), expected, "one outcome per delivery");
             settling.extend(
                 decoded
@@ -279,26 +270,12 @@ async fn handle_one<T, F, Fut, S>(
     async {
         let outcome = match serde_json::from_slice::<T>(&message.payload) {
             Ok(payload) => {
-                // Long work tells JetStream it is still in progress, so the message is not
-                // redelivered to another replica meanwhile.
                 let work = handler(Delivery {
                     payload,
                     attempt,
                     sequence: sequence_of(&message),
                 });
-                tokio::pin!(work);
-                let mut ticks =
-                    tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-                loop {
-                    tokio::select! {
-                        outcome = &mut work => break outcome,
-                        _ = ticks.tick() => {
-                            if let Err(err) = message.ack_with(AckKind::Progress).await {
-                                tracing::warn!(error = %err, "in-progress acknowledgement failed");
-                            }
-                        }
-                    }
-                }
+                keeping_alive(work, keep_alive, &[&message]).await
             }
             Err(err) => Err(HandlerError::Poison(format!(
                 "cannot decode message: {err}"
@@ -308,6 +285,29 @@ async fn handle_one<T, F, Fut, S>(
     }
     .instrument(span)
     .await;
+}
+
+/// Runs `work`, telling JetStream every `keep_alive` that `messages` are still in progress, so
+/// long work does not see them redelivered to another replica meanwhile.
+async fn keeping_alive<R>(
+    work: impl Future<Output = R>,
+    keep_alive: Duration,
+    messages: &[&Message],
+) -> R {
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return outcome,
+            _ = ticks.tick() => {
+                for acked in futures::future::join_all(messages.iter().map(|m| m.ack_with(AckKind::Progress))).await {
+                    if let Err(err) = acked {
+                        tracing::warn!(error = %err, "in-progress acknowledgement failed");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Acks a handled message, naks it for a later redelivery, or keeps it as a dead letter and

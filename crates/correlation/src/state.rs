@@ -135,11 +135,11 @@ pub struct Needs<'a> {
 }
 
 impl<'a> Needs<'a> {
-    /// What resolving the stored alerts of `keys` reads: those rows and their incidents.
-    pub fn of_keys(keys: Vec<(SourceType, &'a str)>) -> Self {
+    /// Nothing: no rows, no candidates, no deployments.
+    fn nothing() -> Self {
         Needs {
             delivery_ids: Vec::new(),
-            keys,
+            keys: Vec::new(),
             environments: Vec::new(),
             unknown_environment: false,
             services: Vec::new(),
@@ -149,18 +149,17 @@ impl<'a> Needs<'a> {
         }
     }
 
+    /// What resolving the stored alerts of `keys` reads: those rows and their incidents.
+    pub fn of_keys(keys: Vec<(SourceType, &'a str)>) -> Self {
+        Needs {
+            keys,
+            ..Self::nothing()
+        }
+    }
+
     /// What deciding `arrivals` under `rules` reads.
     pub fn of(rules: &'a crate::Rules, arrivals: &[Arrival<'a>]) -> Self {
-        let mut needs = Needs {
-            delivery_ids: Vec::with_capacity(arrivals.len()),
-            keys: Vec::new(),
-            environments: Vec::new(),
-            unknown_environment: false,
-            services: Vec::new(),
-            related_services: Vec::new(),
-            candidates_since: DateTime::<Utc>::MAX_UTC,
-            deployments_since: DateTime::<Utc>::MAX_UTC,
-        };
+        let mut needs = Self::nothing();
         let mut keys = HashSet::new();
         let mut environments = HashSet::new();
         let mut services = HashSet::new();

@@ -6,6 +6,8 @@ use aurora_correlation::{AlertRef, Arrival, Plan};
 use aurora_domain::UserId;
 use chrono::NaiveDateTime;
 use diesel::QueryableByName;
+use diesel::pg::Pg;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{
     Array, BigInt, Float4, Integer, Jsonb, Nullable, Text, Timestamp, Uuid as SqlUuid,
 };
@@ -13,6 +15,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{QueryResult, deployments};
+
+/// A statement whose parameters are bound a group of columns at a time.
+type Query<'a> = BoxedSqlQuery<'a, Pg, SqlQuery>;
 
 /// The ids the plan's new alerts and events were written with.
 #[derive(Debug, Clone, Default)]
@@ -142,7 +147,7 @@ async fn insert_incidents(
         started.push(naive(alert.started_at));
         created.push(naive(incident.created_at));
     }
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "INSERT INTO incidents (id, user_id, source_type, source_alert_id, severity, \
              alert_title, alert_service, alert_environment, started_at, created_at, status, \
              resolved_at, updated_at, correlated_alert_count, affected_services, \
@@ -160,6 +165,7 @@ async fn insert_incidents(
                    started_at, created_at, status, resolved_at, updated_at, alert_count, \
                    services, firing)",
     )
+    .into_boxed()
     .bind::<Text, _>(user.as_str())
     .bind::<Array<SqlUuid>, _>(&ids)
     .bind::<Array<Text>, _>(&sources)
@@ -169,16 +175,8 @@ async fn insert_incidents(
     .bind::<Array<Nullable<Text>>, _>(&services)
     .bind::<Array<Nullable<Text>>, _>(&environments)
     .bind::<Array<Timestamp>, _>(&started)
-    .bind::<Array<Timestamp>, _>(&created)
-    .bind::<Array<Text>, _>(&rows.statuses)
-    .bind::<Array<Nullable<Timestamp>>, _>(&rows.resolved_at)
-    .bind::<Array<Timestamp>, _>(&rows.updated_at)
-    .bind::<Array<Integer>, _>(&rows.alert_counts)
-    .bind::<Array<Jsonb>, _>(&rows.services)
-    .bind::<Array<Integer>, _>(&rows.firing)
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind::<Array<Timestamp>, _>(&created);
+    rows.bind(query).execute(conn).await.map(drop)
 }
 
 /// The correlator's columns of incident rows, as one array per column.
@@ -192,6 +190,18 @@ struct IncidentColumns {
 }
 
 impl IncidentColumns {
+    /// Binds the columns as the next parameters, in this order: status, resolved at, updated
+    /// at, alert count, services, firing alerts.
+    fn bind<'a>(&'a self, query: Query<'a>) -> Query<'a> {
+        query
+            .bind::<Array<Text>, _>(&self.statuses)
+            .bind::<Array<Nullable<Timestamp>>, _>(&self.resolved_at)
+            .bind::<Array<Timestamp>, _>(&self.updated_at)
+            .bind::<Array<Integer>, _>(&self.alert_counts)
+            .bind::<Array<Jsonb>, _>(&self.services)
+            .bind::<Array<Integer>, _>(&self.firing)
+    }
+
     fn of<'a>(rows: impl Iterator<Item = &'a IncidentRow>) -> Self {
         let mut columns = IncidentColumns {
             statuses: Vec::new(),
@@ -219,7 +229,7 @@ async fn update_incidents(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryRes
     }
     let ids: Vec<Uuid> = plan.incident_updates.iter().map(|u| u.id).collect();
     let rows = IncidentColumns::of(plan.incident_updates.iter().map(|u| &u.row));
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "UPDATE incidents i SET status = u.status, resolved_at = u.resolved_at, \
              updated_at = u.updated_at, correlated_alert_count = u.alert_count, \
              affected_services = ARRAY(SELECT jsonb_array_elements_text(u.services)), \
@@ -229,16 +239,9 @@ async fn update_incidents(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryRes
               AS u(id, status, resolved_at, updated_at, alert_count, services, firing) \
          WHERE i.id = u.id",
     )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Array<Text>, _>(&rows.statuses)
-    .bind::<Array<Nullable<Timestamp>>, _>(&rows.resolved_at)
-    .bind::<Array<Timestamp>, _>(&rows.updated_at)
-    .bind::<Array<Integer>, _>(&rows.alert_counts)
-    .bind::<Array<Jsonb>, _>(&rows.services)
-    .bind::<Array<Integer>, _>(&rows.firing)
-    .execute(conn)
-    .await
-    .map(drop)
+    .into_boxed()
+    .bind::<Array<SqlUuid>, _>(&ids);
+    rows.bind(query).execute(conn).await.map(drop)
 }
 
 /// The mutable columns of alert rows, as one array per column.
@@ -252,6 +255,18 @@ struct AlertColumns {
 }
 
 impl AlertColumns {
+    /// Binds the columns as the next parameters, in this order: status, incident, resolved
+    /// at, last seen at, receipt epoch, receipt sequence.
+    fn bind<'a>(&'a self, query: Query<'a>) -> Query<'a> {
+        query
+            .bind::<Array<Text>, _>(&self.statuses)
+            .bind::<Array<Nullable<SqlUuid>>, _>(&self.incident_ids)
+            .bind::<Array<Nullable<Timestamp>>, _>(&self.resolved_at)
+            .bind::<Array<Timestamp>, _>(&self.last_seen_at)
+            .bind::<Array<BigInt>, _>(&self.epochs)
+            .bind::<Array<BigInt>, _>(&self.sequences)
+    }
+
     fn of<'a>(rows: impl Iterator<Item = &'a AlertRow>) -> Self {
         let mut columns = AlertColumns {
             statuses: Vec::new(),
@@ -284,27 +299,20 @@ async fn update_alerts(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryResult
         .map(|u| u.added_occurrences)
         .collect();
     let rows = AlertColumns::of(plan.alert_updates.iter().map(|u| &u.row));
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "UPDATE alerts a SET status = u.status, incident_id = u.incident_id, \
              resolved_at = u.resolved_at, last_seen_at = u.last_seen_at, \
              occurrence_count = a.occurrence_count + u.added, \
              receipt_epoch = u.epoch, receipt_sequence = u.sequence \
-         FROM unnest($1::int4[], $2::text[], $3::uuid[], $4::timestamp[], $5::timestamp[], \
-                     $6::int4[], $7::int8[], $8::int8[]) \
-              AS u(id, status, incident_id, resolved_at, last_seen_at, added, epoch, sequence) \
+         FROM unnest($1::int4[], $2::int4[], $3::text[], $4::uuid[], $5::timestamp[], \
+                     $6::timestamp[], $7::int8[], $8::int8[]) \
+              AS u(id, added, status, incident_id, resolved_at, last_seen_at, epoch, sequence) \
          WHERE a.id = u.id",
     )
+    .into_boxed()
     .bind::<Array<Integer>, _>(&ids)
-    .bind::<Array<Text>, _>(&rows.statuses)
-    .bind::<Array<Nullable<SqlUuid>>, _>(&rows.incident_ids)
-    .bind::<Array<Nullable<Timestamp>>, _>(&rows.resolved_at)
-    .bind::<Array<Timestamp>, _>(&rows.last_seen_at)
-    .bind::<Array<Integer>, _>(&added)
-    .bind::<Array<BigInt>, _>(&rows.epochs)
-    .bind::<Array<BigInt>, _>(&rows.sequences)
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind::<Array<Integer>, _>(&added);
+    rows.bind(query).execute(conn).await.map(drop)
 }
 
 async fn insert_alerts(
@@ -347,7 +355,7 @@ async fn insert_alerts(
         payload_positions.push(position);
     }
     let rows = AlertColumns::of(plan.new_alerts.iter().map(|n| &n.row));
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "INSERT INTO alerts (id, user_id, source_type, fingerprint, severity, title, service, \
              environment, labels, url, started_at, received_at, occurrence_count, raw_payload, \
              status, incident_id, resolved_at, last_seen_at, receipt_epoch, receipt_sequence) \
@@ -363,6 +371,7 @@ async fn insert_alerts(
                    labels, url, started_at, received_at, occurrences, payload_position, \
                    status, incident_id, resolved_at, last_seen_at, epoch, sequence)",
     )
+    .into_boxed()
     .bind::<Text, _>(user.as_str())
     .bind::<Array<Integer>, _>(&written.alert_ids)
     .bind::<Array<Text>, _>(&sources)
@@ -376,17 +385,12 @@ async fn insert_alerts(
     .bind::<Array<Timestamp>, _>(&started)
     .bind::<Array<Timestamp>, _>(&received)
     .bind::<Array<Integer>, _>(&occurrences)
-    .bind::<Array<Integer>, _>(&payload_positions)
-    .bind::<Array<Text>, _>(&rows.statuses)
-    .bind::<Array<Nullable<SqlUuid>>, _>(&rows.incident_ids)
-    .bind::<Array<Nullable<Timestamp>>, _>(&rows.resolved_at)
-    .bind::<Array<Timestamp>, _>(&rows.last_seen_at)
-    .bind::<Array<BigInt>, _>(&rows.epochs)
-    .bind::<Array<BigInt>, _>(&rows.sequences)
-    .bind::<Array<Text>, _>(&payloads)
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind::<Array<Integer>, _>(&payload_positions);
+    rows.bind(query)
+        .bind::<Array<Text>, _>(&payloads)
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 async fn insert_links(
