@@ -289,15 +289,31 @@ impl Bus {
             .map_err(|err| publish_error(err.to_string()))
     }
 
-    /// Integration changes as they are announced, for an ingress' cache.
+    /// Integration changes as they are announced, for an ingress' cache; the server has the
+    /// subscription when this returns.
     pub async fn subscribe_integration_changes(&self) -> Result<async_nats::Subscriber, BusError> {
-        self.client
+        let setup_error = |detail: String| BusError::Setup {
+            what: "integration changes subscription".into(),
+            detail,
+        };
+        let subscriber = self
+            .client
             .subscribe(self.topology.integration_changes_subject())
             .await
-            .map_err(|err| BusError::Setup {
-                what: "integration changes subscription".into(),
-                detail: err.to_string(),
-            })
+            .map_err(|err| setup_error(err.to_string()))?;
+        self.client
+            .flush()
+            .await
+            .map_err(|err| setup_error(err.to_string()))?;
+        Ok(subscriber)
+    }
+
+    /// How many times this client has connected to the server (reconnects included).
+    pub fn connects(&self) -> u64 {
+        self.client
+            .statistics()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The JetStream context, for tests and tools that inspect streams.

@@ -188,22 +188,13 @@ async fn handle_batch<T, F, Fut, S>(
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut settling = Vec::new();
         for message in &batch {
-            match serde_json::from_slice::<T>(&message.payload) {
-                Ok(payload) => {
-                    deliveries.push(Delivery {
-                        payload,
-                        attempt: attempt_of(message),
-                        sequence: sequence_of(message),
-                    });
+            trace::link_from(message.headers.as_ref(), &tracing::Span::current());
+            match decode(message) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
                     decoded.push(message);
                 }
-                Err(err) => settling.push(settle(
-                    message,
-                    Err(HandlerError::Poison(format!(
-                        "cannot decode message: {err}"
-                    ))),
-                    dead_letters,
-                )),
+                Err(poison) => settling.push(settle(message, Err(poison), dead_letters)),
             }
         }
         if !deliveries.is_empty() {
@@ -248,9 +239,20 @@ fn attempt_of(message: &Message) -> u64 {
         .map_or(1, |info| info.delivered.max(1) as u64)
 }
 
-/// The message's sequence in its stream: the order in which JetStream accepted it.
-fn sequence_of(message: &Message) -> u64 {
-    message.info().map_or(0, |info| info.stream_sequence)
+/// The delivery a message carries; poison when its payload cannot be decoded or it has no
+/// stream sequence (it did not come from a stream, so it has no place in the order of
+/// acceptance).
+fn decode<T: DeserializeOwned>(message: &Message) -> Result<Delivery<T>, HandlerError> {
+    let payload = serde_json::from_slice::<T>(&message.payload)
+        .map_err(|err| HandlerError::Poison(format!("cannot decode message: {err}")))?;
+    let info = message
+        .info()
+        .map_err(|err| HandlerError::Poison(format!("message without a stream sequence: {err}")))?;
+    Ok(Delivery {
+        payload,
+        attempt: info.delivered.max(1) as u64,
+        sequence: info.stream_sequence,
+    })
 }
 
 async fn handle_one<T, F, Fut, S>(
@@ -268,18 +270,9 @@ async fn handle_one<T, F, Fut, S>(
     let span = tracing::info_span!("bus.message", subject = %message.subject, attempt);
     trace::continue_from(message.headers.as_ref(), &span);
     async {
-        let outcome = match serde_json::from_slice::<T>(&message.payload) {
-            Ok(payload) => {
-                let work = handler(Delivery {
-                    payload,
-                    attempt,
-                    sequence: sequence_of(&message),
-                });
-                keeping_alive(work, keep_alive, &[&message]).await
-            }
-            Err(err) => Err(HandlerError::Poison(format!(
-                "cannot decode message: {err}"
-            ))),
+        let outcome = match decode(&message) {
+            Ok(delivery) => keeping_alive(handler(delivery), keep_alive, &[&message]).await,
+            Err(poison) => Err(poison),
         };
         settle(&message, outcome, dead_letters).await;
     }

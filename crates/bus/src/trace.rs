@@ -32,6 +32,20 @@ pub fn inject_current(headers: &mut HeaderMap) {
     });
 }
 
+/// Links `span` to the context carried in incoming headers, if any: for work done on many
+/// messages at once, each of which belongs to a trace of its own.
+pub fn link_from(headers: Option<&HeaderMap>, span: &tracing::Span) {
+    let Some(headers) = headers else { return };
+    let context = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(headers))
+    });
+    use opentelemetry::trace::TraceContextExt;
+    let linked = context.span().span_context().clone();
+    if linked.is_valid() {
+        span.add_link(linked);
+    }
+}
+
 /// Makes `span` a child of the context carried in incoming headers, if any.
 pub fn continue_from(headers: Option<&HeaderMap>, span: &tracing::Span) {
     let Some(headers) = headers else { return };

@@ -103,8 +103,9 @@ pub struct State {
     /// The current row of each (source, fingerprint) key the deliveries name, where one
     /// exists.
     pub alerts: Vec<StoredAlert>,
-    /// The incidents of those alerts and the open candidates in the deliveries'
-    /// environments (the [`crate::CANDIDATE_LIMIT`] most recently updated of each).
+    /// The incidents of those alerts and the open candidates: the [`crate::CANDIDATE_LIMIT`]
+    /// most recently updated of each of the deliveries' environments, and of those opened by
+    /// each of their services and the services linked to those.
     pub incidents: Vec<StoredIncident>,
     /// Deployments of the deliveries' services and their dependencies within the deployment
     /// window, newest first, up to [`crate::decide::DEPLOYMENT_LIMIT`] per service.

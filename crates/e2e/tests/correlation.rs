@@ -488,3 +488,51 @@ async fn a_merged_incident_resolves_when_the_alerts_of_both_resolve() {
     let resolved = incidents::get(&mut conn, target).await.unwrap();
     assert_eq!(resolved.status, "resolved");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_postgresql_refuses_holds_back_no_other_delivery_of_its_batch() {
+    let h = Harness::new().await;
+    let good = h.batch(&[alert(
+        SourceType::Grafana,
+        "good",
+        "checkout-api",
+        "Checkout 5xx",
+    )]);
+    // A title PostgreSQL cannot store (a NUL character): this delivery fails on every attempt.
+    let mut bad = h.batch(&[alert(SourceType::Grafana, "bad", "search", "Index lag")]);
+    bad.alerts[0].title = "Index\u{0}lag".to_owned();
+    let bus = &h.bus.bus;
+    for batch in [&bad, &good] {
+        bus.publish(
+            bus.topology().alert_subject(batch.source_type),
+            &batch.message_id(),
+            batch,
+        )
+        .await
+        .unwrap();
+    }
+    // Both are on the stream before the correlator starts, so they come in one batch.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let correlator = tokio::spawn(aurora_correlator::run(
+        aurora_runtime::Connections {
+            pool: h.db.pool(),
+            bus: bus.clone(),
+        },
+        std::sync::Arc::new(aurora_correlator::Rules::new(default_correlation())),
+        aurora_e2e::default_batching(),
+        shutdown.clone(),
+    ));
+    let opened = eventually(
+        "the good delivery stored",
+        Duration::from_secs(10),
+        || async {
+            let incidents = h.incidents().await;
+            (!incidents.is_empty()).then_some(incidents)
+        },
+    )
+    .await;
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].alert_title.as_deref(), Some("Checkout 5xx"));
+    shutdown.cancel();
+    correlator.await.unwrap().unwrap();
+}

@@ -143,24 +143,37 @@ pub async fn follow_changes(
     let mut changes = bus.subscribe_integration_changes().await?;
     Ok(tokio::spawn(async move {
         let mut checks = tokio::time::interval(CONNECTION_CHECK);
-        let mut connected = bus.is_connected();
+        let mut connects = bus.connects();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                Some(message) = changes.next() => {
-                    match serde_json::from_slice::<IntegrationChanged>(&message.payload) {
+                next = changes.next() => match next {
+                    Some(message) => match serde_json::from_slice::<IntegrationChanged>(&message.payload) {
                         Ok(change) => cache.forget(change.integration_id),
                         // Unreadable (a newer publisher?): forgetting everything is safe.
                         Err(_) => cache.clear(),
-                    }
-                }
-                _ = checks.tick() => {
-                    let now = bus.is_connected();
-                    if now && !connected {
-                        // Announcements made while disconnected were missed.
+                    },
+                    None => {
+                        // The subscription ended: nothing cached can be trusted until it is back.
                         cache.clear();
+                        tracing::error!("integration changes subscription ended; subscribing again");
+                        match bus.subscribe_integration_changes().await {
+                            Ok(again) => changes = again,
+                            Err(err) => {
+                                tracing::error!(error = %err, "cannot subscribe to integration changes");
+                                tokio::time::sleep(CONNECTION_CHECK).await;
+                            }
+                        }
                     }
-                    connected = now;
+                },
+                _ = checks.tick() => {
+                    // Counted connections, not the state: a reconnect faster than a check
+                    // would hide from a state poll. Announcements in between were missed.
+                    let now = bus.connects();
+                    if now != connects {
+                        cache.clear();
+                        connects = now;
+                    }
                 }
             }
         }

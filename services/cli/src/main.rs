@@ -4,7 +4,7 @@
 //! aurora migrate
 //! aurora user create NAME [--json]
 //! aurora integration create --user NAME --source SOURCE [--signing-secret S]... [--json]
-//! aurora integration secrets --user NAME --source SOURCE [--signing-secret S]...
+//! aurora integration secrets --user NAME --source SOURCE (--signing-secret S... | --unsigned)
 //! aurora integration revoke --user NAME --source SOURCE
 //! aurora normalize --source SOURCE FILE
 //! aurora dead-letters list [--json]
@@ -109,12 +109,15 @@ enum IntegrationCommand {
         /// The vendor.
         #[arg(long)]
         source: String,
-        /// A secret the vendor signs with; repeat for several. None: signatures are no longer
-        /// checked.
-        #[arg(long = "signing-secret")]
+        /// A secret the vendor signs with; repeat for several.
+        #[arg(long = "signing-secret", required_unless_present = "unsigned")]
         signing_secrets: Vec<String>,
+        /// Keep no secret: signatures are no longer checked.
+        #[arg(long, conflicts_with = "signing_secrets")]
+        unsigned: bool,
     },
-    /// Revoke a user's integration of a source: its token stops working at once.
+    /// Revoke a user's integration of a source: its token stops working at once (every ingress
+    /// is told over the bus; one that cannot be told stops within `ingress.auth_cache_secs`).
     Revoke {
         /// The owner's name.
         #[arg(long)]
@@ -165,6 +168,7 @@ async fn main() -> ExitCode {
                     user,
                     source,
                     signing_secrets,
+                    unsigned: _,
                 },
         } => commands::replace_signing_secrets(&user, &source, signing_secrets).await,
         Command::Normalize { source, file } => commands::normalize(&source, &file),

@@ -84,8 +84,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// A batch off the stream: each user's deliveries decided together, users in parallel.
-/// Answers one outcome per delivery. A user's group failing as poison is retried one delivery
-/// at a time, so only the delivery that cannot be processed is set aside.
+/// Answers one outcome per delivery. A user's group that fails is tried again one delivery at
+/// a time, so only a delivery that cannot be processed is retried or set aside.
 async fn handle_batch(
     correlator: &Correlator,
     epoch: i64,
@@ -109,7 +109,10 @@ async fn handle_batch(
     let mut outcomes = vec![Ok(()); deliveries.len()];
     for (members, outcome) in decided {
         match outcome {
-            Err(HandlerError::Poison(_)) if members.len() > 1 => {
+            // One delivery that cannot be stored (a constraint, a value PostgreSQL refuses, a
+            // group too big for the statement timeout) must not hold back the others: they
+            // are tried one by one, and only what fails alone is retried or set aside.
+            Err(_) if members.len() > 1 => {
                 for index in members {
                     let user = &deliveries[index].payload.user_id;
                     let arrival = arrival(epoch, deliveries, index);

@@ -97,15 +97,16 @@ impl Correlator {
             .await
             .map_err(|err| HandlerError::Transient(err.to_string()))?;
         let needs = Needs::of(&self.rules, arrivals);
-        let now = now();
-        let (loaded, plan, written) = conn
+        let (loaded, plan, written, now) = conn
             .transaction(async |conn| {
                 aurora_db::lock_user(conn, user).await?;
+                // After the lock: what another replica committed meanwhile is in the past.
+                let now = now();
                 let loaded = correlation::load(conn, user, &needs).await?;
                 let plan = aurora_correlation::decide(&self.rules, &loaded.state, arrivals, now);
                 let written =
                     correlation::write(conn, user, arrivals, &plan, now.naive_utc()).await?;
-                Ok::<_, QueryError>((loaded, plan, written))
+                Ok::<_, QueryError>((loaded, plan, written, now))
             })
             .await
             .map_err(classify)?;
@@ -151,10 +152,10 @@ impl Correlator {
             .get()
             .await
             .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        let now = now();
-        let (plan, written) = conn
+        let (plan, written, now) = conn
             .transaction(async |conn| {
                 aurora_db::lock_user(conn, user).await?;
+                let now = now();
                 let needs = Needs::of_keys(keys.clone());
                 let loaded = correlation::load(conn, user, &needs).await?;
                 let plan = aurora_correlation::auto_resolve(
@@ -166,7 +167,7 @@ impl Correlator {
                     now,
                 );
                 let written = correlation::write(conn, user, &[], &plan, now.naive_utc()).await?;
-                Ok::<_, QueryError>((plan, written))
+                Ok::<_, QueryError>((plan, written, now))
             })
             .await
             .map_err(classify)?;

@@ -1,7 +1,9 @@
-//! After the commit: `incidents.created` for every incident opened and `incidents.<change>`
-//! for every published timeline event, each with a `Nats-Msg-Id` derived from its row, sent
-//! all at once and awaited together. A redelivered delivery republishes what it recorded the
+//! After the commit: `incidents.created` for every incident opened, then `incidents.<change>`
+//! for every published timeline event, each with a `Nats-Msg-Id` derived from its row; sent
+//! at once and awaited together, but one incident's changes in their order. A redelivered delivery republishes what it recorded the
 //! first time; JetStream drops the duplicates.
+
+use std::collections::HashMap;
 
 use aurora_bus::{Bus, HandlerError, IncidentSubject};
 use aurora_correlation::{Arrival, Plan};
@@ -102,11 +104,22 @@ pub(crate) async fn publish(
     }))
     .await
     .map_err(|err| HandlerError::Transient(err.to_string()))?;
-    try_join_all(
-        changes
-            .iter()
-            .map(|change| bus.publish_incident_change(change)),
-    )
+    // One incident's changes go out in the order they happened (a `correlated` before the
+    // `resolved` it led to); different incidents' at once.
+    let mut by_incident: HashMap<Uuid, Vec<&IncidentChanged>> = HashMap::new();
+    for change in &changes {
+        by_incident
+            .entry(change.incident_id)
+            .or_default()
+            .push(change);
+    }
+    try_join_all(by_incident.into_values().map(|mut changes| async move {
+        changes.sort_by_key(|change| change.event_id);
+        for change in changes {
+            bus.publish_incident_change(change).await?;
+        }
+        Ok::<_, aurora_bus::BusError>(())
+    }))
     .await
     .map_err(|err| HandlerError::Transient(err.to_string()))?;
     Ok(())

@@ -66,19 +66,14 @@ impl<'a> Decision<'a> {
         };
         incident.row.firing_alerts -= 1;
         incident.changed = true;
-        let resolves = match policy {
-            ResolvePolicy::Never => false,
-            ResolvePolicy::First => true,
-            ResolvePolicy::All => incident.row.firing_alerts <= 0,
+        let policy = match policy {
+            ResolvePolicy::First => "first",
+            ResolvePolicy::All if incident.row.firing_alerts <= 0 => "all",
+            ResolvePolicy::All | ResolvePolicy::Never => return Vec::new(),
         };
-        if !resolves || !incident.transition(IncidentStatus::Resolved, now) {
+        if !incident.transition(IncidentStatus::Resolved, now) {
             return Vec::new();
         }
-        let policy = match policy {
-            ResolvePolicy::All => "all",
-            ResolvePolicy::First => "first",
-            ResolvePolicy::Never => "never",
-        };
         vec![self.event(incident_id, EventDetail::Resolved { policy })]
     }
 

@@ -4,7 +4,8 @@
 //! unknown) updated within the source's window, as the state loaded them and as this decision
 //! changed or opened them: the [`CANDIDATE_LIMIT`] most recently updated that affect the
 //! alert's service or one linked to it in the dependency graph, and the [`CANDIDATE_LIMIT`] most
-//! recently updated of the others (for title similarity). So an incident of the same service
+//! recently updated of the others (for title similarity). (The state loads, besides the most
+//! recent of the environment, the most recent opened by each of those services.) So an incident of the same service
 //! is never passed over because many others are open, and the cost per alert does not grow
 //! with the number of open incidents.
 

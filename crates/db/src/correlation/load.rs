@@ -117,7 +117,8 @@ struct KeyRow {
 }
 
 /// The row standing for each key: the open one, else the one resolved last; one probe of
-/// `alerts_latest_by_key` per key.
+/// `alerts_latest_by_key` per key (an open row has no `resolved_at`, which sorts first in
+/// that index's descending order, and a key has at most one).
 async fn alerts_by_key(
     conn: &mut AsyncPgConnection,
     user: &UserId,
@@ -136,7 +137,7 @@ async fn alerts_by_key(
              FROM alerts \
              WHERE user_id = $1 AND source_type = k.source_type \
                AND fingerprint = k.fingerprint \
-             ORDER BY status = 'firing' DESC, resolved_at DESC NULLS LAST, id DESC \
+             ORDER BY resolved_at DESC \
              LIMIT 1) a",
     )
     .bind::<Text, _>(user.as_str())
