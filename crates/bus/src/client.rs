@@ -57,6 +57,10 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60);
 pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(15);
 /// How long messages stay, so a day of alerts can be replayed after an outage.
 const RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+/// Messages a durable consumer may have handed out unacknowledged, over all its replicas.
+/// NATS' default, 1,000, would cap one correlator's batch at 1,000 and two replicas' at 500
+/// each; this leaves room for ten replicas' batches at the default size.
+pub const MAX_ACK_PENDING: i64 = 20_000;
 
 impl Bus {
     /// Connects to NATS and creates the streams if they do not exist.
@@ -118,6 +122,7 @@ impl Bus {
     }
 
     /// Creates (or finds) a durable pull consumer with explicit acks, shared by all replicas.
+    /// One made by an earlier version with a lower [`MAX_ACK_PENDING`] is raised to it.
     pub async fn durable_consumer(
         &self,
         stream_name: &str,
@@ -134,19 +139,30 @@ impl Bus {
             .get_stream(stream_name)
             .await
             .map_err(|e| setup_error(&e))?;
-        stream
-            .get_or_create_consumer(
-                durable,
-                consumer::pull::Config {
-                    durable_name: Some(durable.to_owned()),
-                    filter_subject,
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    ..Default::default()
-                },
-            )
+        let config = consumer::pull::Config {
+            durable_name: Some(durable.to_owned()),
+            filter_subject,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: MAX_ACK_PENDING,
+            ..Default::default()
+        };
+        let existing = stream
+            .get_or_create_consumer(durable, config.clone())
             .await
-            .map_err(|e| setup_error(&e))
+            .map_err(|e| setup_error(&e))?;
+        if existing.cached_info().config.max_ack_pending >= MAX_ACK_PENDING {
+            return Ok(existing);
+        }
+        // Creating a durable consumer again under its name updates what may change, and keeps
+        // its position in the stream.
+        match stream.create_consumer(config).await {
+            Ok(updated) => Ok(updated),
+            Err(err) => {
+                tracing::warn!(consumer = durable, error = %err, "could not raise the consumer's max_ack_pending; its batches stay smaller");
+                Ok(existing)
+            }
+        }
     }
 
     /// When a stream was created, in microseconds since the Unix epoch: with a message's

@@ -13,7 +13,7 @@ mod consume;
 mod topology;
 pub mod trace;
 
-pub use client::{Bus, BusError, PublishReceipt};
+pub use client::{Bus, BusError, MAX_ACK_PENDING, PublishReceipt};
 pub use consume::{
     Batching, DeadLetter, DeadLetterSink, Delivery, HandlerError, MAX_DELIVERIES, consume,
     consume_batches,

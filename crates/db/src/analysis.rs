@@ -326,13 +326,33 @@ pub async fn add_thought(
     kind: &str,
     content: &str,
 ) -> QueryResult<()> {
+    add_thoughts(conn, incident_id, &[(kind, content)]).await
+}
+
+/// Writes thoughts reached together (`(kind, content)`, in order) in one statement: one
+/// commit instead of one per thought, which under a storm is what the worker waits on.
+pub async fn add_thoughts<K: AsRef<str>, C: AsRef<str>>(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    thoughts: &[(K, C)],
+) -> QueryResult<()> {
+    if thoughts.is_empty() {
+        return Ok(());
+    }
+    let now = time::now();
+    let rows: Vec<_> = thoughts
+        .iter()
+        .map(|(kind, content)| {
+            (
+                incident_thoughts::incident_id.eq(incident_id),
+                incident_thoughts::kind.eq(kind.as_ref()),
+                incident_thoughts::content.eq(content.as_ref()),
+                incident_thoughts::created_at.eq(now),
+            )
+        })
+        .collect();
     diesel::insert_into(incident_thoughts::table)
-        .values((
-            incident_thoughts::incident_id.eq(incident_id),
-            incident_thoughts::kind.eq(kind),
-            incident_thoughts::content.eq(content),
-            incident_thoughts::created_at.eq(time::now()),
-        ))
+        .values(rows)
         .execute(conn)
         .await
         .map(drop)

@@ -582,3 +582,44 @@ async fn a_secret_rotation_and_a_revocation_reach_an_ingress_that_cached_the_tok
     )
     .await;
 }
+
+/// A correlator consumer made by an earlier version keeps its place in the stream but takes
+/// the current limit of unacknowledged messages, which NATS' default (1,000) would hold below
+/// a batch of the default size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_from_an_earlier_version_is_raised_to_the_ack_pending_limit() {
+    use async_nats::jetstream::consumer;
+
+    let test_bus = aurora_testkit::TestBus::new().await;
+    let bus = &test_bus.bus;
+    let topology = bus.topology();
+    let stream = bus
+        .jetstream()
+        .get_stream(topology.alerts_stream())
+        .await
+        .expect("the test's stream exists");
+    let earlier = stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("earlier".to_owned()),
+            filter_subject: topology.all_alert_subjects(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer with NATS' defaults");
+    assert!(earlier.cached_info().config.max_ack_pending < aurora_bus::MAX_ACK_PENDING);
+
+    let mut raised = bus
+        .durable_consumer(
+            &topology.alerts_stream(),
+            "earlier",
+            topology.all_alert_subjects(),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("the consumer is found");
+    let info = raised.info().await.expect("consumer info");
+    assert_eq!(info.config.max_ack_pending, aurora_bus::MAX_ACK_PENDING);
+    assert_eq!(info.created, earlier.cached_info().created, "the same consumer, not a new one");
+}

@@ -20,7 +20,7 @@
 //! | `ingress.auth_cache_secs` | `60` | an ingress asks PostgreSQL about a token again after this long; revocations and secret rotations reach it at once over the bus |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
-//! | `correlator.batch_max_messages`, `correlator.batch_max_wait_ms` | `500`, `5` | deliveries decided together, and how long a batch waits to fill |
+//! | `correlator.batch_max_messages`, `correlator.batch_max_wait_ms` | `2000`, `5` | deliveries decided together, and how long a batch waits to fill |
 //! | `rca_worker.bind` | `127.0.0.1:8083` | RCA worker health and readiness |
 //! | `telemetry.log_format` | `text` | `text` or `json` |
 //! | `telemetry.log_filter` | `info` | `tracing` filter directives |
@@ -352,7 +352,7 @@ bind = "127.0.0.1:8081"
 
 [correlator]
 bind = "127.0.0.1:8082"
-batch_max_messages = 500
+batch_max_messages = 2000
 batch_max_wait_ms = 5
 
 [rca_worker]

@@ -111,25 +111,24 @@ impl Investigator {
         };
         let started = Instant::now();
         let _renewal = lease::Renewal::start(self.pool.clone(), incident_id, lease);
-        // Each write below commits on its own, so a person watching sees thoughts appear.
+        // Each step below commits on its own, so a person watching sees thoughts appear.
         let result: Result<Option<i64>, QueryError> = async {
             if taken_over {
                 tracing::warn!(%incident_id, "analysis taken over from a worker that stopped renewing its claim");
                 let note = "The worker analysing this incident stopped renewing its claim (it died or lost its connection); analysing it again.";
                 analysis::add_thought(&mut conn, incident.id, "error", note).await?;
             }
-            events::record(
-                &mut conn,
-                incident.id,
-                "analysis_started",
-                serde_json::json!({}),
-            )
-            .await?;
             let title = format!(
                 "Investigation: {}",
                 incident.alert_title.as_deref().unwrap_or("incident")
             );
-            let session_id = analysis::start_chat_session(&mut conn, &incident, &title).await?;
+            let session_id = conn
+                .transaction(async |conn| {
+                    events::record(conn, incident.id, "analysis_started", serde_json::json!({}))
+                        .await?;
+                    analysis::start_chat_session(conn, &incident, &title).await
+                })
+                .await?;
             let (result, summary) = self.analyse(&mut conn, &incident).await?;
             // The outcome lands whole or not at all, and only for the attempt holding the
             // claim: completion first, so a stopped or taken-over attempt writes nothing.
@@ -245,9 +244,7 @@ impl Investigator {
         }
         context.commands = self.run_commands(conn, incident.id, planned).await?;
         let result = builtin(&context);
-        for (kind, thought) in &result.thoughts {
-            analysis::add_thought(conn, incident.id, kind, thought).await?;
-        }
+        analysis::add_thoughts(conn, incident.id, &result.thoughts).await?;
         let summary = result.summary.clone();
         Ok((result, summary))
     }
