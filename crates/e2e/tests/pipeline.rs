@@ -621,5 +621,9 @@ async fn a_consumer_from_an_earlier_version_is_raised_to_the_ack_pending_limit()
         .expect("the consumer is found");
     let info = raised.info().await.expect("consumer info");
     assert_eq!(info.config.max_ack_pending, aurora_bus::MAX_ACK_PENDING);
-    assert_eq!(info.created, earlier.cached_info().created, "the same consumer, not a new one");
+    assert_eq!(
+        info.created,
+        earlier.cached_info().created,
+        "the same consumer, not a new one"
+    );
 }

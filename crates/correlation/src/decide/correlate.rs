@@ -5,9 +5,10 @@
 //! changed or opened them: the [`CANDIDATE_LIMIT`] most recently updated that affect the
 //! alert's service or one linked to it in the dependency graph, and the [`CANDIDATE_LIMIT`] most
 //! recently updated of the others (for title similarity). (The state loads, besides the most
-//! recent of the environment, the most recent opened by each of those services.) So an incident of the same service
-//! is never passed over because many others are open, and the cost per alert does not grow
-//! with the number of open incidents.
+//! recent of the environment, the most recent opened by each of those services.) So an
+//! incident of the same service is never passed over because many others are open. Both come
+//! from indexes (by service, and by environment newest first) rather than a scan, so the cost
+//! per alert does not grow with the number of open incidents.
 
 use chrono::DateTime;
 use chrono::Utc;
@@ -32,28 +33,40 @@ pub(super) struct Match {
 impl Decision<'_> {
     /// The best open incident for `alert` (received at `at`) at or above the threshold, if
     /// any; full incidents (at `max_alerts_per_incident`) are passed over.
-    pub(super) fn best_match(&self, alert: &NormalizedAlert, at: DateTime<Utc>) -> Option<Match> {
+    pub(super) fn best_match(
+        &mut self,
+        alert: &NormalizedAlert,
+        at: DateTime<Utc>,
+    ) -> Option<Match> {
+        self.incidents.reindex();
         let since = at - self.window(alert.source_type);
         let related = related_services(self.rules, alert);
-        let (mut near, mut others): (Vec<&IncidentSlot>, Vec<&IncidentSlot>) = self
+        let candidate = |incident: &&IncidentSlot| {
+            incident.is_open()
+                && incident.environment == alert.environment
+                && incident.row.updated_at >= since
+        };
+        let mut near: Vec<&IncidentSlot> = self
             .incidents
-            .iter()
+            .affecting(&related)
+            .into_iter()
+            .filter(candidate)
+            .collect();
+        near.sort_by_key(|incident| std::cmp::Reverse(incident.row.updated_at));
+        near.truncate(CANDIDATE_LIMIT);
+        let others = self
+            .incidents
+            .newest_in(&alert.environment)
+            .take_while(|incident| incident.row.updated_at >= since)
+            .filter(candidate)
             .filter(|incident| {
-                incident.is_open()
-                    && incident.environment == alert.environment
-                    && incident.row.updated_at >= since
-            })
-            .partition(|incident| {
-                incident
+                !incident
                     .row
                     .affected_services
                     .iter()
                     .any(|service| related.contains(&service.as_str()))
-            });
-        for candidates in [&mut near, &mut others] {
-            candidates.sort_by_key(|incident| std::cmp::Reverse(incident.row.updated_at));
-            candidates.truncate(CANDIDATE_LIMIT);
-        }
+            })
+            .take(CANDIDATE_LIMIT);
         let candidates: Vec<&IncidentSlot> = near.into_iter().chain(others).collect();
         if candidates.is_empty() {
             return None;

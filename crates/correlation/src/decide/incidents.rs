@@ -1,6 +1,8 @@
-//! The incidents a decision knows: loaded ones and those it opens, as they stand now.
+//! The incidents a decision knows: loaded ones and those it opens, as they stand now, indexed
+//! by service and by recency so choosing an alert's candidates does not scan them all.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
 
 use aurora_domain::{AuroraStatus, IncidentStatus};
 use chrono::{DateTime, Utc};
@@ -52,10 +54,20 @@ impl IncidentSlot {
     }
 }
 
-/// Every incident of a decision, by id.
+/// Where an incident stands in the recency index: newest first, then in the order known.
+type RecencyKey = (Reverse<DateTime<Utc>>, usize);
+
+/// Every incident of a decision, by id, by affected service and by environment from the most
+/// recently updated.
 pub(super) struct Incidents {
     slots: Vec<IncidentSlot>,
     by_id: HashMap<Uuid, usize>,
+    by_service: HashMap<String, Vec<usize>>,
+    by_recency: HashMap<Option<String>, BTreeSet<RecencyKey>>,
+    /// Per slot: the `updated_at` and the number of affected services its index entries hold.
+    indexed: Vec<(DateTime<Utc>, usize)>,
+    /// Slots handed out for change since the indexes were last brought up to date.
+    handed_out: Vec<usize>,
 }
 
 impl Incidents {
@@ -63,6 +75,10 @@ impl Incidents {
         let mut incidents = Self {
             slots: Vec::with_capacity(stored.len()),
             by_id: HashMap::with_capacity(stored.len()),
+            by_service: HashMap::new(),
+            by_recency: HashMap::new(),
+            indexed: Vec::with_capacity(stored.len()),
+            handed_out: Vec::new(),
         };
         for incident in stored {
             incidents.add(IncidentSlot {
@@ -88,19 +104,86 @@ impl Incidents {
     }
 
     pub fn add(&mut self, slot: IncidentSlot) {
-        self.by_id.insert(slot.id, self.slots.len());
+        let index = self.slots.len();
+        self.by_id.insert(slot.id, index);
+        self.by_recency
+            .entry(slot.environment.clone())
+            .or_default()
+            .insert((Reverse(slot.row.updated_at), index));
+        for service in &slot.row.affected_services {
+            self.by_service
+                .entry(service.clone())
+                .or_default()
+                .push(index);
+        }
+        self.indexed
+            .push((slot.row.updated_at, slot.row.affected_services.len()));
         self.slots.push(slot);
     }
 
     /// The incident, if the decision knows it. Every incident a known alert belongs to was
-    /// loaded with it, so `None` means it is gone (deleted since).
+    /// loaded with it, so `None` means it is gone (deleted since). What the caller changes
+    /// reaches the indexes at the next [`Incidents::reindex`].
     pub fn get_mut(&mut self, id: Uuid) -> Option<&mut IncidentSlot> {
-        self.by_id.get(&id).map(|&index| &mut self.slots[index])
+        let index = *self.by_id.get(&id)?;
+        self.handed_out.push(index);
+        Some(&mut self.slots[index])
     }
 
-    /// All of them, for choosing candidates.
-    pub fn iter(&self) -> impl Iterator<Item = &IncidentSlot> {
-        self.slots.iter()
+    /// Brings the indexes up to date with the incidents changed since the last call: a new
+    /// `updated_at` moves it in the recency order, a new affected service lists it under
+    /// that service (services are only ever added).
+    pub fn reindex(&mut self) {
+        for index in std::mem::take(&mut self.handed_out) {
+            let slot = &self.slots[index];
+            let (updated_at, services) = &mut self.indexed[index];
+            if *updated_at != slot.row.updated_at {
+                let recency = self
+                    .by_recency
+                    .get_mut(&slot.environment)
+                    .expect("every slot is indexed under its environment");
+                recency.remove(&(Reverse(*updated_at), index));
+                recency.insert((Reverse(slot.row.updated_at), index));
+                *updated_at = slot.row.updated_at;
+            }
+            for service in &slot.row.affected_services[*services..] {
+                self.by_service
+                    .entry(service.clone())
+                    .or_default()
+                    .push(index);
+            }
+            *services = slot.row.affected_services.len();
+        }
+    }
+
+    /// The incidents affecting any of `services`, each once, in the order known. Current as
+    /// of the last [`Incidents::reindex`].
+    pub fn affecting(&self, services: &[&str]) -> Vec<&IncidentSlot> {
+        let mut indexes: Vec<usize> = services
+            .iter()
+            .filter_map(|service| self.by_service.get(*service))
+            .flatten()
+            .copied()
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes
+            .into_iter()
+            .map(|index| &self.slots[index])
+            .collect()
+    }
+
+    /// The incidents of `environment`, most recently updated first (in the order known when
+    /// equal). Current as of the last [`Incidents::reindex`].
+    pub fn newest_in(
+        &self,
+        environment: &Option<String>,
+    ) -> impl Iterator<Item = &IncidentSlot> + '_ {
+        self.by_recency
+            .get(environment)
+            .into_iter()
+            .flatten()
+            .map(|&(_, index)| &self.slots[index])
     }
 
     pub fn into_slots(self) -> Vec<IncidentSlot> {

@@ -233,6 +233,44 @@ fn a_flap_reopens_the_resolved_incident() {
 }
 
 #[test]
+fn an_incident_an_alert_joined_earlier_in_the_batch_counts_as_recent_for_later_ones() {
+    let incident = |service: &str, minutes_ago: i64| StoredIncident {
+        id: uuid::Uuid::new_v4(),
+        status: IncidentStatus::Investigating,
+        aurora_status: None,
+        environment: Some("production".into()),
+        title: format!("{service} is failing"),
+        affected_services: vec![service.to_owned()],
+        correlated_alert_count: 0,
+        firing_alerts: 1,
+        created_at: now() - TimeDelta::minutes(minutes_ago),
+        updated_at: now() - TimeDelta::minutes(minutes_ago),
+        resolved_at: None,
+    };
+    // Stored: payments, older than the 60 incidents of other services.
+    let payments = incident("payments", 10);
+    let mut incidents = vec![payments.clone()];
+    incidents.extend((0..60).map(|i| incident(&format!("other-{i}"), 1)));
+    let state = State {
+        incidents,
+        ..State::default()
+    };
+    // A payments alert joins it, which makes it the most recently updated; then an alert of
+    // another service with the same title finds it among the most recent.
+    let mut same_title = alert("g", "gateway", AlertStatus::Firing);
+    same_title.title = "payments is failing".into();
+    let batches = [
+        batch("p", vec![alert("p", "payments", AlertStatus::Firing)]),
+        batch("g", vec![same_title]),
+    ];
+    let plan = decide(&rules(), &state, &arrivals(&batches), now());
+    assert!(plan.new_incidents.is_empty(), "{:?}", plan.new_incidents);
+    assert_eq!(plan.links.len(), 2);
+    assert_eq!(plan.links[1].incident_id, payments.id);
+    assert_eq!(plan.links[1].strategy, "similarity");
+}
+
+#[test]
 fn an_incident_of_the_same_service_is_found_however_many_others_are_newer() {
     // Stored: the checkout incident, then 60 incidents of other services updated later.
     let incident = |service: &str, minutes_ago: i64| StoredIncident {
