@@ -48,6 +48,23 @@ fn batch(delivery: &str, alerts: Vec<NormalizedAlert>) -> AlertBatch {
     }
 }
 
+/// A stored open incident of `service` in production, last updated `minutes_ago`.
+fn open_incident(service: &str, minutes_ago: i64) -> StoredIncident {
+    StoredIncident {
+        id: uuid::Uuid::new_v4(),
+        status: IncidentStatus::Investigating,
+        aurora_status: None,
+        environment: Some("production".into()),
+        title: format!("{service} is failing"),
+        affected_services: vec![service.to_owned()],
+        correlated_alert_count: 0,
+        firing_alerts: 1,
+        created_at: now() - TimeDelta::minutes(minutes_ago),
+        updated_at: now() - TimeDelta::minutes(minutes_ago),
+        resolved_at: None,
+    }
+}
+
 fn receipt(sequence: i64) -> Receipt {
     Receipt { epoch: 1, sequence }
 }
@@ -234,23 +251,10 @@ fn a_flap_reopens_the_resolved_incident() {
 
 #[test]
 fn an_incident_an_alert_joined_earlier_in_the_batch_counts_as_recent_for_later_ones() {
-    let incident = |service: &str, minutes_ago: i64| StoredIncident {
-        id: uuid::Uuid::new_v4(),
-        status: IncidentStatus::Investigating,
-        aurora_status: None,
-        environment: Some("production".into()),
-        title: format!("{service} is failing"),
-        affected_services: vec![service.to_owned()],
-        correlated_alert_count: 0,
-        firing_alerts: 1,
-        created_at: now() - TimeDelta::minutes(minutes_ago),
-        updated_at: now() - TimeDelta::minutes(minutes_ago),
-        resolved_at: None,
-    };
     // Stored: payments, older than the 60 incidents of other services.
-    let payments = incident("payments", 10);
+    let payments = open_incident("payments", 10);
     let mut incidents = vec![payments.clone()];
-    incidents.extend((0..60).map(|i| incident(&format!("other-{i}"), 1)));
+    incidents.extend((0..60).map(|i| open_incident(&format!("other-{i}"), 1)));
     let state = State {
         incidents,
         ..State::default()
@@ -273,22 +277,9 @@ fn an_incident_an_alert_joined_earlier_in_the_batch_counts_as_recent_for_later_o
 #[test]
 fn an_incident_of_the_same_service_is_found_however_many_others_are_newer() {
     // Stored: the checkout incident, then 60 incidents of other services updated later.
-    let incident = |service: &str, minutes_ago: i64| StoredIncident {
-        id: uuid::Uuid::new_v4(),
-        status: IncidentStatus::Investigating,
-        aurora_status: None,
-        environment: Some("production".into()),
-        title: format!("{service} is failing"),
-        affected_services: vec![service.to_owned()],
-        correlated_alert_count: 0,
-        firing_alerts: 1,
-        created_at: now() - TimeDelta::minutes(minutes_ago),
-        updated_at: now() - TimeDelta::minutes(minutes_ago),
-        resolved_at: None,
-    };
-    let checkout = incident("checkout", 10);
+    let checkout = open_incident("checkout", 10);
     let mut incidents = vec![checkout.clone()];
-    incidents.extend((0..60).map(|i| incident(&format!("other-{i}"), 1)));
+    incidents.extend((0..60).map(|i| open_incident(&format!("other-{i}"), 1)));
     let state = State {
         incidents,
         ..State::default()
