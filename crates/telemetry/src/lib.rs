@@ -4,6 +4,8 @@
 //! over OTLP/HTTP; the W3C propagator is installed either way, so trace context crosses HTTP
 //! and NATS even when this process exports nothing.
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -53,7 +55,10 @@ pub fn init(
         .or_else(|_| EnvFilter::try_new(filter))
         .map_err(|err| TelemetryError(format!("log filter: {err}")))?;
     let fmt_layer = match format {
+        // Colours only on a terminal: in a file or a container log they are noise to read
+        // and work to write.
         Format::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .boxed(),
         Format::Json => tracing_subscriber::fmt::layer()
