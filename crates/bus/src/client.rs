@@ -159,7 +159,11 @@ impl Bus {
         match stream.create_consumer(config).await {
             Ok(updated) => Ok(updated),
             Err(err) => {
-                tracing::warn!(consumer = durable, error = %err, "could not raise the consumer's max_ack_pending; its batches stay smaller");
+                tracing::warn!(
+                    consumer = durable,
+                    error = %err,
+                    "could not raise the consumer's max_ack_pending; its batches stay smaller"
+                );
                 Ok(existing)
             }
         }

@@ -77,8 +77,9 @@ pub struct Batching {
 
 /// Pulls messages from `consumer` until `shutdown` fires, handing them to `handler` up to
 /// `max_in_flight` at once, in any order. Ack comes only after the handler returns `Ok` (a
-/// lost ack means a redelivery, which handlers find done); while the handler works, an in-progress ack goes out every
-/// third of the consumer's ack wait; in-flight messages are finished before the loop stops.
+/// lost ack means a redelivery, which handlers find done); while the handler works, an
+/// in-progress ack goes out every third of the consumer's ack wait; in-flight messages are
+/// finished before the loop stops.
 pub async fn consume<T, F, Fut, S>(
     consumer: PullConsumer,
     dead_letters: &S,
@@ -234,9 +235,12 @@ fn stream_error(err: impl std::fmt::Display) -> BusError {
 
 /// 1 on first delivery, more on redeliveries.
 fn attempt_of(message: &Message) -> u64 {
-    message
-        .info()
-        .map_or(1, |info| info.delivered.max(1) as u64)
+    message.info().map_or(1, |info| attempt(&info))
+}
+
+/// The delivery attempt JetStream's metadata counts (1 on first delivery).
+fn attempt(info: &async_nats::jetstream::message::Info<'_>) -> u64 {
+    info.delivered.max(1) as u64
 }
 
 /// The delivery a message carries; poison when its payload cannot be decoded or it has no
@@ -250,7 +254,7 @@ fn decode<T: DeserializeOwned>(message: &Message) -> Result<Delivery<T>, Handler
         .map_err(|err| HandlerError::Poison(format!("message without a stream sequence: {err}")))?;
     Ok(Delivery {
         payload,
-        attempt: info.delivered.max(1) as u64,
+        attempt: attempt(&info),
         sequence: info.stream_sequence,
     })
 }
@@ -293,7 +297,8 @@ async fn keeping_alive<R>(
         tokio::select! {
             outcome = &mut work => return outcome,
             _ = ticks.tick() => {
-                for acked in futures::future::join_all(messages.iter().map(|m| m.ack_with(AckKind::Progress))).await {
+                let progress = messages.iter().map(|m| m.ack_with(AckKind::Progress));
+                for acked in futures::future::join_all(progress).await {
                     if let Err(err) = acked {
                         tracing::warn!(error = %err, "in-progress acknowledgement failed");
                     }

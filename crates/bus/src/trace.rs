@@ -2,6 +2,7 @@
 
 use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 struct HeaderInjector<'a>(&'a mut HeaderMap);
@@ -36,11 +37,7 @@ pub fn inject_current(headers: &mut HeaderMap) {
 /// messages at once, each of which belongs to a trace of its own.
 pub fn link_from(headers: Option<&HeaderMap>, span: &tracing::Span) {
     let Some(headers) = headers else { return };
-    let context = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
-    });
-    use opentelemetry::trace::TraceContextExt;
-    let linked = context.span().span_context().clone();
+    let linked = extract(headers).span().span_context().clone();
     if linked.is_valid() {
         span.add_link(linked);
     }
@@ -49,9 +46,13 @@ pub fn link_from(headers: Option<&HeaderMap>, span: &tracing::Span) {
 /// Makes `span` a child of the context carried in incoming headers, if any.
 pub fn continue_from(headers: Option<&HeaderMap>, span: &tracing::Span) {
     let Some(headers) = headers else { return };
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
-    });
     // Fails only when the span is disabled; then there is nothing to link.
-    let _ = span.set_parent(parent);
+    let _ = span.set_parent(extract(headers));
+}
+
+/// The trace context `headers` carry (an empty one when they carry none).
+fn extract(headers: &HeaderMap) -> opentelemetry::Context {
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(headers))
+    })
 }

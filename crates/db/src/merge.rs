@@ -12,8 +12,8 @@ use crate::incidents::Incident;
 use crate::schema::{alerts, incident_alerts, incidents};
 
 /// Moves every alert of `source` under `target` (strategy `manual`, with `reason`), adds the
-/// source's alert counts (all, and firing) and services to the target, and marks the source merged into it —
-/// stopping its analysis if one runs. The caller validates both incidents first and holds the
+/// source's alert counts (all, and firing) and services to the target, and marks the source
+/// merged into it — stopping its analysis if one runs. The caller validates both incidents first and holds the
 /// user's lock; answers the updated target and source.
 pub async fn merge(
     conn: &mut AsyncPgConnection,

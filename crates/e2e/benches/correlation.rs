@@ -18,7 +18,7 @@ use aurora_domain::{
 use aurora_testkit::{TestBus, TestDb};
 use chrono::Utc;
 
-/// Deliveries per batch (the correlator's default batch).
+/// Deliveries per batch (a quarter of the correlator's default, `correlator.batch_max_messages`).
 const BATCH: usize = 500;
 /// Batches timed per size, after two of warm-up.
 const ROUNDS: usize = 10;

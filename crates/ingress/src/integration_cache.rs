@@ -148,19 +148,21 @@ pub async fn follow_changes(
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 next = changes.next() => match next {
-                    Some(message) => match serde_json::from_slice::<IntegrationChanged>(&message.payload) {
-                        Ok(change) => cache.forget(change.integration_id),
-                        // Unreadable (a newer publisher?): forgetting everything is safe.
-                        Err(_) => cache.clear(),
-                    },
+                    Some(message) => apply_change(&cache, &message.payload),
                     None => {
-                        // The subscription ended: nothing cached can be trusted until it is back.
+                        // The subscription ended: nothing cached can be trusted until it is
+                        // back.
                         cache.clear();
-                        tracing::error!("integration changes subscription ended; subscribing again");
+                        tracing::error!(
+                            "integration changes subscription ended; subscribing again"
+                        );
                         match bus.subscribe_integration_changes().await {
                             Ok(again) => changes = again,
                             Err(err) => {
-                                tracing::error!(error = %err, "cannot subscribe to integration changes");
+                                tracing::error!(
+                                    error = %err,
+                                    "cannot subscribe to integration changes"
+                                );
                                 tokio::time::sleep(CONNECTION_CHECK).await;
                             }
                         }
@@ -178,6 +180,15 @@ pub async fn follow_changes(
             }
         }
     }))
+}
+
+/// Forgets what an announced change makes stale.
+fn apply_change(cache: &IntegrationCache, payload: &[u8]) {
+    match serde_json::from_slice::<IntegrationChanged>(payload) {
+        Ok(change) => cache.forget(change.integration_id),
+        // Unreadable (a newer publisher?): forgetting everything is safe.
+        Err(_) => cache.clear(),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! After the commit: `incidents.created` for every incident opened, then `incidents.<change>`
 //! for every published timeline event, each with a `Nats-Msg-Id` derived from its row; sent
-//! at once and awaited together, but one incident's changes in their order. A redelivered delivery republishes what it recorded the
-//! first time; JetStream drops the duplicates.
+//! at once and awaited together, but one incident's changes in their order. A redelivered
+//! delivery republishes what it recorded the first time; JetStream drops the duplicates.
 
 use std::collections::HashMap;
 
