@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use aurora_chaos::infra::{Nats, Postgres, free_port};
 use aurora_chaos::payload::Vendor;
-use aurora_chaos::stack::{Service, run_cli};
+use aurora_chaos::stack::{Service, run_cli, run_cli_with_input};
 use aurora_chaos::wait_until;
 use base64::Engine;
 use clap::Parser;
@@ -221,10 +221,11 @@ async fn make_tenants(options: &Options, env: &[(String, String)]) -> anyhow::Re
                 vendor.source(),
                 "--json",
             ];
-            if let Some(secret) = &secret {
-                args.extend(["--signing-secret", secret]);
+            if secret.is_some() {
+                args.extend(["--signing-secret-file", "-"]);
             }
-            let created = run_cli(&cli, env, &args).await?;
+            let created =
+                run_cli_with_input(&cli, env, &args, secret.as_deref().unwrap_or("")).await?;
             let token = created["token"]
                 .as_str()
                 .context("integration create --json gives a token")?;

@@ -18,10 +18,31 @@ pub async fn run_cli(
     env: &[(String, String)],
     args: &[&str],
 ) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(cli)
+    run_cli_with_input(cli, env, args, "").await
+}
+
+/// [`run_cli`] with `input` on the CLI's standard input (signing secrets, which never go in
+/// its arguments).
+pub async fn run_cli_with_input(
+    cli: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+    input: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(cli)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", cli.display()))?;
+    let mut stdin = child.stdin.take().context("stdin is piped")?;
+    stdin.write_all(input.as_bytes()).await?;
+    drop(stdin);
+    let output = child
+        .wait_with_output()
         .await
         .with_context(|| format!("running {}", cli.display()))?;
     if !output.status.success() {

@@ -25,6 +25,9 @@ pub struct Integration {
     pub signing_secrets: Vec<String>,
     /// When it was revoked; a revoked integration lets nothing in.
     pub revoked_at: Option<chrono::NaiveDateTime>,
+    /// `required` or `optional`: whether its signatures must cover a timestamp; `None` is the
+    /// signature scheme's default.
+    pub signature_timestamp: Option<String>,
 }
 
 impl fmt::Debug for Integration {
@@ -39,6 +42,7 @@ impl fmt::Debug for Integration {
                 &format_args!("[{} redacted]", self.signing_secrets.len()),
             )
             .field("revoked_at", &self.revoked_at)
+            .field("signature_timestamp", &self.signature_timestamp)
             .finish()
     }
 }
@@ -159,4 +163,73 @@ pub async fn replace_signing_secrets(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Sets whether the signatures of a user's live integration of a source must cover a
+/// timestamp (`Some("required")`, `Some("optional")`, or `None` for the scheme's default);
+/// answers its id, or `None` when there is none.
+pub async fn set_signature_timestamp(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    source: SourceType,
+    policy: Option<&str>,
+) -> QueryResult<Option<Uuid>> {
+    diesel::update(integrations::table.filter(live(user_id, source.as_str())))
+        .set(integrations::signature_timestamp.eq(policy))
+        .returning(integrations::id)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Why signing secrets could not be sealed again.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// The database failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// A stored secret opens with none of the configured keys.
+    #[error(
+        "a signing secret of integration {0} opens with none of the configured keys (add the key that sealed it to secrets.previous_encryption_keys)"
+    )]
+    CannotOpen(Uuid),
+}
+
+/// Seals every stored signing secret (of live and revoked integrations) under the current key
+/// of `secret_box`, in one transaction: all or nothing. Answers how many integrations changed.
+pub async fn reseal_all(
+    conn: &mut AsyncPgConnection,
+    secret_box: &SecretBox,
+) -> Result<usize, ResealError> {
+    use diesel_async::AsyncConnection;
+    conn.transaction(async |conn| {
+        let rows: Vec<(Uuid, Vec<String>)> = integrations::table
+            .filter(integrations::signing_secrets.ne(Vec::<String>::new()))
+            .select((integrations::id, integrations::signing_secrets))
+            .for_update()
+            .load(conn)
+            .await?;
+        let mut changed = 0;
+        for (id, sealed) in rows {
+            if sealed.iter().all(|value| secret_box.is_current(value)) {
+                continue;
+            }
+            let resealed = sealed
+                .iter()
+                .map(|value| {
+                    secret_box
+                        .open(value)
+                        .map(|secret| secret_box.seal(&secret))
+                        .map_err(|_| ResealError::CannotOpen(id))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            diesel::update(integrations::table.find(id))
+                .set(integrations::signing_secrets.eq(resealed))
+                .execute(conn)
+                .await?;
+            changed += 1;
+        }
+        Ok(changed)
+    })
+    .await
 }

@@ -19,6 +19,7 @@ diesel::table! {
         signing_secrets -> Array<Text>,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        signature_timestamp -> Nullable<Text>,
     }
 }
 

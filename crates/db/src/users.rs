@@ -70,3 +70,34 @@ pub async fn find_by_api_token(
         .await
         .optional()
 }
+
+/// Gives the user named `name` a fresh API token (shown once) in place of the old one, which
+/// stops working at once; `None` when there is no such user.
+pub async fn rotate_api_token(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+) -> QueryResult<Option<String>> {
+    let api_token = tokens::mint("aur_api_");
+    let rotated = set_api_token_hash(conn, name, tokens::hash(&api_token)).await?;
+    Ok(rotated.then_some(api_token))
+}
+
+/// Revokes the API token of the user named `name`: no token opens the API for it until
+/// [`rotate_api_token`]. Answers whether the user exists.
+pub async fn revoke_api_token(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<bool> {
+    // The hash of a token nobody was shown: nothing presented can match it.
+    let unknowable = tokens::hash(&tokens::mint("aur_api_"));
+    set_api_token_hash(conn, name, unknowable).await
+}
+
+async fn set_api_token_hash(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    hash: Vec<u8>,
+) -> QueryResult<bool> {
+    diesel::update(users::table.filter(users::name.eq(name)))
+        .set(users::api_token_hash.eq(hash))
+        .execute(conn)
+        .await
+        .map(|rows| rows == 1)
+}

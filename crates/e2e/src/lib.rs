@@ -74,7 +74,8 @@ impl Stack {
             pool: connections.pool.clone(),
             bus: connections.bus.clone(),
             clock,
-            body_limit_bytes: 1024 * 1024,
+            limits: aurora_ingress::RequestLimits::default(),
+            auth_failures: aurora_ingress::ClientFailures::new(0, Duration::from_secs(60)),
             signature_tolerance: Duration::from_secs(300),
             integrations: aurora_ingress::IntegrationCache::new(
                 Duration::from_secs(60),

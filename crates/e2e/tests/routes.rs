@@ -123,32 +123,76 @@ async fn signed_routes_verify_pagerduty_and_aurora_signatures() {
     let stack = Stack::start().await;
     let owner = stack.user("owner").await;
 
-    // Jenkins: the pipeline snippet's X-Aurora-Signature.
+    // Jenkins: the pipeline snippet's X-Aurora-Signature over `timestamp.body`.
     let jenkins = stack
         .integration(&owner, SourceType::Jenkins, &["ci-secret"])
         .await;
     let url = stack.webhook_url(SourceType::Jenkins);
     let body = example("jenkins_notification_plugin_failure.json");
-    let good = [(
+    let aurora_signed = |secret: &str, timestamp: i64| {
+        let mut message = format!("{timestamp}.").into_bytes();
+        message.extend_from_slice(&body);
+        [
+            ("X-Aurora-Timestamp", timestamp.to_string()),
+            (
+                "X-Aurora-Signature",
+                format!("sha256={}", sign_hex(secret, &message)),
+            ),
+        ]
+    };
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        post_webhook(
+            &url,
+            Some(&jenkins),
+            &body,
+            &aurora_signed("ci-secret", now)
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    let untimestamped = [(
         "X-Aurora-Signature",
         format!("sha256={}", sign_hex("ci-secret", &body)),
     )];
-    assert_eq!(
-        post_webhook(&url, Some(&jenkins), &body, &good).await.0,
-        StatusCode::ACCEPTED
-    );
-    let forged = [(
-        "X-Aurora-Signature",
-        format!("sha256={}", sign_hex("guess", &body)),
-    )];
-    assert_eq!(
-        post_webhook(&url, Some(&jenkins), &body, &forged).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        post_webhook(&url, Some(&jenkins), &body, &[]).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    for refused in [
+        aurora_signed("guess", now).to_vec(),
+        // A request captured an hour ago, replayed.
+        aurora_signed("ci-secret", now - 3600).to_vec(),
+        untimestamped.to_vec(),
+        Vec::new(),
+    ] {
+        assert_eq!(
+            post_webhook(&url, Some(&jenkins), &body, &refused).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{refused:?}"
+        );
+    }
+    // An integration that opted into the old form takes it (its CI cannot send a timestamp).
+    let mut conn = stack.db().connect().await;
+    let changed = aurora_db::integrations::set_signature_timestamp(
+        &mut conn,
+        &owner.id,
+        SourceType::Jenkins,
+        Some("optional"),
+    )
+    .await
+    .unwrap()
+    .expect("the integration is live");
+    stack
+        .bus()
+        .bus
+        .announce_integration_change(&aurora_domain::IntegrationChanged {
+            integration_id: changed,
+        })
+        .await
+        .unwrap();
+    eventually("the opt-in applied by the ingress", DEADLINE, || async {
+        let (status, _) = post_webhook(&url, Some(&jenkins), &body, &untimestamped).await;
+        (status == StatusCode::ACCEPTED).then_some(())
+    })
+    .await;
 
     // PagerDuty: several v1= signatures during a rotation, any one valid.
     let secret = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
@@ -284,24 +328,19 @@ async fn nothing_a_sender_sends_gets_a_500() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not() {
-    let stack = Stack::start().await;
-    let owner = stack.user("owner").await;
-    let noisy = stack.integration(&owner, SourceType::Grafana, &[]).await;
-    let quiet = stack
-        .integration(&owner, SourceType::Alertmanager, &[])
-        .await;
-    // An ingress of its own with a tiny limit: 1 per second, 2 at once.
-    let state = aurora_ingress::IngressState {
+/// An ingress of the test's own over the stack's database and bus, with `configure` applied to
+/// the stack's usual state; answers its base URL.
+fn own_ingress(stack: &Stack, configure: impl FnOnce(&mut aurora_ingress::IngressState)) -> String {
+    let mut state = aurora_ingress::IngressState {
         pool: stack.connections.pool.clone(),
         bus: stack.connections.bus.clone(),
         clock: std::sync::Arc::new(aurora_ingress::SystemClock),
-        body_limit_bytes: 1024 * 1024,
+        limits: aurora_ingress::RequestLimits::default(),
+        auth_failures: aurora_ingress::ClientFailures::new(0, Duration::from_secs(60)),
         signature_tolerance: Duration::from_secs(300),
         rate_limiter: aurora_ingress::RateLimiter::new(
-            std::num::NonZeroU32::new(1).unwrap(),
-            std::num::NonZeroU32::new(2).unwrap(),
+            std::num::NonZeroU32::new(1000).unwrap(),
+            std::num::NonZeroU32::new(1000).unwrap(),
         ),
         secret_box: Some(stack.secret_box.clone()),
         integrations: aurora_ingress::IntegrationCache::new(
@@ -309,6 +348,7 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not
             Duration::from_secs(300),
         ),
     };
+    configure(&mut state);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = aurora_ingress_service::server(
@@ -319,6 +359,151 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not
     )
     .unwrap();
     tokio::spawn(server);
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_over_its_failure_limit_is_refused_unknown_tokens_but_known_ones_pass() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let known = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    let other = stack.user("other").await;
+    let unknown_yet = stack.integration(&other, SourceType::Grafana, &[]).await;
+    let base = own_ingress(&stack, |state| {
+        state.auth_failures = aurora_ingress::ClientFailures::new(3, Duration::from_secs(60));
+    });
+    let url = format!("{base}/api/grafana/alerts");
+    let body = example("grafana_unified_checkout_critical.json");
+    assert_eq!(
+        post_webhook(&url, Some(&known), &body, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
+    for guess in ["aur_whk_guess1", "aur_whk_guess2", "aur_whk_guess3"] {
+        let (status, answer) = post_webhook(&url, Some(guess), &body, &[]).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid token"))
+        );
+    }
+    let (status, answer) = post_webhook(&url, Some("aur_whk_guess4"), &body, &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("failed authentications"),
+        "{answer}"
+    );
+    // A valid token this ingress has not seen yet is not even looked up from this address...
+    assert_eq!(
+        post_webhook(&url, Some(&unknown_yet), &body, &[]).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...while a sender it knows, sharing the address behind a balancer, is not locked out.
+    assert_eq!(
+        post_webhook(&url, Some(&known), &body, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_slower_than_its_time_limit_gets_408_and_a_strangers_is_never_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    let base = own_ingress(&stack, |state| {
+        state.limits.body_read_timeout = Duration::from_secs(1);
+    });
+    let address = base.trim_start_matches("http://").to_owned();
+    let send_part = |token: String| {
+        let address = address.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let head = format!(
+                "POST /api/grafana/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"alerts\":"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let started = std::time::Instant::now();
+            let mut answer = vec![0; 1024];
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+                .await
+                .expect("answered before the body was complete")
+                .unwrap();
+            (
+                String::from_utf8_lossy(&answer[..read]).into_owned(),
+                started.elapsed(),
+            )
+        }
+    };
+    let (answer, waited) = send_part(token).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    let (answer, _) = send_part("aur_whk_stranger".to_owned()).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_over_the_alert_limit_gets_413_naming_the_limit_and_publishes_nothing() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack
+        .integration(&owner, SourceType::Alertmanager, &[])
+        .await;
+    let alert = |index: usize| {
+        serde_json::json!({
+            "status": "firing",
+            "labels": {"alertname": "DiskFull", "instance": format!("node-{index}")},
+            "annotations": {},
+            "startsAt": "2026-11-30T07:00:00Z",
+            "fingerprint": format!("{index:016x}"),
+        })
+    };
+    let group = |count: usize| {
+        serde_json::to_vec(&serde_json::json!({
+            "version": "4",
+            "status": "firing",
+            "receiver": "aurora",
+            "groupKey": "{}:{alertname=\"DiskFull\"}",
+            "groupLabels": {"alertname": "DiskFull"},
+            "commonLabels": {"alertname": "DiskFull"},
+            "alerts": (0..count).map(alert).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    };
+    let url = stack.webhook_url(SourceType::Alertmanager);
+    let (status, answer) = post_webhook(&url, Some(&token), &group(1001), &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("at most 1000"),
+        "{answer}"
+    );
+    assert_eq!(
+        stack
+            .bus()
+            .stream_len(&stack.bus().bus.topology().alerts_stream())
+            .await,
+        0
+    );
+    let (status, answer) = post_webhook(&url, Some(&token), &group(1000), &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let noisy = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    let quiet = stack
+        .integration(&owner, SourceType::Alertmanager, &[])
+        .await;
+    // An ingress of its own with a tiny limit: 1 per second, 2 at once.
+    let base = own_ingress(&stack, |state| {
+        state.rate_limiter = aurora_ingress::RateLimiter::new(
+            std::num::NonZeroU32::new(1).unwrap(),
+            std::num::NonZeroU32::new(2).unwrap(),
+        );
+    });
     let body = example("grafana_unified_checkout_critical.json");
     let url = format!("{base}/api/grafana/alerts");
     assert_eq!(

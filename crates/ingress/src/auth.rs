@@ -2,6 +2,7 @@
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, web};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use aurora_db::integrations::{self, Integration};
@@ -10,6 +11,14 @@ use aurora_domain::SourceType;
 use base64::Engine;
 
 use crate::{IngressError, IngressState};
+
+/// Logs why a token was refused and answers the one message every refusal gets.
+macro_rules! invalid_token {
+    ($($field:tt)*) => {{
+        tracing::info!($($field)*);
+        IngressError::Unauthorized("invalid token".into())
+    }};
+}
 
 /// Reads the token from `Authorization: Bearer`, the password of Basic auth, or the `token`
 /// query parameter (Splunk cannot send headers).
@@ -50,42 +59,55 @@ fn web_query_token(query: &str) -> Option<String> {
 
 /// The live integration of `source` that the request's token belongs to. Reads only the
 /// request's head, so nothing of the body is read for a stranger.
+///
+/// Every wrong token gets the same answer, "invalid token": whether it exists, was revoked or
+/// opens another route is logged for the operator, never told to the sender.
 pub(crate) async fn authenticate(
     request: &HttpRequest,
     state: &IngressState,
     source: SourceType,
+    client: IpAddr,
 ) -> Result<Arc<Integration>, IngressError> {
     let token = presented_token(request).ok_or_else(|| {
         IngressError::Unauthorized(
             "missing credentials: send the integration token as a Bearer token, a Basic auth password or a `token` query parameter".into(),
         )
     })?;
-    let integration = look_up(state, &token)
-        .await?
-        .ok_or_else(|| IngressError::Unauthorized("invalid token".into()))?;
+    let Some(integration) = look_up(state, &token, client).await? else {
+        return Err(invalid_token!(%client, "no integration has this token"));
+    };
     if integration.revoked_at.is_some() {
-        return Err(IngressError::Unauthorized("token revoked".into()));
+        return Err(
+            invalid_token!(%client, integration = %integration.id, "the integration is revoked"),
+        );
     }
     if integration.source_type != source.as_str() {
-        return Err(IngressError::Unauthorized(format!(
-            "this token belongs to a {} integration and cannot send to the {} route",
-            integration.source_type, source
-        )));
+        return Err(invalid_token!(
+            %client,
+            integration = %integration.id,
+            route = %source,
+            "the token belongs to a {} integration", integration.source_type
+        ));
     }
     Ok(integration)
 }
 
 /// The integration of `token`: as cached, else the database's answer; while the database
-/// cannot answer, the answer it last gave within the fallback.
+/// cannot answer, the answer it last gave within the fallback. A token this ingress has never
+/// vouched for is not looked up for a client over its failure limit.
 async fn look_up(
     state: &IngressState,
     token: &str,
+    client: IpAddr,
 ) -> Result<Option<Arc<Integration>>, IngressError> {
     let hash = tokens::hash(token);
     let ticket = match state.integrations.fresh(&hash) {
         Ok(cached) => return Ok(Some(cached)),
         Err(ticket) => ticket,
     };
+    if !state.integrations.knows(&hash) {
+        state.auth_failures.check(client)?;
+    }
     let answer = match state.pool.get().await {
         Ok(mut conn) => integrations::find_by_token(&mut conn, token)
             .await

@@ -18,6 +18,28 @@ pub enum IngressError {
         /// The limit.
         limit: usize,
     },
+    /// The delivery holds more alerts than one delivery may.
+    #[error(
+        "the delivery holds {count} alerts; at most {limit} are accepted per delivery (ingress.max_alerts_per_delivery): split it"
+    )]
+    TooManyAlerts {
+        /// Alerts in the delivery.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The body did not arrive within the time limit.
+    #[error("the body was not received within {limit_secs} s")]
+    BodyTimeout {
+        /// The limit.
+        limit_secs: u64,
+    },
+    /// The client's address failed authentication too often.
+    #[error("too many failed authentications from this address; retry in {retry_after_secs} s")]
+    TooManyFailures {
+        /// Seconds until this address is heard again.
+        retry_after_secs: u64,
+    },
     /// Not a JSON content type.
     #[error("unsupported content type `{0}`: send application/json")]
     UnsupportedMediaType(String),
@@ -42,10 +64,15 @@ impl ResponseError for IngressError {
     fn status_code(&self) -> StatusCode {
         match self {
             IngressError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            IngressError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngressError::TooLarge { .. } | IngressError::TooManyAlerts { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngressError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             IngressError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngressError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            IngressError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IngressError::RateLimited { .. } | IngressError::TooManyFailures { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             IngressError::BusUnavailable(_) | IngressError::AuthUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -67,7 +94,8 @@ impl ResponseError for IngressError {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         match self {
-            IngressError::RateLimited { retry_after_secs } => {
+            IngressError::RateLimited { retry_after_secs }
+            | IngressError::TooManyFailures { retry_after_secs } => {
                 response.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             IngressError::BusUnavailable(_) | IngressError::AuthUnavailable(_) => {

@@ -106,6 +106,11 @@ impl IntegrationCache {
         Some(integration)
     }
 
+    /// Whether the database vouched for `hash` at some time (the entry may be stale).
+    pub(crate) fn knows(&self, hash: &TokenHash) -> bool {
+        self.lock().entries.contains_key(hash)
+    }
+
     /// The integration the database last gave for `hash`, if that was within the fallback.
     pub(crate) fn recall(&self, hash: &TokenHash) -> Option<Arc<Integration>> {
         self.lock()
@@ -202,6 +207,7 @@ mod tests {
             source_type: "grafana".into(),
             signing_secrets: Vec::new(),
             revoked_at: None,
+            signature_timestamp: None,
         }
     }
 

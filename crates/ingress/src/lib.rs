@@ -7,6 +7,7 @@
 //! every vendor.
 
 mod auth;
+mod client_failures;
 mod clock;
 mod error;
 mod integration_cache;
@@ -22,6 +23,7 @@ use aurora_bus::Bus;
 use aurora_db::DbPool;
 use aurora_vendors::Vendor;
 
+pub use client_failures::ClientFailures;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::IngressError;
 pub use integration_cache::{IntegrationCache, follow_changes};
@@ -36,16 +38,44 @@ pub struct IngressState {
     pub bus: Bus,
     /// The time signatures are checked against.
     pub clock: Arc<dyn Clock>,
-    /// Largest accepted body.
-    pub body_limit_bytes: usize,
+    /// What one request may hold and take.
+    pub limits: RequestLimits,
     /// Oldest signature timestamp accepted, either side of now.
     pub signature_tolerance: Duration,
     /// Webhooks per integration token.
     pub rate_limiter: RateLimiter,
+    /// Failed authentications per client address.
+    pub auth_failures: ClientFailures,
     /// Opens the integrations' sealed signing secrets; `None` when no key is configured.
     pub secret_box: Option<aurora_db::secret_box::SecretBox>,
     /// Integrations by token hash, so a webhook costs no database round trip.
     pub integrations: IntegrationCache,
+}
+
+/// What one webhook request may hold and take.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Largest accepted body.
+    pub body_bytes: usize,
+    /// Longest the body may take to arrive once the head was accepted.
+    pub body_read_timeout: Duration,
+    /// Most alerts one delivery may carry.
+    pub alerts_per_delivery: usize,
+    /// Load balancers in front whose `X-Forwarded-For` entries are believed (0: the peer
+    /// address is the client's).
+    pub trusted_proxy_hops: usize,
+}
+
+impl Default for RequestLimits {
+    /// The settings' defaults.
+    fn default() -> Self {
+        Self {
+            body_bytes: 1024 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            alerts_per_delivery: 1000,
+            trusted_proxy_hops: 0,
+        }
+    }
 }
 
 /// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.

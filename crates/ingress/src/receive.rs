@@ -1,5 +1,6 @@
 //! The webhook handler: authenticate, limit, verify, normalize, publish, answer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::header::CONTENT_TYPE;
@@ -9,8 +10,9 @@ use aurora_vendors::{Headers, Vendor, WebhookRequest};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::signature::SignatureCheck;
-use crate::{IngressError, IngressState, auth};
+use crate::client_failures::client_address;
+use crate::signature::{SignatureCheck, TimestampPolicy};
+use crate::{IngressError, IngressState, RequestLimits, auth};
 
 /// Longest vendor delivery id used as is (the column holds 255 bytes); a longer one is
 /// ignored and an id minted instead.
@@ -25,38 +27,25 @@ pub(crate) async fn receive(
 ) -> Result<HttpResponse, IngressError> {
     let source = vendor.source_type();
     let received_at = state.clock.now();
+    let client = client_address(&request, state.limits.trusted_proxy_hops);
     // Who is sending, from the head alone: a stranger's body is never read.
-    let integration = auth::authenticate(&request, &state, source).await?;
+    let integration = counted(
+        &state,
+        client,
+        auth::authenticate(&request, &state, source, client).await,
+    )?;
     state.rate_limiter.check(integration.id)?;
     check_content_type(&request)?;
-    let body = read_body(payload, state.body_limit_bytes).await?;
+    let body = read_body(payload, &state.limits).await?;
     let headers = Headers::from_pairs(
         request
             .headers()
             .iter()
             .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_owned()))),
     );
-    if let (Some(scheme), false) = (
-        vendor.signature_scheme(),
-        integration.signing_secrets.is_empty(),
-    ) {
-        // A misconfigured key is our fault, not the sender's: 503, and the sender retries.
-        let secret_box = state.secret_box.as_ref().ok_or_else(|| {
-            IngressError::AuthUnavailable(
-                "signing secrets are stored but secrets.encryption_key is not set".into(),
-            )
-        })?;
-        let secrets = integration
-            .open_secrets(secret_box)
-            .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
-        SignatureCheck {
-            headers: &headers,
-            body: &body,
-            secrets: &secrets,
-            now: received_at,
-            tolerance: state.signature_tolerance,
-        }
-        .verify(scheme)?;
+    if let Some(scheme) = vendor.signature_scheme() {
+        let verified = verify_signature(&state, &integration, scheme, &headers, &body);
+        counted(&state, client, verified)?;
     }
     let normalized = vendor
         .normalize(WebhookRequest {
@@ -65,6 +54,12 @@ pub(crate) async fn receive(
             received_at,
         })
         .map_err(|err| IngressError::BadRequest(err.to_string()))?;
+    if normalized.alerts.len() > state.limits.alerts_per_delivery {
+        return Err(IngressError::TooManyAlerts {
+            count: normalized.alerts.len(),
+            limit: state.limits.alerts_per_delivery,
+        });
+    }
     if normalized.is_empty() {
         tracing::info!(%source, "notification carried nothing to act on (test, ping or build in progress)");
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ignored", "alerts": 0 })));
@@ -102,8 +97,72 @@ pub(crate) async fn receive(
     })))
 }
 
-/// Reads the body, refusing it as soon as it passes the limit.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IngressError> {
+/// Counts a refused authentication against the client's address.
+fn counted<T>(
+    state: &IngressState,
+    client: IpAddr,
+    result: Result<T, IngressError>,
+) -> Result<T, IngressError> {
+    if let Err(IngressError::Unauthorized(_)) = &result {
+        state.auth_failures.record(client);
+    }
+    result
+}
+
+/// Checks the vendor's signature when the integration has signing secrets.
+fn verify_signature(
+    state: &IngressState,
+    integration: &aurora_db::integrations::Integration,
+    scheme: aurora_vendors::SignatureScheme,
+    headers: &Headers,
+    body: &[u8],
+) -> Result<(), IngressError> {
+    if integration.signing_secrets.is_empty() {
+        return Ok(());
+    }
+    // A misconfigured key is our fault, not the sender's: 503, and the sender retries.
+    let secret_box = state.secret_box.as_ref().ok_or_else(|| {
+        IngressError::AuthUnavailable(
+            "signing secrets are stored but secrets.encryption_key is not set".into(),
+        )
+    })?;
+    let secrets = integration
+        .open_secrets(secret_box)
+        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
+    SignatureCheck {
+        headers,
+        body,
+        secrets: &secrets,
+        now: state.clock.now(),
+        tolerance: state.signature_tolerance,
+        timestamp: TimestampPolicy::for_integration(
+            integration.signature_timestamp.as_deref(),
+            scheme,
+        ),
+    }
+    .verify(scheme)
+}
+
+/// Reads the body within the time limit, refusing it as soon as it passes the size limit.
+async fn read_body(
+    payload: web::Payload,
+    limits: &RequestLimits,
+) -> Result<web::BytesMut, IngressError> {
+    tokio::time::timeout(
+        limits.body_read_timeout,
+        read_capped(payload, limits.body_bytes),
+    )
+    .await
+    .map_err(|_| IngressError::BodyTimeout {
+        limit_secs: limits.body_read_timeout.as_secs(),
+    })?
+}
+
+/// Reads the body, refusing it as soon as it passes `limit`.
+async fn read_capped(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, IngressError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =

@@ -1,5 +1,10 @@
 //! Vendor signatures, verified over the raw body bytes in constant time against any of the
 //! integration's secrets (so a secret can be rotated without dropping alerts).
+//!
+//! A signature that covers no timestamp can be replayed for ever by whoever captured one
+//! request. Aurora's own scheme therefore signs `timestamp.body` and requires the timestamp
+//! unless the integration opted into the old, untimestamped form; Grafana's timestamp is
+//! optional unless the integration requires it.
 
 use std::time::Duration;
 
@@ -21,6 +26,38 @@ const GRAFANA_TIMESTAMP: &str = "X-Grafana-Alerting-Timestamp";
 const PAGERDUTY_SIGNATURE: &str = "X-PagerDuty-Signature";
 /// Aurora's own signature header for the CI pipeline snippets.
 const AURORA_SIGNATURE: &str = "X-Aurora-Signature";
+/// The Unix time Aurora's signature covers (`HMAC(secret, "<timestamp>.<body>")`).
+const AURORA_TIMESTAMP: &str = "X-Aurora-Timestamp";
+
+/// Whether a signature must cover a timestamp; the integration's choice, else the scheme's
+/// default ([`TimestampPolicy::default_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampPolicy {
+    /// A signature without a timestamp is refused.
+    Required,
+    /// A signature without a timestamp is accepted (one with a timestamp is still checked).
+    Optional,
+}
+
+impl TimestampPolicy {
+    /// Aurora's snippets always could send a timestamp, so it is required unless the
+    /// integration opts out; Grafana sends one only when configured to.
+    pub fn default_for(scheme: SignatureScheme) -> Self {
+        match scheme {
+            SignatureScheme::Aurora => Self::Required,
+            SignatureScheme::Grafana | SignatureScheme::Pagerduty => Self::Optional,
+        }
+    }
+
+    /// The integration's stored choice (`required` or `optional`), else the scheme's default.
+    pub fn for_integration(stored: Option<&str>, scheme: SignatureScheme) -> Self {
+        match stored {
+            Some("required") => Self::Required,
+            Some("optional") => Self::Optional,
+            _ => Self::default_for(scheme),
+        }
+    }
+}
 
 /// What a signature is checked against.
 pub(crate) struct SignatureCheck<'a> {
@@ -34,6 +71,8 @@ pub(crate) struct SignatureCheck<'a> {
     pub now: DateTime<Utc>,
     /// Oldest timestamp accepted, either side of now.
     pub tolerance: Duration,
+    /// Whether the signature must cover a timestamp.
+    pub timestamp: TimestampPolicy,
 }
 
 impl SignatureCheck<'_> {
@@ -69,14 +108,36 @@ impl SignatureCheck<'_> {
         self.any_secret_matches(b"", &signatures)
     }
 
-    /// Aurora's snippets: `sha256=<hex>` (the prefix may be left out).
+    /// Aurora's snippets: `sha256=<hex>` (the prefix may be left out) of `timestamp.body`
+    /// with the timestamp in `X-Aurora-Timestamp`, or of the body alone where the integration
+    /// accepts untimestamped signatures.
     fn verify_aurora(&self) -> Result<(), IngressError> {
         let value = self.header(AURORA_SIGNATURE)?.trim();
         let signature =
             hex::decode(value.strip_prefix("sha256=").unwrap_or(value)).map_err(|_| {
                 IngressError::Unauthorized(format!("{AURORA_SIGNATURE} is not sha256=<hex>"))
             })?;
-        self.any_secret_matches(b"", &[signature])
+        let prefix = self.timestamp_prefix(AURORA_TIMESTAMP, '.')?;
+        self.any_secret_matches(prefix.as_deref().unwrap_or("").as_bytes(), &[signature])
+    }
+
+    /// `<timestamp><separator>` when the request carries a fresh timestamp in `header`; none
+    /// when it carries none and the policy allows that.
+    fn timestamp_prefix(
+        &self,
+        header: &str,
+        separator: char,
+    ) -> Result<Option<String>, IngressError> {
+        match (self.headers.get(header), self.timestamp) {
+            (Some(timestamp), _) => {
+                self.check_fresh(header, timestamp)?;
+                Ok(Some(format!("{timestamp}{separator}")))
+            }
+            (None, TimestampPolicy::Optional) => Ok(None),
+            (None, TimestampPolicy::Required) => Err(IngressError::Unauthorized(format!(
+                "missing {header} header: this integration requires signatures over a timestamp"
+            ))),
+        }
     }
 
     /// Grafana: hex HMAC-SHA256 of the body, or of `timestamp:body` with a timestamp header
@@ -87,29 +148,32 @@ impl SignatureCheck<'_> {
         })?;
         let signature = hex::decode(signature.trim())
             .map_err(|_| IngressError::Unauthorized(format!("{GRAFANA_SIGNATURE} is not hex")))?;
-        let timestamp = self.headers.get(GRAFANA_TIMESTAMP);
-        if let Some(timestamp) = timestamp {
-            self.check_fresh(timestamp)?;
-        }
-        let signed_prefix = timestamp.map(|ts| format!("{ts}:"));
-        self.any_secret_matches(
-            signed_prefix.as_deref().unwrap_or("").as_bytes(),
-            &[signature],
-        )
+        let prefix = self.timestamp_prefix(GRAFANA_TIMESTAMP, ':')?;
+        self.any_secret_matches(prefix.as_deref().unwrap_or("").as_bytes(), &[signature])
     }
 
-    fn check_fresh(&self, timestamp: &str) -> Result<(), IngressError> {
-        let seconds: i64 = timestamp.trim().parse().map_err(|_| {
-            IngressError::Unauthorized(format!("{GRAFANA_TIMESTAMP} is not a Unix time"))
-        })?;
-        let age = (self.now.timestamp() - seconds).unsigned_abs();
-        if age > self.tolerance.as_secs() {
-            return Err(IngressError::Unauthorized(format!(
-                "signature timestamp is {age} s from now, beyond the {} s tolerance",
-                self.tolerance.as_secs()
-            )));
+    /// The timestamp in `header` is a Unix time within the tolerance of now. Checked
+    /// arithmetic: a timestamp near `i64::MIN` is refused, not an overflow.
+    fn check_fresh(&self, header: &str, timestamp: &str) -> Result<(), IngressError> {
+        let seconds: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| IngressError::Unauthorized(format!("{header} is not a Unix time")))?;
+        let tolerance = self.tolerance.as_secs();
+        match self
+            .now
+            .timestamp()
+            .checked_sub(seconds)
+            .map(i64::unsigned_abs)
+        {
+            Some(age) if age <= tolerance => Ok(()),
+            Some(age) => Err(IngressError::Unauthorized(format!(
+                "signature timestamp is {age} s from now, beyond the {tolerance} s tolerance"
+            ))),
+            None => Err(IngressError::Unauthorized(format!(
+                "{header} is out of range"
+            ))),
         }
-        Ok(())
     }
 
     /// Passes when HMAC(secret, prefix + body) equals one of `signatures` for any secret.
@@ -139,20 +203,21 @@ impl SignatureCheck<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
-    fn sign(secret: &str, message: &[u8]) -> String {
+    pub(super) fn sign(secret: &str, message: &[u8]) -> String {
         let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(message);
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn check<'a>(
+    pub(super) fn checker<'a>(
         headers: &'a Headers,
         body: &'a [u8],
         secrets: &'a [String],
         now: i64,
+        timestamp: TimestampPolicy,
     ) -> SignatureCheck<'a> {
         SignatureCheck {
             headers,
@@ -160,7 +225,23 @@ mod tests {
             secrets,
             now: DateTime::from_timestamp(now, 0).unwrap(),
             tolerance: Duration::from_secs(300),
+            timestamp,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+
+    fn check<'a>(
+        headers: &'a Headers,
+        body: &'a [u8],
+        secrets: &'a [String],
+        now: i64,
+    ) -> SignatureCheck<'a> {
+        checker(headers, body, secrets, now, TimestampPolicy::Optional)
     }
 
     #[test]
@@ -210,10 +291,16 @@ mod tests {
     fn aurora_signature_with_or_without_its_prefix() {
         let body = b"{}";
         let secrets = vec!["s".to_owned()];
-        for value in [format!("sha256={}", sign("s", body)), sign("s", body)] {
-            let headers = Headers::from_pairs([(AURORA_SIGNATURE, value)]);
+        for value in [
+            format!("sha256={}", sign("s", b"1000.{}")),
+            sign("s", b"1000.{}"),
+        ] {
+            let headers = Headers::from_pairs([
+                (AURORA_SIGNATURE, value),
+                (AURORA_TIMESTAMP, "1000".to_owned()),
+            ]);
             assert!(
-                check(&headers, body, &secrets, 0)
+                check(&headers, body, &secrets, 1000)
                     .verify(SignatureScheme::Aurora)
                     .is_ok()
             );
@@ -249,5 +336,90 @@ mod tests {
                 .verify(SignatureScheme::Grafana)
                 .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    #[test]
+    fn an_aurora_signature_must_cover_a_fresh_timestamp_unless_the_integration_opts_out() {
+        let body = br#"{"build":{"status":"FAILURE"}}"#;
+        let secrets = vec!["s".to_owned()];
+        let untimestamped = Headers::from_pairs([(AURORA_SIGNATURE, sign("s", body))]);
+        let required = checker(&untimestamped, body, &secrets, 0, TimestampPolicy::Required);
+        let err = required.verify(SignatureScheme::Aurora).unwrap_err();
+        assert!(
+            err.to_string().contains("missing X-Aurora-Timestamp"),
+            "{err}"
+        );
+        let optional = checker(&untimestamped, body, &secrets, 0, TimestampPolicy::Optional);
+        assert!(optional.verify(SignatureScheme::Aurora).is_ok());
+
+        let mut message = b"5000.".to_vec();
+        message.extend_from_slice(body);
+        let timestamped = Headers::from_pairs([
+            (AURORA_SIGNATURE, format!("sha256={}", sign("s", &message))),
+            (AURORA_TIMESTAMP, "5000".to_owned()),
+        ]);
+        for (now, accepted) in [(5000, true), (5299, true), (5301, false), (4000, false)] {
+            let check = checker(&timestamped, body, &secrets, now, TimestampPolicy::Required);
+            assert_eq!(
+                check.verify(SignatureScheme::Aurora).is_ok(),
+                accepted,
+                "at {now}"
+            );
+        }
+        // A captured request replayed with a fresh timestamp no longer matches.
+        let replayed = Headers::from_pairs([
+            (AURORA_SIGNATURE, format!("sha256={}", sign("s", &message))),
+            (AURORA_TIMESTAMP, "9000".to_owned()),
+        ]);
+        let check = checker(&replayed, body, &secrets, 9000, TimestampPolicy::Required);
+        assert!(check.verify(SignatureScheme::Aurora).is_err());
+    }
+
+    #[test]
+    fn grafana_can_be_required_to_send_its_timestamp() {
+        let body = b"{}";
+        let secrets = vec!["s".to_owned()];
+        let headers = Headers::from_pairs([(GRAFANA_SIGNATURE, sign("s", body))]);
+        let check = checker(&headers, body, &secrets, 0, TimestampPolicy::Required);
+        let err = check.verify(SignatureScheme::Grafana).unwrap_err();
+        assert!(
+            err.to_string().contains("X-Grafana-Alerting-Timestamp"),
+            "{err}"
+        );
+        assert_eq!(
+            TimestampPolicy::for_integration(None, SignatureScheme::Grafana),
+            TimestampPolicy::Optional
+        );
+        assert_eq!(
+            TimestampPolicy::for_integration(None, SignatureScheme::Aurora),
+            TimestampPolicy::Required
+        );
+        assert_eq!(
+            TimestampPolicy::for_integration(Some("required"), SignatureScheme::Grafana),
+            TimestampPolicy::Required
+        );
+    }
+
+    #[test]
+    fn a_timestamp_at_the_ends_of_the_integer_range_is_refused_without_overflow() {
+        let body = b"{}";
+        let secrets = vec!["s".to_owned()];
+        for extreme in [i64::MIN, i64::MAX] {
+            let headers = Headers::from_pairs([
+                (GRAFANA_TIMESTAMP, extreme.to_string()),
+                (
+                    GRAFANA_SIGNATURE,
+                    sign("s", format!("{extreme}:{{}}").as_bytes()),
+                ),
+            ]);
+            let check = checker(&headers, body, &secrets, 1000, TimestampPolicy::Optional);
+            assert!(check.verify(SignatureScheme::Grafana).is_err(), "{extreme}");
+        }
     }
 }

@@ -22,18 +22,28 @@ const SECRET_PARAMETERS: &[&str] = &[
     "access_token",
 ];
 
-/// The query string with credential values replaced by `[redacted]`.
+/// The query string with credential values replaced by `[redacted]`. Names are compared as
+/// the token parser reads them, percent- and plus-decoded, so `?%74oken=` is redacted too.
 pub fn redact_query(query: &str) -> String {
     query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()) => {
+        .map(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            if is_secret(name) {
                 format!("{name}=[redacted]")
+            } else {
+                pair.to_owned()
             }
-            _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+fn is_secret(raw_name: &str) -> bool {
+    let decoded: String = form_urlencoded::parse(raw_name.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .collect();
+    SECRET_PARAMETERS.contains(&decoded.trim().to_ascii_lowercase().as_str())
 }
 
 /// Middleware (`App::wrap(from_fn(access_log))`) writing the access log line.
@@ -69,5 +79,16 @@ mod tests {
             "Token=[redacted]&API_KEY=[redacted]"
         );
         assert_eq!(super::redact_query(""), "");
+    }
+
+    #[test]
+    fn encoded_names_are_read_as_the_token_parser_reads_them() {
+        assert_eq!(
+            super::redact_query("%74oken=aur_whk_abc&a=1"),
+            "%74oken=[redacted]&a=1"
+        );
+        assert_eq!(super::redact_query("api%5Fkey=x"), "api%5Fkey=[redacted]");
+        // A value with no `=` at all is still a value.
+        assert_eq!(super::redact_query("token"), "token=[redacted]");
     }
 }

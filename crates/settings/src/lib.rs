@@ -14,6 +14,10 @@
 //! | `ingress.bind` | `127.0.0.1:8080` | webhook listener |
 //! | `ingress.public_url` | `http://127.0.0.1:8080` | base of webhook URLs printed for users |
 //! | `ingress.body_limit_bytes` | `1048576` | larger bodies get 413 |
+//! | `ingress.body_read_timeout_secs` | `10` | a body not received this long after its request head gets 408 |
+//! | `ingress.max_alerts_per_delivery` | `1000` | a delivery with more alerts gets 413 |
+//! | `ingress.auth_failures_per_minute` | `30` | failed authentications per client address; past it, tokens the ingress does not already know get 429 for the rest of the minute (`0`: no limit) |
+//! | `ingress.trusted_proxy_hops` | `0` | load balancers in front whose `X-Forwarded-For` entry names the client (`0`: the peer address is the client) |
 //! | `ingress.signature_tolerance_secs` | `300` | oldest signed timestamp accepted |
 //! | `ingress.rate_limit_per_second`, `ingress.rate_limit_burst` | `100`, `500` | per integration token and ingress process; more get 429 |
 //! | `ingress.auth_fallback_secs` | `300` | while PostgreSQL cannot answer, a token it vouched for this recently is still accepted; `0` turns this off |
@@ -26,6 +30,7 @@
 //! | `telemetry.log_filter` | `info` | `tracing` filter directives |
 //! | `telemetry.otlp_endpoint` | unset | OTLP/HTTP endpoint for traces |
 //! | `secrets.encryption_key` | unset | base64 32-byte key sealing signing secrets at rest; needed once any integration has one |
+//! | `secrets.previous_encryption_keys` | unset | comma-separated keys that sealed secrets before the current one (opened, never used to seal) until `aurora secrets rotate-key` |
 //! | `correlation.window_secs` | `900` | open incidents updated this recently are candidates |
 //! | `correlation.threshold` | `0.6` | combined score at which an alert joins an incident |
 //! | `correlation.max_alerts_per_incident` | `200` | a full incident takes no more alerts |
@@ -82,6 +87,24 @@ pub struct SecretsSettings {
     /// 32 bytes, base64: seals integrations' signing secrets in the database. Set it from the
     /// environment (`AURORA__SECRETS__ENCRYPTION_KEY`), never in a file in the repository.
     pub encryption_key: Option<SecretString>,
+    /// Keys that sealed secrets before the current one, comma-separated: still opened, never
+    /// used to seal; kept until `aurora secrets rotate-key` sealed everything again.
+    pub previous_encryption_keys: Option<SecretString>,
+}
+
+impl SecretsSettings {
+    /// The keys in clear: the current one and the previous ones, comma-separated.
+    pub fn keys(&self) -> (Option<&str>, Option<&str>) {
+        use secrecy::ExposeSecret;
+        (
+            self.encryption_key
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            self.previous_encryption_keys
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+        )
+    }
 }
 
 /// Root-cause analysis settings.
@@ -267,6 +290,14 @@ pub struct IngressSettings {
     pub public_url: String,
     /// Largest accepted body.
     pub body_limit_bytes: usize,
+    /// Longest a body may take to arrive after its request head, in seconds.
+    pub body_read_timeout_secs: u64,
+    /// Most alerts one delivery may carry.
+    pub max_alerts_per_delivery: usize,
+    /// Failed authentications per client address and minute (0: no limit).
+    pub auth_failures_per_minute: u32,
+    /// Load balancers in front whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxy_hops: usize,
     /// Oldest signature timestamp accepted, in seconds, either side of now.
     pub signature_tolerance_secs: u64,
     /// Webhooks per second one integration token may send to one ingress process.
@@ -341,6 +372,10 @@ prefix = ""
 bind = "127.0.0.1:8080"
 public_url = "http://127.0.0.1:8080"
 body_limit_bytes = 1048576
+body_read_timeout_secs = 10
+max_alerts_per_delivery = 1000
+auth_failures_per_minute = 30
+trusted_proxy_hops = 0
 signature_tolerance_secs = 300
 rate_limit_per_second = 100
 rate_limit_burst = 500
@@ -462,9 +497,12 @@ impl Settings {
                     .into(),
             ));
         }
-        if self.ingress.body_limit_bytes == 0 {
+        if self.ingress.body_limit_bytes == 0
+            || self.ingress.body_read_timeout_secs == 0
+            || self.ingress.max_alerts_per_delivery == 0
+        {
             return Err(SettingsError(
-                "ingress.body_limit_bytes must be at least 1".into(),
+                "ingress.body_limit_bytes, ingress.body_read_timeout_secs and ingress.max_alerts_per_delivery must be at least 1".into(),
             ));
         }
         if !self.ingress.public_url.starts_with("http://")

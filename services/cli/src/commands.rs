@@ -61,14 +61,103 @@ pub(crate) async fn create_user(name: &str, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `aurora user rotate-token NAME`.
+pub(crate) async fn rotate_token(name: &str, json: bool) -> Result<(), Failure> {
+    let (_, mut conn) = connect().await?;
+    let api_token = users::rotate_api_token(&mut conn, name)
+        .await
+        .context("rotating the API token")?
+        .ok_or_else(|| Failure::Usage(format!("no user named `{name}`")))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "user": name, "api_token": api_token })
+        );
+    } else {
+        println!("{name}'s old API token no longer works.");
+        println!("New API token (shown once, keep it safe): {api_token}");
+    }
+    Ok(())
+}
+
+/// `aurora user revoke-token NAME`.
+pub(crate) async fn revoke_token(name: &str) -> Result<(), Failure> {
+    let (_, mut conn) = connect().await?;
+    if !users::revoke_api_token(&mut conn, name)
+        .await
+        .context("revoking the API token")?
+    {
+        return Err(Failure::Usage(format!("no user named `{name}`")));
+    }
+    println!(
+        "{name}'s API token no longer works; `aurora user rotate-token {name}` issues a new one."
+    );
+    Ok(())
+}
+
+/// `aurora secrets rotate-key`.
+pub(crate) async fn rotate_key() -> Result<(), Failure> {
+    let (settings, mut conn) = connect().await?;
+    let (key, previous_keys) = settings.secrets.keys();
+    let secret_box = aurora_db::secret_box::SecretBox::from_settings(key, previous_keys)
+        .map_err(|err| Failure::Usage(format!("secrets: {err}")))?
+        .ok_or_else(|| {
+            Failure::Usage(
+                "secrets.encryption_key is not set: set AURORA__SECRETS__ENCRYPTION_KEY to the new key and AURORA__SECRETS__PREVIOUS_ENCRYPTION_KEYS to the old one".into(),
+            )
+        })?;
+    let changed = integrations::reseal_all(&mut conn, &secret_box)
+        .await
+        .map_err(|err| match err {
+            integrations::ResealError::CannotOpen(_) => Failure::Usage(err.to_string()),
+            integrations::ResealError::Query(err) => {
+                Failure::Other(anyhow::Error::new(err).context("sealing the secrets again"))
+            }
+        })?;
+    println!(
+        "Sealed the signing secrets of {changed} integration(s) again under key {}; the previous keys are no longer needed.",
+        secret_box.key_id()
+    );
+    Ok(())
+}
+
+/// The secrets in `file` (`-`: standard input), one per line; none when no file is given.
+fn read_signing_secrets(file: Option<&str>) -> Result<Vec<String>, Failure> {
+    let Some(file) = file else {
+        return Ok(Vec::new());
+    };
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|err| Failure::Usage(format!("cannot read standard input: {err}")))?;
+        text
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|err| Failure::Usage(format!("cannot read {file}: {err}")))?
+    };
+    let secrets: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if secrets.is_empty() {
+        return Err(Failure::Usage(format!("{file} holds no signing secret")));
+    }
+    Ok(secrets)
+}
+
 /// `aurora integration create --user NAME --source SOURCE`.
 pub(crate) async fn create_integration(
     user: &str,
     source: &str,
-    signing_secrets: Vec<String>,
+    signing_secret_file: Option<&str>,
+    signature_timestamp: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
     let source = parse_source(source)?;
+    let signing_secrets = read_signing_secrets(signing_secret_file)?;
     let (settings, mut conn) = connect().await?;
     let owner = users::find_by_name(&mut conn, user)
         .await
@@ -95,6 +184,11 @@ pub(crate) async fn create_integration(
         }
         other => Failure::Other(anyhow::Error::new(other).context("creating the integration")),
     })?;
+    if signature_timestamp.is_some() {
+        integrations::set_signature_timestamp(&mut conn, &owner.id, source, signature_timestamp)
+            .await
+            .context("setting the signature timestamp policy")?;
+    }
     let url = format!(
         "{}{}",
         settings.ingress.public_url.trim_end_matches('/'),
@@ -209,20 +303,12 @@ fn secret_box_for(
     settings: &Settings,
     signing_secrets: &[String],
 ) -> Result<Option<aurora_db::secret_box::SecretBox>, Failure> {
-    if signing_secrets.iter().any(|secret| secret.is_empty()) {
-        return Err(Failure::Usage("--signing-secret must not be empty".into()));
-    }
-    let secret_box = aurora_db::secret_box::SecretBox::from_setting(
-        settings
-            .secrets
-            .encryption_key
-            .as_ref()
-            .map(ExposeSecret::expose_secret),
-    )
-    .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
+    let (key, previous_keys) = settings.secrets.keys();
+    let secret_box = aurora_db::secret_box::SecretBox::from_settings(key, previous_keys)
+        .map_err(|err| Failure::Usage(format!("secrets.encryption_key: {err}")))?;
     if !signing_secrets.is_empty() && secret_box.is_none() {
         return Err(Failure::Usage(
-            "--signing-secret needs an encryption key: set AURORA__SECRETS__ENCRYPTION_KEY (32 bytes, base64)".into(),
+            "signing secrets need an encryption key: set AURORA__SECRETS__ENCRYPTION_KEY (32 bytes, base64)".into(),
         ));
     }
     Ok(secret_box)
@@ -277,13 +363,36 @@ pub(crate) async fn revoke_integration(user: &str, source: &str) -> Result<(), F
     Ok(())
 }
 
-/// `aurora integration secrets --user NAME --source SOURCE --signing-secret S…`.
+/// `aurora integration signature-timestamp --user NAME --source SOURCE POLICY`.
+pub(crate) async fn set_signature_timestamp(
+    user: &str,
+    source: &str,
+    policy: Option<&str>,
+) -> Result<(), Failure> {
+    let source = parse_source(source)?;
+    let (settings, mut conn) = connect().await?;
+    let owner = owner(&mut conn, user).await?;
+    let changed = integrations::set_signature_timestamp(&mut conn, &owner.id, source, policy)
+        .await
+        .context("setting the signature timestamp policy")?
+        .ok_or_else(|| Failure::Usage(format!("user `{user}` has no live {source} integration")))?;
+    announce(&settings, changed).await?;
+    println!(
+        "{user}'s {} integration: signature timestamps {}.",
+        source.display_name(),
+        policy.unwrap_or("as the vendor's default")
+    );
+    Ok(())
+}
+
+/// `aurora integration secrets --user NAME --source SOURCE --signing-secret-file FILE`.
 pub(crate) async fn replace_signing_secrets(
     user: &str,
     source: &str,
-    signing_secrets: Vec<String>,
+    signing_secret_file: Option<&str>,
 ) -> Result<(), Failure> {
     let source = parse_source(source)?;
+    let signing_secrets = read_signing_secrets(signing_secret_file)?;
     let (settings, mut conn) = connect().await?;
     let secret_box = secret_box_for(&settings, &signing_secrets)?;
     let owner = owner(&mut conn, user).await?;

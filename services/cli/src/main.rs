@@ -3,9 +3,14 @@
 //! ```text
 //! aurora migrate
 //! aurora user create NAME [--json]
-//! aurora integration create --user NAME --source SOURCE [--signing-secret S]... [--json]
-//! aurora integration secrets --user NAME --source SOURCE (--signing-secret S... | --unsigned)
+//! aurora user rotate-token NAME [--json]
+//! aurora user revoke-token NAME
+//! aurora integration create --user NAME --source SOURCE [--signing-secret-file FILE|-]
+//!     [--signature-timestamp required|optional] [--json]
+//! aurora integration secrets --user NAME --source SOURCE (--signing-secret-file FILE|- | --unsigned)
+//! aurora integration signature-timestamp --user NAME --source SOURCE required|optional|default
 //! aurora integration revoke --user NAME --source SOURCE
+//! aurora secrets rotate-key
 //! aurora normalize --source SOURCE FILE
 //! aurora dead-letters list [--json]
 //! aurora dead-letters replay ID
@@ -39,6 +44,11 @@ enum Command {
     Integration {
         #[command(subcommand)]
         command: IntegrationCommand,
+    },
+    /// Signing secrets at rest.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Bus messages that could not be processed.
     DeadLetters {
@@ -80,6 +90,38 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a user a new API token (shown once); the old one stops working at once.
+    RotateToken {
+        /// The user's name.
+        name: String,
+        /// Print one JSON object: {"user": …, "api_token": …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a user's API token: none works until `rotate-token`.
+    RevokeToken {
+        /// The user's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Seal every stored signing secret again under `secrets.encryption_key`, opening them
+    /// with it or one of `secrets.previous_encryption_keys`; afterwards the previous keys can
+    /// be dropped.
+    RotateKey,
+}
+
+/// Whether a signature must cover a timestamp, as `signature-timestamp` sets it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TimestampChoice {
+    /// Refuse signatures without a fresh timestamp.
+    Required,
+    /// Accept signatures without one (the old, replayable form).
+    Optional,
+    /// The vendor's default: required for Jenkins and CloudBees, optional for Grafana.
+    Default,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,9 +135,13 @@ enum IntegrationCommand {
         /// cloudbees, dynatrace or bigpanda.
         #[arg(long)]
         source: String,
-        /// A secret the vendor signs with; repeat to accept several during a rotation.
-        #[arg(long = "signing-secret")]
-        signing_secrets: Vec<String>,
+        /// A file with the secrets the vendor signs with, one per line (`-`: standard input),
+        /// so no secret shows in the process list.
+        #[arg(long = "signing-secret-file", value_name = "FILE")]
+        signing_secret_file: Option<String>,
+        /// Whether signatures must cover a timestamp (default: the vendor's).
+        #[arg(long, value_enum)]
+        signature_timestamp: Option<TimestampChoice>,
         /// Print one JSON object: {"source": …, "url": …, "token": …}.
         #[arg(long)]
         json: bool,
@@ -109,12 +155,30 @@ enum IntegrationCommand {
         /// The vendor.
         #[arg(long)]
         source: String,
-        /// A secret the vendor signs with; repeat for several.
-        #[arg(long = "signing-secret", required_unless_present = "unsigned")]
-        signing_secrets: Vec<String>,
+        /// A file with the secrets, one per line (`-`: standard input); list the new one and,
+        /// while the vendor switches, the old one.
+        #[arg(
+            long = "signing-secret-file",
+            value_name = "FILE",
+            required_unless_present = "unsigned"
+        )]
+        signing_secret_file: Option<String>,
         /// Keep no secret: signatures are no longer checked.
-        #[arg(long, conflicts_with = "signing_secrets")]
+        #[arg(long, conflicts_with = "signing_secret_file")]
         unsigned: bool,
+    },
+    /// Set whether a user's integration's signatures must cover a timestamp (replay
+    /// protection); every ingress applies it at once.
+    SignatureTimestamp {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// The vendor.
+        #[arg(long)]
+        source: String,
+        /// required, optional, or default (the vendor's).
+        #[arg(value_enum)]
+        policy: TimestampChoice,
     },
     /// Revoke a user's integration of a source: its token stops working at once (every ingress
     /// is told over the bus; one that cannot be told stops within `ingress.auth_cache_secs`).
@@ -126,6 +190,17 @@ enum IntegrationCommand {
         #[arg(long)]
         source: String,
     },
+}
+
+impl TimestampChoice {
+    /// As the `integrations.signature_timestamp` column holds it.
+    fn stored(self) -> Option<&'static str> {
+        match self {
+            TimestampChoice::Required => Some("required"),
+            TimestampChoice::Optional => Some("optional"),
+            TimestampChoice::Default => None,
+        }
+    }
 }
 
 /// A failure and the exit code it deserves.
@@ -147,18 +222,41 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate => commands::migrate().await,
-        Command::User {
-            command: UserCommand::Create { name, json },
-        } => commands::create_user(&name, json).await,
+        Command::User { command } => match command {
+            UserCommand::Create { name, json } => commands::create_user(&name, json).await,
+            UserCommand::RotateToken { name, json } => commands::rotate_token(&name, json).await,
+            UserCommand::RevokeToken { name } => commands::revoke_token(&name).await,
+        },
+        Command::Secrets {
+            command: SecretsCommand::RotateKey,
+        } => commands::rotate_key().await,
         Command::Integration {
             command:
                 IntegrationCommand::Create {
                     user,
                     source,
-                    signing_secrets,
+                    signing_secret_file,
+                    signature_timestamp,
                     json,
                 },
-        } => commands::create_integration(&user, &source, signing_secrets, json).await,
+        } => {
+            commands::create_integration(
+                &user,
+                &source,
+                signing_secret_file.as_deref(),
+                signature_timestamp.and_then(TimestampChoice::stored),
+                json,
+            )
+            .await
+        }
+        Command::Integration {
+            command:
+                IntegrationCommand::SignatureTimestamp {
+                    user,
+                    source,
+                    policy,
+                },
+        } => commands::set_signature_timestamp(&user, &source, policy.stored()).await,
         Command::Integration {
             command: IntegrationCommand::Revoke { user, source },
         } => commands::revoke_integration(&user, &source).await,
@@ -167,10 +265,12 @@ async fn main() -> ExitCode {
                 IntegrationCommand::Secrets {
                     user,
                     source,
-                    signing_secrets,
+                    signing_secret_file,
                     unsigned: _,
                 },
-        } => commands::replace_signing_secrets(&user, &source, signing_secrets).await,
+        } => {
+            commands::replace_signing_secrets(&user, &source, signing_secret_file.as_deref()).await
+        }
         Command::Normalize { source, file } => commands::normalize(&source, &file),
         Command::DeadLetters {
             command: DeadLetterCommand::List { json },

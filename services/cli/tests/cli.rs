@@ -10,15 +10,31 @@ use serde_json::Value;
 const TEST_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn aurora(db: Option<&TestDb>, args: &[&str]) -> Output {
+    aurora_with_input(db, args, "")
+}
+
+/// Runs `aurora` with `input` on its standard input (signing secrets never go in argv).
+fn aurora_with_input(db: Option<&TestDb>, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
     let mut command = Command::new(env!("CARGO_BIN_EXE_aurora"));
     command
         .args(args)
         .env("AURORA__INGRESS__PUBLIC_URL", "https://alerts.example.com/")
-        .env("AURORA__SECRETS__ENCRYPTION_KEY", TEST_KEY);
+        .env("AURORA__SECRETS__ENCRYPTION_KEY", TEST_KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     if let Some(db) = db {
         command.env("AURORA__DATABASE__URL", db.url());
     }
-    command.output().expect("the binary runs")
+    let mut child = command.spawn().expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .expect("the binary reads its input");
+    child.wait_with_output().expect("the binary runs")
 }
 
 fn json(output: &Output) -> Value {
@@ -56,7 +72,7 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("already exists"));
 
-    let integration = json(&aurora(
+    let integration = json(&aurora_with_input(
         Some(&db),
         &[
             "integration",
@@ -65,10 +81,11 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
             "alice",
             "--source",
             "grafana",
-            "--signing-secret",
-            "s3cret",
+            "--signing-secret-file",
+            "-",
             "--json",
         ],
+        "s3cret\n",
     ));
     assert_eq!(integration["source"], "grafana");
     assert_eq!(
@@ -127,6 +144,8 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
     assert!(stderr(&unknown_user).contains("no user named `bob`"));
 
     // Without a key, a signing secret is refused rather than stored in clear.
+    let secret_file = std::env::temp_dir().join(format!("aurora-cli-key-{}", std::process::id()));
+    std::fs::write(&secret_file, "x\n").unwrap();
     let without_key = Command::new(env!("CARGO_BIN_EXE_aurora"))
         .args([
             "integration",
@@ -135,13 +154,14 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
             "alice",
             "--source",
             "pagerduty",
-            "--signing-secret",
-            "x",
+            "--signing-secret-file",
+            secret_file.to_str().unwrap(),
         ])
         .env("AURORA__DATABASE__URL", db.url())
         .env_remove("AURORA__SECRETS__ENCRYPTION_KEY")
         .output()
         .unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
     assert_eq!(without_key.status.code(), Some(2));
     assert!(
         stderr(&without_key).contains("AURORA__SECRETS__ENCRYPTION_KEY"),
@@ -205,7 +225,7 @@ async fn users_and_integrations_are_created_once_with_tokens_printed_once() {
         .unwrap()
         .unwrap();
     assert!(
-        found.signing_secrets[0].starts_with("enc:v1:"),
+        found.signing_secrets[0].starts_with("enc:v2:"),
         "sealed at rest: {:?}",
         found.signing_secrets
     );
@@ -329,4 +349,140 @@ async fn dead_letters_are_listed_and_replayed_on_their_subject() {
     );
     let missing = with_bus(&["dead-letters", "replay", "999999"]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_rotate_and_revoke_and_only_the_newest_opens_the_api() {
+    let db = TestDb::new().await;
+    let created = json(&aurora(Some(&db), &["user", "create", "carol", "--json"]));
+    let first = created["api_token"].as_str().unwrap().to_owned();
+    let mut conn = db.connect().await;
+    let opens = async |conn: &mut aurora_db::AsyncPgConnection, token: &str| {
+        aurora_db::users::find_by_api_token(conn, token)
+            .await
+            .unwrap()
+            .is_some()
+    };
+    assert!(opens(&mut conn, &first).await);
+    let rotated = json(&aurora(
+        Some(&db),
+        &["user", "rotate-token", "carol", "--json"],
+    ));
+    let second = rotated["api_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    assert!(
+        !opens(&mut conn, &first).await,
+        "the old token stopped working"
+    );
+    assert!(opens(&mut conn, &second).await);
+    let revoked = aurora(Some(&db), &["user", "revoke-token", "carol"]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(!opens(&mut conn, &second).await);
+    assert!(!String::from_utf8_lossy(&revoked.stdout).contains("aur_api_"));
+    let unknown = aurora(Some(&db), &["user", "rotate-token", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_secrets_come_from_a_file_and_survive_a_key_rotation() {
+    let db = TestDb::new().await;
+    json(&aurora(Some(&db), &["user", "create", "dave", "--json"]));
+    let dir = std::env::temp_dir().join(format!("aurora-cli-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secrets");
+    std::fs::write(&file, "first\n\n  second  \n").unwrap();
+    let created = json(&aurora(
+        Some(&db),
+        &[
+            "integration",
+            "create",
+            "--user",
+            "dave",
+            "--source",
+            "jenkins",
+            "--signing-secret-file",
+            file.to_str().unwrap(),
+            "--signature-timestamp",
+            "optional",
+            "--json",
+        ],
+    ));
+    let token = created["token"].as_str().unwrap().to_owned();
+    let mut conn = db.connect().await;
+    let stored = async |conn: &mut aurora_db::AsyncPgConnection| {
+        aurora_db::integrations::find_by_token(conn, &token)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let before = stored(&mut conn).await;
+    assert_eq!(before.signature_timestamp.as_deref(), Some("optional"));
+    let old_key = aurora_db::secret_box::SecretBox::from_base64(TEST_KEY).unwrap();
+    assert_eq!(before.open_secrets(&old_key).unwrap(), ["first", "second"]);
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let refused = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "secrets",
+            "--user",
+            "dave",
+            "--source",
+            "jenkins",
+            "--signing-secret-file",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("holds no signing secret"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // The key rotates: the new key seals, the old one is kept only to open.
+    let new_key = aurora_db::secret_box::SecretBox::generate_key();
+    let rotate = |previous: &str| {
+        Command::new(env!("CARGO_BIN_EXE_aurora"))
+            .args(["secrets", "rotate-key"])
+            .env("AURORA__DATABASE__URL", db.url())
+            .env("AURORA__SECRETS__ENCRYPTION_KEY", &new_key)
+            .env("AURORA__SECRETS__PREVIOUS_ENCRYPTION_KEYS", previous)
+            .output()
+            .unwrap()
+    };
+    let without_old = rotate("");
+    assert_eq!(
+        without_old.status.code(),
+        Some(2),
+        "the old key is needed to open"
+    );
+    assert!(stderr(&without_old).contains("previous_encryption_keys"));
+    let rotated = rotate(TEST_KEY);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("1 integration(s)"));
+    let after = stored(&mut conn).await;
+    let new_only = aurora_db::secret_box::SecretBox::from_base64(&new_key).unwrap();
+    assert_eq!(after.open_secrets(&new_only).unwrap(), ["first", "second"]);
+    assert!(
+        after.open_secrets(&old_key).is_err(),
+        "nothing left under the old key"
+    );
+
+    let set = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "signature-timestamp",
+            "--user",
+            "dave",
+            "--source",
+            "jenkins",
+            "default",
+        ],
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(stored(&mut conn).await.signature_timestamp, None);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,11 +10,10 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use aurora_domain::SourceType;
-use aurora_ingress::{IngressState, RateLimiter, SystemClock};
+use aurora_ingress::{ClientFailures, IngressState, RateLimiter, RequestLimits, SystemClock};
 use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 use aurora_vendors::Vendor;
-use secrecy::ExposeSecret;
 
 /// How long a client has to send a request's head.
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,20 +53,24 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         ],
         None => aurora_vendors::all(),
     };
-    let secret_box = aurora_db::secret_box::SecretBox::from_setting(
-        settings
-            .secrets
-            .encryption_key
-            .as_ref()
-            .map(ExposeSecret::expose_secret),
-    )
-    .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
+    let (key, previous_keys) = settings.secrets.keys();
+    let secret_box = aurora_db::secret_box::SecretBox::from_settings(key, previous_keys)
+        .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
     let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
     let state = IngressState {
         pool: connections.pool.clone(),
         bus: connections.bus.clone(),
         clock: Arc::new(SystemClock),
-        body_limit_bytes: settings.ingress.body_limit_bytes,
+        limits: RequestLimits {
+            body_bytes: settings.ingress.body_limit_bytes,
+            body_read_timeout: Duration::from_secs(settings.ingress.body_read_timeout_secs),
+            alerts_per_delivery: settings.ingress.max_alerts_per_delivery,
+            trusted_proxy_hops: settings.ingress.trusted_proxy_hops,
+        },
+        auth_failures: ClientFailures::new(
+            settings.ingress.auth_failures_per_minute,
+            Duration::from_secs(60),
+        ),
         signature_tolerance: Duration::from_secs(settings.ingress.signature_tolerance_secs),
         secret_box,
         integrations: aurora_ingress::IntegrationCache::new(
