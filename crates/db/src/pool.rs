@@ -26,6 +26,10 @@ pub struct PoolOptions {
     pub statement_timeout: Duration,
     /// Shown in `pg_stat_activity`, so a DBA can tell which service holds a connection.
     pub application_name: String,
+    /// Longest a caller waits for a free connection, and for a new one to open (or an idle
+    /// one to answer its check): past it the caller gets an error instead of hanging through a
+    /// partition.
+    pub timeout: Duration,
 }
 
 /// Builds a pool; connections open lazily, each with the session settings below.
@@ -47,6 +51,10 @@ pub fn build(url: &str, options: PoolOptions) -> Result<DbPool, String> {
     let manager = AsyncDieselConnectionManager::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(options.timeout))
+        .create_timeout(Some(options.timeout))
+        .recycle_timeout(Some(options.timeout))
         .build()
         .map_err(|err| err.to_string())
 }
@@ -67,4 +75,61 @@ fn session_setup(options: &PoolOptions) -> String {
         options.statement_timeout.as_millis(),
         options.application_name.replace('\'', "")
     )
+}
+
+/// Whether the pool could not reach PostgreSQL at all (connection refused or reset, or no
+/// connection opened in time), as opposed to PostgreSQL being slow or every connection busy.
+pub fn is_unreachable(err: &PoolError) -> bool {
+    use deadpool::managed::{PoolError as Failed, TimeoutType};
+    use diesel_async::pooled_connection::PoolError as Backend;
+    match err {
+        Failed::Timeout(TimeoutType::Create) | Failed::Backend(Backend::ConnectionError(_)) => true,
+        Failed::Backend(Backend::QueryError(query)) => lost_connection(query),
+        _ => false,
+    }
+}
+
+/// Whether a query failed because its connection was lost, not because of its answer (a
+/// statement timeout, a constraint) or its speed.
+pub fn lost_connection(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    // diesel-async reports a connection that broke mid-query (no SQLSTATE) as unable to send.
+    matches!(
+        err,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        ) | Error::BrokenTransactionManager
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deadpool::managed::{PoolError as Failed, TimeoutType};
+    use diesel_async::pooled_connection::PoolError as Backend;
+
+    #[test]
+    fn only_failures_to_reach_postgres_count_as_unreachable() {
+        let refused = Failed::Backend(Backend::ConnectionError(ConnectionError::BadConnection(
+            "connection refused".into(),
+        )));
+        assert!(is_unreachable(&refused));
+        assert!(is_unreachable(&Failed::Timeout(TimeoutType::Create)));
+        // Every connection busy, or an answer that is slow: PostgreSQL is there.
+        assert!(!is_unreachable(&Failed::Timeout(TimeoutType::Wait)));
+        let cancelled = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("canceling statement due to statement timeout".to_owned()),
+        );
+        assert!(!lost_connection(&cancelled));
+        assert!(!is_unreachable(&Failed::Backend(Backend::QueryError(
+            cancelled
+        ))));
+        let closed = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new("server closed the connection unexpectedly".to_owned()),
+        );
+        assert!(lost_connection(&closed));
+    }
 }

@@ -490,6 +490,46 @@ async fn a_delivery_over_the_alert_limit_gets_413_naming_the_limit_and_publishes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_database_gets_no_fallback_so_an_answer_on_its_way_cannot_be_outrun() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    // One connection, and every token asked about again on each webhook.
+    let pool = aurora_db::pool::build(
+        stack.db().url(),
+        aurora_db::pool::PoolOptions {
+            max_size: 1,
+            statement_timeout: Duration::from_secs(10),
+            application_name: "aurora-test-slow".to_owned(),
+            timeout: Duration::from_millis(300),
+        },
+    )
+    .unwrap();
+    let busy = pool.clone();
+    let base = own_ingress(&stack, |state| {
+        state.pool = pool;
+        state.integrations =
+            aurora_ingress::IntegrationCache::new(Duration::ZERO, Duration::from_secs(300));
+    });
+    let url = format!("{base}/api/grafana/alerts");
+    let body = example("grafana_unified_checkout_critical.json");
+    assert_eq!(
+        post_webhook(&url, Some(&token), &body, &[]).await.0,
+        StatusCode::ACCEPTED,
+        "vouched for by the database, so within the fallback from now on"
+    );
+    // PostgreSQL is there but cannot answer in time: 503 and a retry, not the old answer.
+    let held = busy.get().await.unwrap();
+    let (status, answer) = post_webhook(&url, Some(&token), &body, &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    drop(held);
+    assert_eq!(
+        post_webhook(&url, Some(&token), &body, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not() {
     let stack = Stack::start().await;
     let owner = stack.user("owner").await;

@@ -389,3 +389,39 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         InvestigationOutcome::Completed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_reach_postgres_for_long_reports_not_live() {
+    let bus = aurora_testkit::TestBus::new().await;
+    // Nothing listens on port 1: every connection attempt fails at once.
+    let pool = aurora_db::pool::build(
+        "postgres://postgres@127.0.0.1:1/none",
+        aurora_db::pool::PoolOptions {
+            max_size: 1,
+            statement_timeout: std::time::Duration::from_secs(1),
+            application_name: "aurora-test-unreachable".to_owned(),
+            timeout: std::time::Duration::from_millis(200),
+        },
+    )
+    .unwrap();
+    let limit = std::time::Duration::from_millis(300);
+    let readiness =
+        aurora_runtime::Readiness::new(pool.clone(), bus.bus.clone()).with_database_liveness(limit);
+    assert!(readiness.check_alive().await.is_ok(), "not for long yet");
+    assert_eq!(readiness.check().await, Err("postgres"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reason = loop {
+        match readiness.check_alive().await {
+            Err(reason) => break reason,
+            Ok(()) => assert!(
+                std::time::Instant::now() < deadline,
+                "never reported not live"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(reason.contains("postgres unreachable"), "{reason}");
+    // The ingress' probe (no database liveness) stays alive through the same outage.
+    let ingress = aurora_runtime::Readiness::new(pool, bus.bus.clone());
+    assert!(ingress.check_alive().await.is_ok());
+}

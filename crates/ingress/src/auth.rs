@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use aurora_db::integrations::{self, Integration};
-use aurora_db::tokens;
+use aurora_db::{pool, tokens};
 use aurora_domain::SourceType;
 use base64::Engine;
 
@@ -93,8 +93,10 @@ pub(crate) async fn authenticate(
 }
 
 /// The integration of `token`: as cached, else the database's answer; while the database
-/// cannot answer, the answer it last gave within the fallback. A token this ingress has never
-/// vouched for is not looked up for a client over its failure limit.
+/// cannot be reached, the answer it last gave within the fallback. A database that is there
+/// but slow (or a pool with every connection busy) gets no fallback: that answer may be a
+/// revocation on its way. A token this ingress has never vouched for is not looked up for a
+/// client over its failure limit.
 async fn look_up(
     state: &IngressState,
     token: &str,
@@ -111,17 +113,18 @@ async fn look_up(
     let answer = match state.pool.get().await {
         Ok(mut conn) => integrations::find_by_token(&mut conn, token)
             .await
-            .map_err(|err| err.to_string()),
-        Err(err) => Err(err.to_string()),
+            .map_err(|err| (pool::lost_connection(&err), err.to_string())),
+        Err(err) => Err((pool::is_unreachable(&err), err.to_string())),
     };
-    match answer {
-        Ok(found) => Ok(state.integrations.record(hash, found, ticket)),
-        Err(err) => match state.integrations.recall(&hash) {
-            Some(known) => {
-                tracing::warn!(error = %err, "integration lookup failed; using the integration as last seen");
-                Ok(Some(known))
-            }
-            None => Err(IngressError::AuthUnavailable(err)),
-        },
+    let (unreachable, err) = match answer {
+        Ok(found) => return Ok(state.integrations.record(hash, found, ticket)),
+        Err(failure) => failure,
+    };
+    match state.integrations.recall(&hash).filter(|_| unreachable) {
+        Some(known) => {
+            tracing::warn!(error = %err, "PostgreSQL unreachable; using the integration as last seen");
+            Ok(Some(known))
+        }
+        None => Err(IngressError::AuthUnavailable(err)),
     }
 }

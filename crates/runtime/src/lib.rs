@@ -40,6 +40,7 @@ impl Connections {
                 max_size: settings.database.pool_size,
                 statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
                 application_name: application.to_owned(),
+                timeout: Duration::from_millis(settings.database.pool_timeout_ms),
             },
         )
         .map_err(anyhow::Error::msg)

@@ -9,6 +9,8 @@
 //! | `database.url` | `postgres://postgres@127.0.0.1:5432/aurora` | PostgreSQL |
 //! | `database.pool_size` | `10` | connections per process |
 //! | `database.statement_timeout_ms` | `10000` | server-side statement limit |
+//! | `database.pool_timeout_ms` | `5000` | longest a caller waits for a pooled connection, or for a new one to open; then it fails instead of hanging |
+//! | `database.liveness_after_secs` | `120` | a worker or the API that could not reach PostgreSQL this long answers `/healthz` with 503, so it is restarted (`0`: never; the ingress never, as it serves known tokens without PostgreSQL) |
 //! | `nats.url` | `nats://127.0.0.1:4222` | NATS with JetStream |
 //! | `nats.prefix` | empty | prefix for stream and subject names (isolated test or tenant) |
 //! | `ingress.bind` | `127.0.0.1:8080` | webhook listener |
@@ -270,6 +272,11 @@ pub struct DatabaseSettings {
     pub pool_size: usize,
     /// Server-side statement limit in milliseconds.
     pub statement_timeout_ms: u64,
+    /// Longest wait for a pooled connection (or a new one), in milliseconds.
+    pub pool_timeout_ms: u64,
+    /// Seconds without reaching PostgreSQL after which a worker or the API reports not live
+    /// (0: never).
+    pub liveness_after_secs: u64,
 }
 
 /// NATS settings.
@@ -363,6 +370,8 @@ const DEFAULTS: &str = r#"
 url = "postgres://postgres@127.0.0.1:5432/aurora"
 pool_size = 10
 statement_timeout_ms = 10000
+pool_timeout_ms = 5000
+liveness_after_secs = 120
 
 [nats]
 url = "nats://127.0.0.1:4222"
@@ -486,9 +495,9 @@ impl Settings {
                 "correlator.batch_max_messages must be between 1 and 10000".into(),
             ));
         }
-        if self.database.pool_size == 0 {
+        if self.database.pool_size == 0 || self.database.pool_timeout_ms == 0 {
             return Err(SettingsError(
-                "database.pool_size must be at least 1".into(),
+                "database.pool_size and database.pool_timeout_ms must be at least 1".into(),
             ));
         }
         if self.ingress.rate_limit_per_second == 0 || self.ingress.rate_limit_burst == 0 {

@@ -79,6 +79,7 @@ impl TestDb {
                 max_size: 4,
                 statement_timeout: Duration::from_secs(10),
                 application_name: "aurora-test".to_owned(),
+                timeout: Duration::from_secs(5),
             },
         )
         .expect("a pool over a valid URL builds")

@@ -107,7 +107,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let server = server(
         connections.pool.clone(),
         connections.bus.clone(),
-        connections.readiness(),
+        connections
+            .readiness()
+            .with_database_liveness(std::time::Duration::from_secs(
+                settings.database.liveness_after_secs,
+            )),
         listener,
     )?;
     let handle = server.handle();
