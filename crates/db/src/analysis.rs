@@ -360,7 +360,8 @@ pub async fn add_thoughts<K: AsRef<str>, C: AsRef<str>>(
 
 /// Ends a running analysis held under `lease` with its summary: `complete` and `analyzed_at`.
 /// `None` when the analysis is no longer running (a merge or the time budget stopped it) or
-/// another attempt took it over meanwhile.
+/// another attempt took it over meanwhile. A summary a person wrote is kept: the analysis'
+/// summary then becomes a thought. Call it inside the transaction that writes the outcome.
 pub async fn complete(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
@@ -371,19 +372,49 @@ pub async fn complete(
     let held = analysis_claims::table
         .filter(analysis_claims::incident_id.eq(incident_id))
         .filter(analysis_claims::lease_id.eq(lease));
-    diesel::update(incidents::table.find(incident_id))
-        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
-        .filter(diesel::dsl::exists(held))
-        .set((
-            incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
-            incidents::aurora_summary.eq(summary),
-            incidents::analyzed_at.eq(now),
-            incidents::updated_at.eq(now),
-        ))
-        .returning(Incident::as_returning())
-        .get_result(conn)
+    // Locked, so a person's edit lands either before (and is kept) or after this.
+    let edited_by: Option<Option<String>> = incidents::table
+        .find(incident_id)
+        .select(incidents::aurora_summary_edited_by)
+        .for_update()
+        .first(conn)
         .await
-        .optional()
+        .optional()?;
+    let person_wrote_summary = matches!(edited_by, Some(Some(_)));
+    let update = diesel::update(incidents::table.find(incident_id))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .filter(diesel::dsl::exists(held));
+    let completed = if person_wrote_summary {
+        update
+            .set((
+                incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
+                incidents::analyzed_at.eq(now),
+                incidents::updated_at.eq(now),
+            ))
+            .returning(Incident::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+    } else {
+        update
+            .set((
+                incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
+                incidents::aurora_summary.eq(summary),
+                incidents::analyzed_at.eq(now),
+                incidents::updated_at.eq(now),
+            ))
+            .returning(Incident::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+    };
+    if completed.is_some() && person_wrote_summary {
+        let note = format!(
+            "The summary written by a person is kept; the analysis concluded:\n\n{summary}"
+        );
+        add_thought(conn, incident_id, "conclusion", &note).await?;
+    }
+    Ok(completed)
 }
 
 /// An incident's thoughts, in the order they were written.

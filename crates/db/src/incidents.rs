@@ -153,12 +153,14 @@ pub async fn transition(
         .optional()
 }
 
-/// Changes what a person may edit besides the status: the open tab and the summary.
+/// Changes what a person (`editor`) may edit besides the status: the open tab and the
+/// summary. A summary written here is kept over any analysis completing later.
 pub async fn edit(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     active_tab: Option<ActiveTab>,
     aurora_summary: Option<&str>,
+    editor: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Incident> {
     let current = get(conn, incident_id).await?;
@@ -168,6 +170,7 @@ pub async fn edit(
                 .map(ActiveTab::as_str)
                 .or(current.active_tab.as_deref())),
             incidents::aurora_summary.eq(aurora_summary.or(current.aurora_summary.as_deref())),
+            aurora_summary.map(|_| incidents::aurora_summary_edited_by.eq(editor)),
             incidents::updated_at.eq(now),
         ))
         .returning(Incident::as_returning())

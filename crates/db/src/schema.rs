@@ -36,6 +36,7 @@ diesel::table! {
         alert_environment -> Nullable<Text>,
         aurora_status -> Nullable<Varchar>,
         aurora_summary -> Nullable<Text>,
+        aurora_summary_edited_by -> Nullable<Varchar>,
         aurora_chat_session_id -> Nullable<Uuid>,
         started_at -> Timestamp,
         analyzed_at -> Nullable<Timestamp>,

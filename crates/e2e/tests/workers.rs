@@ -425,3 +425,53 @@ async fn a_worker_that_cannot_reach_postgres_for_long_reports_not_live() {
     let ingress = aurora_runtime::Readiness::new(pool, bus.bus.clone());
     assert!(ingress.check_alive().await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    let analysis::Claim::Claimed(_, lease) =
+        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+            .await
+            .unwrap()
+    else {
+        panic!("an idle analysis is claimed");
+    };
+    // While the analysis runs, the on-call engineer writes what they found.
+    let written = "Disk filled by a runaway audit log; rotated by hand at 03:12.";
+    incidents::edit(
+        &mut conn,
+        incident_id,
+        None,
+        Some(written),
+        "oncall",
+        aurora_db::time::now(),
+    )
+    .await
+    .unwrap();
+    // Changing only the tab later does not forget who wrote the summary.
+    incidents::edit(
+        &mut conn,
+        incident_id,
+        Some(aurora_domain::ActiveTab::Chat),
+        None,
+        "oncall",
+        aurora_db::time::now(),
+    )
+    .await
+    .unwrap();
+    let completed = analysis::complete(&mut conn, incident_id, lease, "Likely cause: disk full")
+        .await
+        .unwrap()
+        .expect("the lease holder completes");
+    assert_eq!(completed.aurora_summary.as_deref(), Some(written));
+    assert_eq!(completed.aurora_status.as_deref(), Some("complete"));
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(
+        thoughts
+            .iter()
+            .any(|t| t.kind == "conclusion" && t.content.contains("Likely cause: disk full")),
+        "the analysis' summary is kept as a thought: {thoughts:?}"
+    );
+}

@@ -110,6 +110,7 @@ pub(crate) async fn update(
                     current.id,
                     active_tab,
                     patch.aurora_summary.as_deref(),
+                    user.as_str(),
                     now,
                 )
                 .await?;

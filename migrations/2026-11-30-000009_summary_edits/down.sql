@@ -1,0 +1,1 @@
+ALTER TABLE incidents DROP COLUMN aurora_summary_edited_by;
