@@ -267,15 +267,20 @@ async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
 async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let runbooks = vec![aurora_settings::Runbook {
-        name: "disk usage".into(),
-        match_terms: vec!["disk".into()],
-        pattern: Some("disk-exhaustion".into()),
-        commands: vec![
-            vec!["df".into(), "-h".into(), "/".into()],
-            vec!["echo".into(), "{labels.instance}".into()],
-        ],
-    }];
+    let runbooks = vec![
+        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+            name: "disk usage".into(),
+            user: h.user.to_string(),
+            match_terms: vec!["disk".into()],
+            pattern: Some("disk-exhaustion".into()),
+            commands: vec![
+                vec!["df".into(), "-h".into(), "/".into()],
+                vec!["echo".into(), "{labels.instance}".into()],
+            ],
+            ..Default::default()
+        })
+        .unwrap(),
+    ];
     let limits = aurora_settings::CommandLimits {
         timeout_secs: 10,
         output_cap_bytes: 65536,

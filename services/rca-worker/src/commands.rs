@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_rca::AlertContext;
-use aurora_settings::{CommandLimits, Runbook};
+use aurora_settings::{CommandLimits, Piece, Runbook, pieces};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
@@ -101,22 +101,22 @@ impl CommandRunner {
             .iter()
             .filter(|runbook| {
                 runbook
-                    .match_terms
+                    .match_terms()
                     .iter()
                     .any(|term| text.contains(&term.to_lowercase()))
             })
             .flat_map(|runbook| {
                 runbook
-                    .commands
+                    .commands()
                     .iter()
                     .map(move |template| match render(template, alert) {
                         Ok(argv) => Planned::Run {
-                            runbook: runbook.name.clone(),
-                            pattern: runbook.pattern.clone(),
+                            runbook: runbook.name().to_owned(),
+                            pattern: runbook.pattern().map(str::to_owned),
                             argv,
                         },
                         Err(reason) => Planned::Refused {
-                            runbook: runbook.name.clone(),
+                            runbook: runbook.name().to_owned(),
                             template: template.clone(),
                             reason,
                         },
@@ -230,22 +230,21 @@ pub fn render(template: &[String], alert: &AlertContext) -> Result<Vec<String>, 
         .iter()
         .map(|arg| {
             let mut out = String::new();
-            let mut rest = arg.as_str();
-            while let Some(open) = rest.find('{') {
-                let Some(close) = rest[open..].find('}') else {
-                    break;
+            for piece in pieces(arg) {
+                let name = match piece {
+                    Piece::Text(text) => {
+                        out.push_str(text);
+                        continue;
+                    }
+                    Piece::Placeholder(name) => name,
                 };
-                let name = &rest[open + 1..open + close];
                 let value =
                     value_of(name, alert).ok_or_else(|| format!("no value for `{{{name}}}`"))?;
                 if value.starts_with('-') || value.contains('\0') {
                     return Err(format!("unsafe value for `{{{name}}}`: {value:?}"));
                 }
-                out.push_str(&rest[..open]);
                 out.push_str(&value);
-                rest = &rest[open + close + 1..];
             }
-            out.push_str(rest);
             Ok(out)
         })
         .collect()
