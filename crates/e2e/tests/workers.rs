@@ -335,6 +335,52 @@ async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_runbook_never_runs_for_an_incident() {
+    let h = Harness::new().await;
+    let mut conn = h.db.connect().await;
+    let other = aurora_db::users::create(&mut conn, "other").await.unwrap();
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let runbooks = vec![
+        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+            name: "their disk usage".into(),
+            user: other.user.id,
+            match_terms: vec!["disk".into()],
+            commands: vec![vec!["df".into(), "-h".into(), "/".into()]],
+            ..Default::default()
+        })
+        .unwrap(),
+    ];
+    let limits = aurora_settings::CommandLimits {
+        timeout_secs: 10,
+        output_cap_bytes: 65536,
+        max_concurrent: 2,
+        env_allowlist: vec!["PATH".into()],
+    };
+    let analyst = aurora_rca_worker::Analyst {
+        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
+        ..aurora_rca_worker::Analyst::builtin()
+    };
+    assert_eq!(
+        h.investigator(analyst)
+            .investigate(incident_id)
+            .await
+            .unwrap(),
+        InvestigationOutcome::Completed
+    );
+    let runs = analysis::command_runs(&mut conn, incident_id)
+        .await
+        .unwrap();
+    assert!(runs.is_empty(), "{runs:?}");
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(
+        !thoughts
+            .iter()
+            .any(|t| t.content.contains("their disk usage")),
+        "not even refused: it is not this user's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budget() {
     let h = Harness::new().await;
     let first = h.send(&disk_full()).await.opened_incidents[0];

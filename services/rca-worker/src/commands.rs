@@ -89,8 +89,10 @@ impl CommandRunner {
         )
     }
 
-    /// The commands of every runbook whose terms appear in the alert.
-    pub fn plan(&self, alert: &AlertContext) -> Vec<Planned> {
+    /// The commands of every runbook of `user_id` (the incident's user) whose terms appear in
+    /// the alert. Another user's runbook never runs here, whatever the alert says: its text is
+    /// written by whoever holds one of this user's integration tokens.
+    pub fn plan(&self, user_id: &str, alert: &AlertContext) -> Vec<Planned> {
         let text = std::iter::once(alert.title.as_str())
             .chain(alert.service.as_deref())
             .chain(alert.labels.values().map(String::as_str))
@@ -99,6 +101,7 @@ impl CommandRunner {
             .to_lowercase();
         self.runbooks
             .iter()
+            .filter(|runbook| runbook.user() == user_id)
             .filter(|runbook| {
                 runbook
                     .match_terms()
@@ -306,6 +309,44 @@ mod tests {
                 .unwrap_err()
                 .contains("no value for `{environment}`")
         );
+    }
+
+    fn runbook(name: &str, user: &str, commands: &[&[&str]]) -> Runbook {
+        Runbook::try_from(aurora_settings::RunbookSpec {
+            name: name.into(),
+            user: user.into(),
+            match_terms: vec!["disk".into()],
+            commands: commands.iter().map(|c| args(c)).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_incidents_users_runbooks_are_planned() {
+        let runner = CommandRunner::new(
+            vec![
+                runbook("mine", "user-a", &[&["df", "-h"]]),
+                runbook(
+                    "theirs",
+                    "user-b",
+                    &[&["ssh", "{labels.instance}", "df", "-h"]],
+                ),
+            ],
+            runner(10, 4096).limits,
+        );
+        // user-a's alert names user-b's host and matches user-b's runbook's terms.
+        let planned = runner.plan("user-a", &alert("db-of-user-b"));
+        assert_eq!(
+            planned,
+            [Planned::Run {
+                runbook: "mine".into(),
+                pattern: None,
+                argv: args(&["df", "-h"]),
+            }]
+        );
+        assert!(runner.plan("user-c", &alert("db-1")).is_empty());
+        assert_eq!(runner.plan("user-b", &alert("db-1")).len(), 1);
     }
 
     fn runner(timeout_secs: u64, cap: usize) -> CommandRunner {
