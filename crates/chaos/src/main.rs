@@ -81,6 +81,8 @@ struct Stack {
     prefix: String,
     /// The services' environment (`AURORA_CONFIG`), for the CLI too.
     env: Vec<(String, String)>,
+    /// The users' names, each with its own runbook.
+    users: Vec<String>,
 }
 
 #[tokio::main]
@@ -139,8 +141,6 @@ async fn start_stack(options: &Options, work: &Path) -> anyhow::Result<Stack> {
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
     let encryption_key = base64::engine::general_purpose::STANDARD.encode(key);
-    // Every analysis runs one diagnostic command that takes a second, so there is always an
-    // analysis to kill mid-way.
     let config = format!(
         r#"[database]
 url = "{database_url}"
@@ -158,21 +158,34 @@ bind = "127.0.0.1:{correlator_port}"
 bind = "127.0.0.1:{rca_port}"
 [secrets]
 encryption_key = "{encryption_key}"
-[[rca.runbooks]]
-name = "chaos"
-match_terms = ["chaos"]
-commands = [["sleep", "1"]]
 "#,
         nats = nats.url(),
     );
     let config_path = work.join("aurora.toml");
-    std::fs::write(&config_path, config)?;
+    std::fs::write(&config_path, &config)?;
     let env = vec![(
         "AURORA_CONFIG".to_owned(),
         config_path.display().to_string(),
     )];
     let cli = options.bin_dir.join("aurora");
     run_cli(&cli, &env, &["migrate"]).await?;
+    // Every analysis runs one diagnostic command that takes a second, so there is always an
+    // analysis to kill mid-way. A runbook runs only for its user's incidents: the users come
+    // first, then each gets the runbook before the rca-worker reads the file.
+    let mut users = Vec::new();
+    let mut runbooks = String::new();
+    for user in 0..options.users {
+        let name = format!("chaos-user-{user}");
+        let created = run_cli(&cli, &env, &["user", "create", &name, "--json"]).await?;
+        let id = created["user_id"]
+            .as_str()
+            .context("user create --json gives a user_id")?;
+        runbooks.push_str(&format!(
+            "[[rca.runbooks]]\nname = \"chaos\"\nuser = \"{id}\"\nmatch_terms = [\"chaos\"]\ncommands = [[\"sleep\", \"1\"]]\n"
+        ));
+        users.push(name);
+    }
+    std::fs::write(&config_path, format!("{config}{runbooks}"))?;
     let http = reqwest::Client::new();
     let mut ingress = Service::new("ingress", &options.bin_dir, env.clone(), work, ingress_port);
     let mut correlator = Service::new(
@@ -197,16 +210,19 @@ commands = [["sleep", "1"]]
         ingress_url: format!("http://127.0.0.1:{ingress_port}"),
         prefix,
         env,
+        users,
     })
 }
 
-/// Users and their integrations (Grafana and PagerDuty with signing secrets).
-async fn make_tenants(options: &Options, env: &[(String, String)]) -> anyhow::Result<Vec<Tenant>> {
+/// The users' integrations (Grafana and PagerDuty with signing secrets).
+async fn make_tenants(
+    options: &Options,
+    env: &[(String, String)],
+    users: &[String],
+) -> anyhow::Result<Vec<Tenant>> {
     let cli = options.bin_dir.join("aurora");
     let mut tenants = Vec::new();
-    for user in 0..options.users {
-        let name = format!("chaos-user-{user}");
-        run_cli(&cli, env, &["user", "create", &name, "--json"]).await?;
+    for name in users {
         let mut integrations = HashMap::new();
         for vendor in Vendor::ALL {
             let secret = vendor
@@ -216,7 +232,7 @@ async fn make_tenants(options: &Options, env: &[(String, String)]) -> anyhow::Re
                 "integration",
                 "create",
                 "--user",
-                &name,
+                name.as_str(),
                 "--source",
                 vendor.source(),
                 "--json",
@@ -237,7 +253,7 @@ async fn make_tenants(options: &Options, env: &[(String, String)]) -> anyhow::Re
 }
 
 async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Report> {
-    let tenants = make_tenants(options, &stack.env).await?;
+    let tenants = make_tenants(options, &stack.env, &stack.users).await?;
     let settings = LoadSettings {
         alerts_per_second: options.rate,
         groups_per_user: options.groups_per_user,

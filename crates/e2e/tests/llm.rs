@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use aurora_db::{analysis, incidents};
-use aurora_domain::SourceType;
+use aurora_domain::{SourceType, UserId};
 use aurora_e2e::harness::{Harness, TestAlert};
 use aurora_rca_worker::commands::CommandRunner;
 use aurora_rca_worker::llm::LlmAnalyst;
@@ -113,13 +113,17 @@ async fn start(mode: Mode) -> (String, Arc<Server>) {
     (url, server)
 }
 
-fn analyst(base_url: String, attempts: u32) -> Analyst {
-    let runbook = aurora_settings::Runbook {
+/// With a `df` runbook for `user`'s disk alerts.
+fn analyst(base_url: String, attempts: u32, user: &UserId) -> Analyst {
+    let runbook = aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
         name: "disk".into(),
+        user: user.to_string(),
         match_terms: vec!["disk".into()],
         pattern: Some("disk-exhaustion".into()),
         commands: vec![vec!["df".into(), "-h".into(), "/".into()]],
-    };
+        ..Default::default()
+    })
+    .unwrap();
     let limits = aurora_settings::CommandLimits {
         timeout_secs: 10,
         output_cap_bytes: 65536,
@@ -155,7 +159,7 @@ async fn the_model_streams_thoughts_runs_a_configured_command_and_writes_the_sum
     let (url, server) = start(Mode::UsesTool).await;
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let investigator = h.investigator(analyst(url, 3));
+    let investigator = h.investigator(analyst(url, 3, &h.user));
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::Completed
@@ -221,7 +225,7 @@ async fn a_failing_model_falls_back_to_the_built_in_analyst_and_says_so() {
     let (url, server) = start(Mode::Fails).await;
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let investigator = h.investigator(analyst(url, 2));
+    let investigator = h.investigator(analyst(url, 2, &h.user));
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::Completed

