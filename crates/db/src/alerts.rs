@@ -1,4 +1,5 @@
-//! Every alert received, with its raw payload; one row per open problem, repeats counted.
+//! Every alert received, with a reference to the raw body it came in (stored once per
+//! delivery); one row per open problem, repeats counted.
 
 use aurora_domain::AlertStatus;
 use chrono::NaiveDateTime;
@@ -7,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::schema::alerts;
+use crate::schema::{alerts, raw_payloads};
 use crate::{QueryResult, time};
 
 /// A row of `alerts`.
@@ -50,10 +51,11 @@ pub struct Alert {
     pub resolved_at: Option<NaiveDateTime>,
     /// How many notifications of this open problem arrived.
     pub occurrence_count: i32,
-    /// The body of the first notification, as sent.
-    pub raw_payload: serde_json::Value,
     /// The incident it belongs to.
     pub incident_id: Option<Uuid>,
+    /// The stored body of the first notification ([`raw_payloads`]); `None` once retention
+    /// deleted it.
+    pub raw_payload_id: Option<i64>,
 }
 
 /// One alert by id.
@@ -95,4 +97,31 @@ pub async fn silent_firing(
         .select(Alert::as_select())
         .load(conn)
         .await
+}
+
+/// The stored bodies with these ids, by id.
+pub async fn raw_payloads(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::BTreeMap<i64, serde_json::Value>> {
+    raw_payloads::table
+        .filter(raw_payloads::id.eq_any(ids))
+        .select((raw_payloads::id, raw_payloads::payload))
+        .load(conn)
+        .await
+        .map(|rows| rows.into_iter().collect())
+}
+
+/// The body the alert `alert_id` first came in, if it is still stored.
+pub async fn raw_payload_of(
+    conn: &mut AsyncPgConnection,
+    alert_id: i32,
+) -> QueryResult<Option<serde_json::Value>> {
+    alerts::table
+        .inner_join(raw_payloads::table)
+        .filter(alerts::id.eq(alert_id))
+        .select(raw_payloads::payload)
+        .first(conn)
+        .await
+        .optional()
 }

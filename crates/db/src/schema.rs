@@ -70,10 +70,19 @@ diesel::table! {
         last_seen_at -> Timestamp,
         resolved_at -> Nullable<Timestamp>,
         occurrence_count -> Int4,
-        raw_payload -> Jsonb,
         incident_id -> Nullable<Uuid>,
         receipt_epoch -> Int8,
         receipt_sequence -> Int8,
+        raw_payload_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    raw_payloads (id) {
+        id -> Int8,
+        user_id -> Varchar,
+        received_at -> Timestamp,
+        payload -> Jsonb,
     }
 }
 
@@ -211,6 +220,7 @@ diesel::table! {
 diesel::joinable!(integrations -> users (user_id));
 diesel::joinable!(analysis_claims -> incidents (incident_id));
 diesel::joinable!(alerts -> incidents (incident_id));
+diesel::joinable!(alerts -> raw_payloads (raw_payload_id));
 diesel::joinable!(incident_alerts -> incidents (incident_id));
 diesel::joinable!(incident_alerts -> alerts (alert_id));
 diesel::joinable!(chat_messages -> chat_sessions (session_id));
@@ -226,6 +236,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     integrations,
     incidents,
     alerts,
+    raw_payloads,
     incident_alerts,
     alert_deliveries,
     chat_sessions,

@@ -487,6 +487,32 @@ async fn a_delivery_over_the_alert_limit_gets_413_naming_the_limit_and_publishes
     );
     let (status, answer) = post_webhook(&url, Some(&token), &group(1000), &[]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    // The group's body is stored once, and every one of its alerts refers to it.
+    let counts = async || {
+        use aurora_db::schema::{alerts, raw_payloads};
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let mut conn = stack.connections.pool.get().await.unwrap();
+        let references: Vec<Option<i64>> = alerts::table
+            .select(alerts::raw_payload_id)
+            .load(&mut conn)
+            .await
+            .unwrap();
+        let distinct: std::collections::BTreeSet<_> = references.iter().collect();
+        let alerts = (references.len() as i64, distinct.len() as i64);
+        let payloads: i64 = raw_payloads::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        (alerts, payloads)
+    };
+    let (alerts, payloads) = eventually("the group stored", DEADLINE, || async {
+        let counts = counts().await;
+        (counts.0.0 == 1000).then_some(counts)
+    })
+    .await;
+    assert_eq!((alerts.1, payloads), (1, 1), "one body for 1000 alerts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -127,6 +127,8 @@ pub(crate) struct IncidentDetail {
     command_runs: Vec<CommandRun>,
     events: Vec<IncidentEvent>,
     chat_messages: Vec<ChatMessage>,
+    /// The raw bodies its alerts came in, by id (each stored once per delivery).
+    raw_payloads: std::collections::BTreeMap<i64, serde_json::Value>,
 }
 
 /// The caller's incident by the id in the path; 404 alike for malformed, unknown and another
@@ -154,8 +156,11 @@ pub(crate) async fn detail(
         Some(session) => analysis::chat_messages(&mut conn, session).await?,
         None => Vec::new(),
     };
+    let alerts = alerts::for_incident(&mut conn, id).await?;
+    let payload_ids: Vec<i64> = alerts.iter().filter_map(|a| a.raw_payload_id).collect();
     let body = IncidentDetail {
-        alerts: alerts::for_incident(&mut conn, id).await?,
+        raw_payloads: alerts::raw_payloads(&mut conn, &payload_ids).await?,
+        alerts,
         correlations: incidents::links(&mut conn, id).await?,
         thoughts: analysis::thoughts(&mut conn, id).await?,
         suggestions: analysis::suggestions(&mut conn, id).await?,

@@ -70,11 +70,9 @@ pub async fn raw_payload(
     conn: &mut AsyncPgConnection,
     incident: &Incident,
 ) -> QueryResult<serde_json::Value> {
-    Ok(truncated(
-        &alerts::get(conn, incident.source_alert_id)
-            .await?
-            .raw_payload,
-    ))
+    Ok(alerts::raw_payload_of(conn, incident.source_alert_id)
+        .await?
+        .map_or(serde_json::Value::Null, |payload| truncated(&payload)))
 }
 
 /// Everything the analyst sees about `incident`.

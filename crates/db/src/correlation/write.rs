@@ -328,6 +328,7 @@ async fn insert_alerts(
     // Each delivery's raw payload is sent once, however many of its alerts are new; alerts
     // name theirs by position (1-based, as SQL arrays count).
     let mut payloads: Vec<&str> = Vec::new();
+    let mut payloads_received: Vec<NaiveDateTime> = Vec::new();
     let mut payload_of: Vec<Option<i32>> = vec![None; arrivals.len()];
     let (mut sources, mut fingerprints, mut severities) = (Vec::new(), Vec::new(), Vec::new());
     let (mut titles, mut services, mut environments) = (Vec::new(), Vec::new(), Vec::new());
@@ -339,6 +340,7 @@ async fn insert_alerts(
         let alert = &batch.alerts[new.alert_index];
         let position = *payload_of[new.arrival].get_or_insert_with(|| {
             payloads.push(batch.raw_payload.get());
+            payloads_received.push(naive(batch.received_at));
             payloads.len() as i32
         });
         sources.push(alert.source_type.as_str());
@@ -355,21 +357,33 @@ async fn insert_alerts(
         payload_positions.push(position);
     }
     let rows = AlertColumns::of(plan.new_alerts.iter().map(|n| &n.row));
+    // The bodies are stored first, once each, with ids drawn in the same statement (a CTE
+    // with `nextval` runs once), and the alerts reference theirs by position.
     let query = diesel::sql_query(
-        "INSERT INTO alerts (id, user_id, source_type, fingerprint, severity, title, service, \
-             environment, labels, url, started_at, received_at, occurrence_count, raw_payload, \
-             status, incident_id, resolved_at, last_seen_at, receipt_epoch, receipt_sequence) \
+        "WITH payloads AS ( \
+             SELECT nextval(pg_get_serial_sequence('raw_payloads', 'id')) AS id, p.body, \
+                    p.received_at, p.position \
+             FROM unnest($21::text[], $22::timestamp[]) WITH ORDINALITY \
+                  AS p(body, received_at, position)), \
+         stored AS ( \
+             INSERT INTO raw_payloads (id, user_id, received_at, payload) \
+             SELECT id, $1, received_at, body::jsonb FROM payloads) \
+         INSERT INTO alerts (id, user_id, source_type, fingerprint, severity, title, service, \
+             environment, labels, url, started_at, received_at, occurrence_count, \
+             raw_payload_id, status, incident_id, resolved_at, last_seen_at, receipt_epoch, \
+             receipt_sequence) \
          SELECT n.id, $1, n.source_type, n.fingerprint, n.severity, n.title, n.service, \
                 n.environment, n.labels, n.url, n.started_at, n.received_at, n.occurrences, \
-                ($21::text[])[n.payload_position]::jsonb, n.status, n.incident_id, n.resolved_at, \
-                n.last_seen_at, n.epoch, n.sequence \
+                p.id, n.status, n.incident_id, n.resolved_at, n.last_seen_at, n.epoch, \
+                n.sequence \
          FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
                      $8::text[], $9::jsonb[], $10::text[], $11::timestamp[], $12::timestamp[], \
                      $13::int4[], $14::int4[], $15::text[], $16::uuid[], $17::timestamp[], \
                      $18::timestamp[], $19::int8[], $20::int8[]) \
               AS n(id, source_type, fingerprint, severity, title, service, environment, \
                    labels, url, started_at, received_at, occurrences, payload_position, \
-                   status, incident_id, resolved_at, last_seen_at, epoch, sequence)",
+                   status, incident_id, resolved_at, last_seen_at, epoch, sequence) \
+         JOIN payloads p ON p.position = n.payload_position",
     )
     .into_boxed()
     .bind::<Text, _>(user.as_str())
@@ -388,6 +402,7 @@ async fn insert_alerts(
     .bind::<Array<Integer>, _>(&payload_positions);
     rows.bind(query)
         .bind::<Array<Text>, _>(&payloads)
+        .bind::<Array<Timestamp>, _>(&payloads_received)
         .execute(conn)
         .await
         .map(drop)
