@@ -693,3 +693,31 @@ fn review_findings_stay_fixed() {
         .is_err()
     );
 }
+
+#[test]
+fn no_nul_character_reaches_postgresql() {
+    // PostgreSQL refuses `\u0000` in TEXT and JSONB; a sender can put one in any string.
+    let alertmanager = br#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"ab\u0000cd",
+        "labels":{"alertname":"Disk\u0000Full","service":"\u0000db","env":"prod\u0000","te\u0000am":"\u0000"},
+        "annotations":{},"generatorURL":"https://prom/\u0000graph"}]}"#;
+    let alert = only_alert(normalize(SourceType::Alertmanager, alertmanager).unwrap());
+    assert_eq!(alert.fingerprint.as_str(), "abcd");
+    assert_eq!(alert.title, "DiskFull");
+    assert_eq!(
+        (alert.service.as_deref(), alert.environment.as_deref()),
+        (Some("db"), Some("prod"))
+    );
+    assert_eq!(alert.url.as_deref(), Some("https://prom/graph"));
+    assert_eq!(alert.labels.get("team").map(String::as_str), Some(""));
+    let jenkins =
+        br#"{"name":"web\u0000","build":{"number":"7\u0000","phase":"COMPLETED","status":"FAILURE",
+        "full_url":"https://ci/\u0000","scm":{"commit":"abc\u0000","branch":"main\u0000"}}}"#;
+    let normalized = normalize(SourceType::Jenkins, jenkins).unwrap();
+    let deployment = normalized.deployment.clone().unwrap();
+    let text = serde_json::to_string(&normalized).unwrap();
+    assert!(!text.contains("\\u0000"), "{text}");
+    assert_eq!(
+        (deployment.service.as_str(), deployment.build.as_deref()),
+        ("web", Some("7"))
+    );
+}
