@@ -721,3 +721,60 @@ fn no_nul_character_reaches_postgresql() {
         ("web", Some("7"))
     );
 }
+
+#[test]
+fn datadog_titles_of_a_group_give_status_service_and_environment() {
+    // The default payload of multi-alert, log and error-tracking monitors: the transition and
+    // the group that changed are only in the title.
+    let body = |id: &str, title: &str| {
+        serde_json::json!({"id": id, "title": title, "date": "1764230000000", "org": {"id": "42", "name": "acme"}})
+            .to_string()
+    };
+    let one = |title: &str| {
+        only_alert(normalize(SourceType::Datadog, body("1", title).as_bytes()).unwrap())
+    };
+    let triggered = one("[Triggered on {service:web,env:prod}] Error rate high");
+    let recovered = one("[Recovered on {service:web,env:prod}] Error rate high");
+    assert_eq!(
+        (triggered.status, recovered.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(triggered.fingerprint, recovered.fingerprint);
+    assert_eq!(
+        (
+            triggered.title.as_str(),
+            triggered.service.as_deref(),
+            triggered.environment.as_deref()
+        ),
+        ("Error rate high", Some("web"), Some("prod"))
+    );
+    let other_group = one("[Triggered on {service:api,env:prod}] Error rate high");
+    assert_ne!(other_group.fingerprint, triggered.fingerprint);
+    let warn = one("[P1] [Warn on {service:web, env:staging}] Latency");
+    assert_eq!(
+        (warn.status, warn.severity, warn.title.as_str()),
+        (AlertStatus::Firing, Severity::Critical, "Latency")
+    );
+    assert_eq!(warn.environment.as_deref(), Some("staging"));
+    assert_eq!(
+        one("[Re-Triggered on {host:a}] Disk").status,
+        AlertStatus::Firing
+    );
+    let host = one("[Recovered on {host:a}] Disk");
+    assert_eq!(
+        (host.status, host.labels.get("host").map(String::as_str)),
+        (AlertStatus::Resolved, Some("a"))
+    );
+    // A bracket after the prefixes is the monitor's own name, not a transition.
+    let synthetics = one("[Recovered on {aws:us-west-2}] [Synthetics] Login page");
+    assert_eq!(
+        (synthetics.status, synthetics.title.as_str()),
+        (AlertStatus::Resolved, "[Synthetics] Login page")
+    );
+    // A log monitor's facet value holding brackets does not end the scope.
+    let facet = one("[Triggered on {@error.kind:[TimeoutError],service:checkout}] Timeouts");
+    assert_eq!(
+        (facet.title.as_str(), facet.service.as_deref()),
+        ("Timeouts", Some("checkout"))
+    );
+}
