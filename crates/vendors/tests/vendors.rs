@@ -778,3 +778,32 @@ fn datadog_titles_of_a_group_give_status_service_and_environment() {
         ("Timeouts", Some("checkout"))
     );
 }
+
+#[test]
+fn pagerduty_v1_incidents_are_titled_by_their_trigger_summary() {
+    // V1 webhooks: no title on the incident, only what triggered it.
+    let v1 = br#"{"messages":[
+        {"type":"incident.trigger","id":"bb8b8fe0","created_on":"2026-11-27T09:00:05Z","data":{"incident":{
+            "id":"PIJ90N7","incident_number":2,"created_on":"2026-11-27T09:00:00Z","status":"triggered",
+            "html_url":"https://acme.pagerduty.com/incidents/PIJ90N7","incident_key":"db-disk",
+            "service":{"id":"PBAZLIU","name":"postgres"},
+            "trigger_summary_data":{"subject":"Disk 95% full on db-1"},"trigger_type":"email_trigger"}}},
+        {"type":"incident.resolve","id":"cc9c9","data":{"incident":{
+            "id":"PIJ90N8","status":"resolved",
+            "trigger_summary_data":{"description":"Checkout errors above 5%"}}}}]}"#;
+    let alerts = normalize(SourceType::Pagerduty, v1).unwrap().alerts;
+    assert_eq!(
+        (alerts[0].title.as_str(), alerts[0].status),
+        ("Disk 95% full on db-1", AlertStatus::Firing)
+    );
+    assert_eq!(
+        alerts[0].started_at.to_rfc3339(),
+        "2026-11-27T09:00:00+00:00",
+        "the incident's own created_on"
+    );
+    assert_eq!(alerts[0].service.as_deref(), Some("postgres"));
+    assert_eq!(
+        (alerts[1].title.as_str(), alerts[1].status),
+        ("Checkout errors above 5%", AlertStatus::Resolved)
+    );
+}
