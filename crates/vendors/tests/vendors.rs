@@ -807,3 +807,114 @@ fn pagerduty_v1_incidents_are_titled_by_their_trigger_summary() {
         ("Checkout errors above 5%", AlertStatus::Resolved)
     );
 }
+
+#[test]
+fn dynatrace_v1_problem_objects_and_davis_events() {
+    let one = |body: &str| only_alert(normalize(SourceType::Dynatrace, body.as_bytes()).unwrap());
+    // A Problems API v1 object, as a template of `{ProblemDetailsJSON}` alone sends it: no
+    // title, tags as {key, value} objects.
+    let v1 = |status: &str| {
+        format!(
+            r#"{{"id":"-3839772707633434931_1764230000000V2","startTime":1764230000000,"endTime":-1,
+            "displayName":"931","impactLevel":"SERVICE","status":"{status}","severityLevel":"PERFORMANCE",
+            "commentCount":0,"hasRootCause":true,
+            "tagsOfAffectedEntities":[{{"context":"CONTEXTLESS","key":"stage","value":"prod"}},{{"context":"USER","key":"easyTravel"}}],
+            "rankedImpacts":[{{"entityId":"SERVICE-5A2B","entityName":"checkout","severityLevel":"PERFORMANCE","impactLevel":"SERVICE","eventType":"SERVICE_RESPONSE_TIME_DEGRADED"}}],
+            "rankedEvents":[{{"entityId":"SERVICE-5A2B","entityName":"checkout","eventType":"SERVICE_RESPONSE_TIME_DEGRADED","status":"{status}"}}]}}"#
+        )
+    };
+    let open = one(&v1("OPEN"));
+    let closed = one(&v1("CLOSED"));
+    assert_eq!(open.fingerprint, closed.fingerprint);
+    assert_eq!(
+        (open.status, closed.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        (
+            open.title.as_str(),
+            open.severity,
+            open.service.as_deref(),
+            open.environment.as_deref()
+        ),
+        (
+            "Service response time degraded on checkout",
+            Severity::Medium,
+            Some("checkout"),
+            Some("prod")
+        )
+    );
+    assert_eq!(open.started_at.to_rfc3339(), "2025-11-27T07:53:20+00:00");
+    assert_eq!(
+        open.labels.get("impact").map(String::as_str),
+        Some("SERVICE")
+    );
+    // The same object as the template's `ProblemDetailsJSON`: what the template leaves out is
+    // read there.
+    let template = r#"{"ProblemID":"P-931","State":"OPEN","ProblemTitle":"Response time degradation",
+        "ProblemDetailsJSON":{"id":"-1","status":"OPEN","tagsOfAffectedEntities":[{"key":"Environment","value":"staging"}],
+        "rankedImpacts":[{"entityId":"SERVICE-1","entityName":"cart","eventType":"SERVICE_RESPONSE_TIME_DEGRADED"}]}}"#;
+    let templated = one(template);
+    assert_eq!(
+        (
+            templated.service.as_deref(),
+            templated.environment.as_deref()
+        ),
+        (Some("cart"), Some("staging"))
+    );
+    // `stage:` and `environment:` tags as text, in the template's `Tags`.
+    let tagged = one(
+        r#"{"ProblemID":"P-7","State":"OPEN","ProblemTitle":"CPU","Tags":"stage:prod, team:web"}"#,
+    );
+    assert_eq!(tagged.environment.as_deref(), Some("prod"));
+
+    // A Davis event as a workflow posts it from Grail: ACTIVE fires, CLOSED resolves.
+    let davis = |status: &str| {
+        format!(
+            r#"{{"event.id":"-4401290153703424172_1716966198771","event.kind":"DAVIS_EVENT",
+            "event.type":"AVAILABILITY_EVENT","event.category":"AVAILABILITY","event.status":"{status}",
+            "event.name":"Monitoring not available","event.start":"2026-11-27T09:00:00.000000000Z",
+            "dt.entity.kubernetes_cluster":"KUBERNETES_CLUSTER-E3BC","dt.entity.kubernetes_cluster.name":"prod-eu",
+            "entity_tags":["[Kubernetes]environment:production","service:payments"],
+            "event.description":"Dynatrace API monitoring is not available."}}"#
+        )
+    };
+    let active = one(&davis("ACTIVE"));
+    let gone = one(&davis("CLOSED"));
+    assert_eq!(active.fingerprint, gone.fingerprint);
+    assert_eq!(
+        (active.status, gone.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        (
+            active.title.as_str(),
+            active.severity,
+            active.service.as_deref(),
+            active.environment.as_deref()
+        ),
+        (
+            "Monitoring not available",
+            Severity::Critical,
+            Some("payments"),
+            Some("production")
+        )
+    );
+    assert_eq!(active.started_at.to_rfc3339(), "2026-11-27T09:00:00+00:00");
+    assert_eq!(
+        active
+            .labels
+            .get("dt.entity.kubernetes_cluster.name")
+            .map(String::as_str),
+        Some("prod-eu")
+    );
+    // A Davis problem keys on its display id, as the problem notification's ProblemID does.
+    let problem = one(
+        r#"{"event.id":"-77_1764230000000V2","event.kind":"DAVIS_PROBLEM","display_id":"P-2611271",
+        "event.status":"ACTIVE","event.name":"Failure rate increase","event.category":"ERROR"}"#,
+    );
+    assert_eq!(
+        (problem.fingerprint.as_str(), problem.severity),
+        ("P-2611271", Severity::High)
+    );
+}
