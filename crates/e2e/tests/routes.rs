@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use aurora_db::{deployments, incidents};
+use aurora_db::{alerts, deployments, incidents};
 use aurora_domain::{SourceType, UserId};
-use aurora_e2e::http::{example, hmac_sha256_hex as sign_hex, post_webhook};
+use aurora_e2e::http::{example, hmac_sha256_hex as sign_hex, post_typed, post_webhook};
 use aurora_e2e::{Stack, TestUser, eventually};
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -233,6 +233,60 @@ async fn a_replayed_pagerduty_delivery_is_accepted_and_stored_once() {
         1,
         "the retry was dropped by its Nats-Msg-Id"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datadog_takes_a_form_encoded_body_and_keeps_it_as_json() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack.integration(&owner, SourceType::Datadog, &[]).await;
+    // Datadog's "Encode as form": the template's fields as form fields.
+    let form = b"title=%5BTriggered+on+%7Bservice%3Acheckout%2Cenv%3Aprod%7D%5D+Latency+high\
+&alert_id=88123456&date=1764230000000";
+    let form_type = "application/x-www-form-urlencoded";
+    let (status, receipt) = post_typed(
+        &stack.webhook_url(SourceType::Datadog),
+        Some(&token),
+        form_type,
+        form,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{receipt}");
+    let user = UserId::parse(owner.id.clone()).unwrap();
+    let incident = eventually("the incident", DEADLINE, || async {
+        let mut conn = stack.connections.pool.get().await.unwrap();
+        incidents::list_for_user(&mut conn, &user, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(
+        (
+            incident.alert_title.as_deref(),
+            incident.alert_service.as_deref()
+        ),
+        (Some("Latency high"), Some("checkout"))
+    );
+    let mut conn = stack.connections.pool.get().await.unwrap();
+    let stored = alerts::for_incident(&mut conn, incident.id).await.unwrap();
+    assert_eq!(
+        stored[0].raw_payload["alert_id"], "88123456",
+        "the form kept as the JSON object it was read as"
+    );
+    // Other routes take JSON only.
+    let netdata = stack.integration(&owner, SourceType::Netdata, &[]).await;
+    let (status, _) = post_typed(
+        &stack.webhook_url(SourceType::Netdata),
+        Some(&netdata),
+        form_type,
+        b"alert=cpu&severity=critical",
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,18 @@
 //! the common additions (`$ALERT_TRANSITION`, `$ALERT_PRIORITY`, `$ALERT_SCOPE`, `$TAGS`,
 //! `$ALERT_ID`) are read, each optional.
 //!
+//! The body is JSON, or a form when the webhook is set to "Encode as form"; JSON is tried
+//! first, whatever the content type says, and a body that is not JSON is read as a form.
+//!
 //! Docs: <https://docs.datadoghq.com/integrations/webhooks/>
 
 use aurora_domain::{AlertStatus, Normalized, Severity, SourceType};
 
 use crate::draft::Draft;
 use crate::fields::Fields;
-use crate::{Vendor, VendorError, WebhookRequest, invalid, labels, parse_object};
+use crate::{
+    Vendor, VendorError, WebhookRequest, form_body_as_json, invalid, labels, parse_object,
+};
 
 const SOURCE: SourceType = SourceType::Datadog;
 
@@ -21,9 +26,17 @@ impl Vendor for Datadog {
         SOURCE
     }
 
+    fn accepts_form_bodies(&self) -> bool {
+        true
+    }
+
     fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError> {
-        let body = parse_object(SOURCE, request.body)?;
-        let fields = Fields::of(&body).expect("parse_object answers an object");
+        let body = match parse_object(SOURCE, request.body) {
+            Ok(body) => body,
+            // Not JSON: a form, or the JSON error stands.
+            Err(not_json) => form_body_as_json(request.body).ok_or(not_json)?,
+        };
+        let fields = Fields::of(&body).expect("an object, from JSON or a form");
         let monitor = fields.text(&["alert_id", "monitor_id", "monitor"]);
         let raw_title = match (
             fields.text(&["title", "event_title", "alert_title"]),

@@ -6,6 +6,7 @@ mod datadog;
 mod draft;
 mod dynatrace;
 mod fields;
+mod form;
 mod grafana;
 mod headers;
 mod jenkins;
@@ -23,6 +24,7 @@ pub use alertmanager::Alertmanager;
 pub use bigpanda::Bigpanda;
 pub use datadog::Datadog;
 pub use dynatrace::Dynatrace;
+pub use form::form_body_as_json;
 pub use grafana::Grafana;
 pub use headers::Headers;
 pub use jenkins::Jenkins;
@@ -76,6 +78,13 @@ pub trait Vendor: Send + Sync + 'static {
     /// The signature scheme the vendor uses, if it signs.
     fn signature_scheme(&self) -> Option<SignatureScheme> {
         None
+    }
+
+    /// True when the vendor may send its body form-encoded
+    /// (`application/x-www-form-urlencoded`) rather than as JSON: the ingress then accepts
+    /// that content type on its route and keeps the body as [`form_body_as_json`] reads it.
+    fn accepts_form_bodies(&self) -> bool {
+        false
     }
 
     /// The vendor's id for this delivery, stable across its retries, when it sends one; the

@@ -918,3 +918,54 @@ fn dynatrace_v1_problem_objects_and_davis_events() {
         ("P-2611271", Severity::High)
     );
 }
+
+#[test]
+fn datadog_form_encoded_bodies_read_as_their_json() {
+    // "Encode as form": the template's fields as form fields…
+    let form =
+        b"title=%5BP2%5D+%5BTriggered+on+%7Bservice%3Acheckout%2Cenv%3Aprod%7D%5D+Latency+high\
+&alert_id=88123456&alert_transition=Triggered&date=1764230000000&org=%7B%22id%22%3A%2242%22%7D";
+    let fields = only_alert(normalize(SourceType::Datadog, form).unwrap());
+    assert_eq!(
+        (
+            fields.title.as_str(),
+            fields.status,
+            fields.severity,
+            fields.service.as_deref()
+        ),
+        (
+            "Latency high",
+            AlertStatus::Firing,
+            Severity::High,
+            Some("checkout")
+        )
+    );
+    // …or the JSON payload in one `payload` field; either is the same alert as the JSON body.
+    let json = r#"{"title":"[P2] [Triggered on {service:checkout,env:prod}] Latency high","alert_id":"88123456","alert_transition":"Triggered","date":"1764230000000"}"#;
+    let payload: String = form_urlencoded_payload(json);
+    let from_payload = only_alert(normalize(SourceType::Datadog, payload.as_bytes()).unwrap());
+    let from_json = only_alert(normalize(SourceType::Datadog, json.as_bytes()).unwrap());
+    assert_eq!(from_payload, from_json);
+    assert_eq!(fields.fingerprint, from_json.fingerprint);
+    // Neither JSON nor a form: the JSON error is what the sender reads.
+    let err = normalize(SourceType::Datadog, b"not a body")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected ident"), "{err}");
+    // Other vendors take JSON only.
+    assert!(normalize(SourceType::Netdata, b"alert=x&severity=critical").is_err());
+}
+
+/// `payload=<the JSON, percent-encoded>`.
+fn form_urlencoded_payload(json: &str) -> String {
+    let encoded: String = json
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("payload={encoded}")
+}
