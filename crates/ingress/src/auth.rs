@@ -75,6 +75,22 @@ pub(crate) async fn authenticate(
     Ok(integration)
 }
 
+/// The integration's signing secrets, opened. A secret stored but no key to open it with is
+/// our fault, not the sender's: 503, and the sender retries.
+pub(crate) fn signing_secrets(
+    state: &IngressState,
+    integration: &Integration,
+) -> Result<Vec<String>, IngressError> {
+    let secret_box = state.secret_box.as_ref().ok_or_else(|| {
+        IngressError::AuthUnavailable(
+            "signing secrets are stored but secrets.encryption_key is not set".into(),
+        )
+    })?;
+    integration
+        .open_secrets(secret_box)
+        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))
+}
+
 /// The integration of `token`: as cached, else the database's answer; while the database
 /// cannot answer, the answer it last gave within the fallback.
 async fn look_up(

@@ -40,15 +40,7 @@ pub(crate) async fn receive(
         vendor.signature_scheme(),
         integration.signing_secrets.is_empty(),
     ) {
-        // A misconfigured key is our fault, not the sender's: 503, and the sender retries.
-        let secret_box = state.secret_box.as_ref().ok_or_else(|| {
-            IngressError::AuthUnavailable(
-                "signing secrets are stored but secrets.encryption_key is not set".into(),
-            )
-        })?;
-        let secrets = integration
-            .open_secrets(secret_box)
-            .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
+        let secrets = auth::signing_secrets(&state, &integration)?;
         SignatureCheck {
             headers: &headers,
             body: &body,
@@ -167,7 +159,10 @@ mod tests {
     #[test]
     fn json_is_kept_as_sent_and_a_form_as_the_object_it_stands_for() {
         let json = br#"{ "title" : "CPU" }"#;
-        assert_eq!(raw_payload(json, false).unwrap().get(), r#"{ "title" : "CPU" }"#);
+        assert_eq!(
+            raw_payload(json, false).unwrap().get(),
+            r#"{ "title" : "CPU" }"#
+        );
         let form = b"title=CPU&alert_id=7";
         assert_eq!(
             raw_payload(form, true).unwrap().get(),

@@ -46,6 +46,17 @@ pub enum SignatureScheme {
     Aurora,
 }
 
+/// How a vendor checks that a webhook URL belongs to the user before it sends anything there.
+/// The ingress answers the challenge on the vendor's route with the integration's signing
+/// secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// Netdata Cloud's challenge–response check: a `GET` with a `crc_token` query parameter,
+    /// answered with `{"response_token": "sha256=" + base64(HMAC-SHA256(challenge secret,
+    /// crc_token))}`; the challenge secret is the one the user gave Netdata.
+    NetdataCrc,
+}
+
 /// A body that cannot be normalized.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VendorError {
@@ -77,6 +88,11 @@ pub trait Vendor: Send + Sync + 'static {
 
     /// The signature scheme the vendor uses, if it signs.
     fn signature_scheme(&self) -> Option<SignatureScheme> {
+        None
+    }
+
+    /// The challenge the vendor sends to a new webhook URL, if it sends one.
+    fn challenge(&self) -> Option<Challenge> {
         None
     }
 
