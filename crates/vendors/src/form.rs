@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 /// as a template's nested `org` becomes, is that object). `None` when the body is not a form:
 /// JSON, or text without a single `name=value` pair.
 pub fn form_body_as_json(body: &[u8]) -> Option<Value> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
-    if matches!(first, b'{' | b'[') || !body.contains(&b'=') {
+    let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+    if is_json || !body.contains(&b'=') {
         return None;
     }
     let mut fields = Map::new();
@@ -52,6 +52,11 @@ mod tests {
     fn json_and_plain_text_are_no_form() {
         assert_eq!(form_body_as_json(br#"{"title":"a=b"}"#), None);
         assert_eq!(form_body_as_json(b" [1, 2]"), None);
+        assert_eq!(
+            form_body_as_json(br#""a=b""#),
+            None,
+            "JSON of another shape"
+        );
         assert_eq!(form_body_as_json(b"just words"), None);
         assert_eq!(form_body_as_json(b""), None);
         assert_eq!(form_body_as_json(b"=&="), None, "no named field");
