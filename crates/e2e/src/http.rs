@@ -29,9 +29,20 @@ pub async fn post_webhook(
     body: &[u8],
     headers: &[(&str, String)],
 ) -> (StatusCode, Value) {
+    post_typed(url, token, "application/json", body, headers).await
+}
+
+/// POSTs a body of `content_type`, as [`post_webhook`] does a JSON one.
+pub async fn post_typed(
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (StatusCode, Value) {
     let mut request = reqwest::Client::new()
         .post(url)
-        .header("Content-Type", "application/json")
+        .header("Content-Type", content_type)
         .body(body.to_vec());
     if let Some(token) = token {
         request = request.bearer_auth(token);

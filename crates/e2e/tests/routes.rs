@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use aurora_db::{deployments, incidents};
+use aurora_db::{alerts, deployments, incidents};
 use aurora_domain::{SourceType, UserId};
-use aurora_e2e::http::{example, hmac_sha256_hex as sign_hex, post_webhook};
+use aurora_e2e::http::{example, get_json, hmac_sha256_hex as sign_hex, post_typed, post_webhook};
 use aurora_e2e::{Stack, TestUser, eventually};
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -276,6 +276,113 @@ async fn a_replayed_pagerduty_delivery_is_accepted_and_stored_once() {
         stack.bus().stream_len(&stream).await,
         1,
         "the retry was dropped by its Nats-Msg-Id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datadog_takes_a_form_encoded_body_and_keeps_it_as_json() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack.integration(&owner, SourceType::Datadog, &[]).await;
+    // Datadog's "Encode as form": the template's fields as form fields.
+    let form = b"title=%5BTriggered+on+%7Bservice%3Acheckout%2Cenv%3Aprod%7D%5D+Latency+high\
+&alert_id=88123456&date=1764230000000";
+    let form_type = "application/x-www-form-urlencoded";
+    let (status, receipt) = post_typed(
+        &stack.webhook_url(SourceType::Datadog),
+        Some(&token),
+        form_type,
+        form,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{receipt}");
+    let user = UserId::parse(owner.id.clone()).unwrap();
+    let incident = eventually("the incident", DEADLINE, || async {
+        let mut conn = stack.connections.pool.get().await.unwrap();
+        incidents::list_for_user(&mut conn, &user, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(
+        (
+            incident.alert_title.as_deref(),
+            incident.alert_service.as_deref()
+        ),
+        (Some("Latency high"), Some("checkout"))
+    );
+    let mut conn = stack.connections.pool.get().await.unwrap();
+    let stored = alerts::for_incident(&mut conn, incident.id).await.unwrap();
+    let payload = alerts::raw_payload_of(&mut conn, stored[0].id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        payload["alert_id"], "88123456",
+        "the form kept as the JSON object it was read as"
+    );
+    // Other routes take JSON only.
+    let netdata = stack.integration(&owner, SourceType::Netdata, &[]).await;
+    let (status, _) = post_typed(
+        &stack.webhook_url(SourceType::Netdata),
+        Some(&netdata),
+        form_type,
+        b"alert=cpu&severity=critical",
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netdata_challenge_is_answered_with_the_signing_secret() {
+    let stack = Stack::start().await;
+    let owner = stack.user("owner").await;
+    let token = stack
+        .integration(&owner, SourceType::Netdata, &["netdata-challenge-secret"])
+        .await;
+    let url = stack.webhook_url(SourceType::Netdata);
+    let challenge = format!("{url}?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553");
+    // base64(HMAC-SHA256("netdata-challenge-secret", crc_token)), computed with Python's hmac.
+    let expected = "sha256=SgSl6aczJUa2G9h0BuEgXhbAOMPiRcO7fSU4Aw6RNoE=";
+    let (status, answer) = get_json(&challenge, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, serde_json::json!({ "response_token": expected }));
+    // The integration token in the URL, as a webhook URL without headers carries it.
+    let (status, answer) = get_json(&format!("{challenge}&token={token}"), None).await;
+    assert_eq!(
+        (status, answer["response_token"].as_str()),
+        (StatusCode::OK, Some(expected))
+    );
+    // Authenticated like a delivery; nothing to answer without a token or a secret.
+    assert_eq!(get_json(&challenge, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get_json(&url, Some(&token)).await.0,
+        StatusCode::BAD_REQUEST,
+        "no crc_token"
+    );
+    let unsigned_owner = stack.user("unsigned").await;
+    let unsigned = stack
+        .integration(&unsigned_owner, SourceType::Netdata, &[])
+        .await;
+    let (status, answer) = get_json(&challenge, Some(&unsigned)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no signing secret")),
+        "{answer}"
+    );
+    // Routes of vendors that send no challenge take no GET.
+    let grafana = stack.integration(&owner, SourceType::Grafana, &[]).await;
+    assert_eq!(
+        get_json(&stack.webhook_url(SourceType::Grafana), Some(&grafana))
+            .await
+            .0,
+        StatusCode::METHOD_NOT_ALLOWED
     );
 }
 

@@ -92,6 +92,34 @@ pub(crate) async fn authenticate(
     Ok(integration)
 }
 
+/// Counts a refused authentication (a wrong token or signature) against the client's address.
+pub(crate) fn counted<T>(
+    state: &IngressState,
+    client: IpAddr,
+    result: Result<T, IngressError>,
+) -> Result<T, IngressError> {
+    if let Err(IngressError::Unauthorized(_)) = &result {
+        state.auth_failures.record(client);
+    }
+    result
+}
+
+/// The integration's signing secrets, opened. A secret stored but no key to open it with is
+/// our fault, not the sender's: 503, and the sender retries.
+pub(crate) fn signing_secrets(
+    state: &IngressState,
+    integration: &Integration,
+) -> Result<Vec<String>, IngressError> {
+    let secret_box = state.secret_box.as_ref().ok_or_else(|| {
+        IngressError::AuthUnavailable(
+            "signing secrets are stored but secrets.encryption_key is not set".into(),
+        )
+    })?;
+    integration
+        .open_secrets(secret_box)
+        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))
+}
+
 /// The integration of `token`: as cached, else the database's answer; while the database
 /// cannot be reached, the answer it last gave within the fallback. A database that is there
 /// but slow (or a pool with every connection busy) gets no fallback: that answer may be a

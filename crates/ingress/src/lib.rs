@@ -1,12 +1,14 @@
 //! The webhook ingress every vendor service shares: authenticate the integration token from
 //! the request's head (cached per process), read the body within a limit, verify the vendor's
 //! signature, normalize, publish to JetStream, and answer 202 only after JetStream has the
-//! delivery.
+//! delivery. A vendor that checks a new webhook URL with a challenge (Netdata) gets its answer
+//! on a GET to the same route.
 //!
 //! A vendor service is [`routes`] over one vendor; the all-in-one ingress is the same over
 //! every vendor.
 
 mod auth;
+mod challenge;
 mod client_failures;
 mod clock;
 mod error;
@@ -78,16 +80,20 @@ impl Default for RequestLimits {
     }
 }
 
-/// Registers the webhook route of each vendor. The caller adds [`IngressState`] as app data.
+/// Registers the webhook route of each vendor: POST delivers, and GET answers the vendor's
+/// challenge when it sends one. The caller adds [`IngressState`] as app data.
 pub fn routes(vendors: Vec<Arc<dyn Vendor>>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| {
         for vendor in vendors {
             let path = aurora_vendors::route_path(vendor.source_type());
-            config.service(
-                web::resource(path)
-                    .app_data(web::Data::new(vendor))
-                    .route(web::post().to(receive::receive)),
-            );
+            let challenged = vendor.challenge().is_some();
+            let mut resource = web::resource(path)
+                .app_data(web::Data::new(vendor))
+                .route(web::post().to(receive::receive));
+            if challenged {
+                resource = resource.route(web::get().to(challenge::answer));
+            }
+            config.service(resource);
         }
     }
 }

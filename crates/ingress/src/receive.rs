@@ -1,6 +1,5 @@
 //! The webhook handler: authenticate, limit, verify, normalize, publish, answer.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::header::CONTENT_TYPE;
@@ -29,13 +28,13 @@ pub(crate) async fn receive(
     let received_at = state.clock.now();
     let client = client_address(&request, state.limits.trusted_proxy_hops);
     // Who is sending, from the head alone: a stranger's body is never read.
-    let integration = counted(
+    let integration = auth::counted(
         &state,
         client,
         auth::authenticate(&request, &state, source, client).await,
     )?;
     state.rate_limiter.check(integration.id)?;
-    check_content_type(&request)?;
+    check_content_type(&request, vendor.accepts_form_bodies())?;
     let body = read_body(payload, &state.limits).await?;
     let headers = Headers::from_pairs(
         request
@@ -45,7 +44,7 @@ pub(crate) async fn receive(
     );
     if let Some(scheme) = vendor.signature_scheme() {
         let verified = verify_signature(&state, &integration, scheme, &headers, &body);
-        counted(&state, client, verified)?;
+        auth::counted(&state, client, verified)?;
     }
     let normalized = vendor
         .normalize(WebhookRequest {
@@ -64,10 +63,7 @@ pub(crate) async fn receive(
         tracing::info!(%source, "notification carried nothing to act on (test, ping or build in progress)");
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ignored", "alerts": 0 })));
     }
-    // Kept as the text it is: checked to be JSON (the vendor parsed it already, so this cannot
-    // fail), but no tree is built for a body nothing here reads again.
-    let raw_payload: Box<serde_json::value::RawValue> =
-        serde_json::from_slice(&body).map_err(|err| IngressError::BadRequest(err.to_string()))?;
+    let raw_payload = raw_payload(&body, vendor.accepts_form_bodies())?;
     let batch = AlertBatch {
         delivery_id: vendor
             .delivery_id(&headers)
@@ -97,16 +93,23 @@ pub(crate) async fn receive(
     })))
 }
 
-/// Counts a refused authentication against the client's address.
-fn counted<T>(
-    state: &IngressState,
-    client: IpAddr,
-    result: Result<T, IngressError>,
-) -> Result<T, IngressError> {
-    if let Err(IngressError::Unauthorized(_)) = &result {
-        state.auth_failures.record(client);
-    }
-    result
+/// The body as stored beside its alerts. JSON is kept as the text it is: checked to be JSON
+/// (the vendor parsed it already, so this cannot fail), but no tree is built for a body
+/// nothing here reads again. A form body, on a route that takes one, is kept as the JSON
+/// object the vendor read it as.
+fn raw_payload(
+    body: &[u8],
+    accepts_form: bool,
+) -> Result<Box<serde_json::value::RawValue>, IngressError> {
+    let not_json = match serde_json::from_slice(body) {
+        Ok(raw) => return Ok(raw),
+        Err(err) => err,
+    };
+    accepts_form
+        .then(|| aurora_vendors::form_body_as_json(body))
+        .flatten()
+        .and_then(|form| serde_json::value::to_raw_value(&form).ok())
+        .ok_or_else(|| IngressError::BadRequest(not_json.to_string()))
 }
 
 /// Checks the vendor's signature when the integration has signing secrets.
@@ -120,15 +123,7 @@ fn verify_signature(
     if integration.signing_secrets.is_empty() {
         return Ok(());
     }
-    // A misconfigured key is our fault, not the sender's: 503, and the sender retries.
-    let secret_box = state.secret_box.as_ref().ok_or_else(|| {
-        IngressError::AuthUnavailable(
-            "signing secrets are stored but secrets.encryption_key is not set".into(),
-        )
-    })?;
-    let secrets = integration
-        .open_secrets(secret_box)
-        .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?;
+    let secrets = auth::signing_secrets(state, integration)?;
     SignatureCheck {
         headers,
         body,
@@ -180,8 +175,9 @@ async fn read_capped(
     Ok(body)
 }
 
-/// JSON, or no content type at all (some senders omit it); anything else is refused.
-fn check_content_type(request: &HttpRequest) -> Result<(), IngressError> {
+/// JSON, a form on a route that takes one, or no content type at all (some senders omit it);
+/// anything else is refused.
+fn check_content_type(request: &HttpRequest, accepts_form: bool) -> Result<(), IngressError> {
     let Some(value) = request.headers().get(CONTENT_TYPE) else {
         return Ok(());
     };
@@ -194,9 +190,33 @@ fn check_content_type(request: &HttpRequest) -> Result<(), IngressError> {
         .to_ascii_lowercase();
     if essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
+        || (accepts_form && essence == "application/x-www-form-urlencoded")
     {
         Ok(())
     } else {
         Err(IngressError::UnsupportedMediaType(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_kept_as_sent_and_a_form_as_the_object_it_stands_for() {
+        let json = br#"{ "title" : "CPU" }"#;
+        assert_eq!(
+            raw_payload(json, false).unwrap().get(),
+            r#"{ "title" : "CPU" }"#
+        );
+        let form = b"title=CPU&alert_id=7";
+        assert_eq!(
+            raw_payload(form, true).unwrap().get(),
+            r#"{"alert_id":"7","title":"CPU"}"#
+        );
+        assert!(matches!(
+            raw_payload(form, false),
+            Err(IngressError::BadRequest(_))
+        ));
     }
 }

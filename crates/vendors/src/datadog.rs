@@ -2,13 +2,18 @@
 //! the common additions (`$ALERT_TRANSITION`, `$ALERT_PRIORITY`, `$ALERT_SCOPE`, `$TAGS`,
 //! `$ALERT_ID`) are read, each optional.
 //!
+//! The body is JSON, or a form when the webhook is set to "Encode as form"; JSON is tried
+//! first, whatever the content type says, and a body that is not JSON is read as a form.
+//!
 //! Docs: <https://docs.datadoghq.com/integrations/webhooks/>
 
 use aurora_domain::{AlertStatus, Normalized, Severity, SourceType};
 
 use crate::draft::Draft;
 use crate::fields::Fields;
-use crate::{Vendor, VendorError, WebhookRequest, invalid, labels, parse_object};
+use crate::{
+    Vendor, VendorError, WebhookRequest, form_body_as_json, invalid, labels, parse_object,
+};
 
 const SOURCE: SourceType = SourceType::Datadog;
 
@@ -21,9 +26,17 @@ impl Vendor for Datadog {
         SOURCE
     }
 
+    fn accepts_form_bodies(&self) -> bool {
+        true
+    }
+
     fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError> {
-        let body = parse_object(SOURCE, request.body)?;
-        let fields = Fields::of(&body).expect("parse_object answers an object");
+        let body = match parse_object(SOURCE, request.body) {
+            Ok(body) => body,
+            // Not JSON: a form, or the JSON error stands.
+            Err(not_json) => form_body_as_json(request.body).ok_or(not_json)?,
+        };
+        let fields = Fields::of(&body).expect("an object, from JSON or a form");
         let monitor = fields.text(&["alert_id", "monitor_id", "monitor"]);
         let raw_title = match (
             fields.text(&["title", "event_title", "alert_title"]),
@@ -122,12 +135,29 @@ struct TitleParts {
     name: String,
 }
 
+/// The transitions Datadog writes at the head of a title, alone (`[Recovered]`) or with the
+/// group that changed (`[Recovered on {host:a}]`); lowercase.
+const TITLE_TRANSITIONS: &[&str] = &[
+    "triggered",
+    "re-triggered",
+    "retriggered",
+    "recovered",
+    "warn",
+    "re-warn",
+    "warning",
+    "no data",
+    "re-no data",
+    "renotify",
+    "re-notify",
+];
+
 impl TitleParts {
+    /// Reads the prefixes Datadog writes, and stops at the first bracket that is not one: in
+    /// `[Recovered on {region:eu}] [Synthetics] Login`, `[Synthetics]` belongs to the name.
     fn parse(title: &str) -> Self {
         let mut parts = TitleParts::default();
         let mut rest = title.trim();
-        while let Some(inner) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
-            let (token, after) = inner;
+        while let Some((token, after)) = bracketed(rest) {
             let token = token.trim();
             let lower = token.to_ascii_lowercase();
             if lower == "test" {
@@ -137,11 +167,11 @@ impl TitleParts {
                 && lower.as_bytes()[1].is_ascii_digit()
             {
                 parts.priority = Some(token.to_owned());
-            } else if let Some((word, scope)) = token.split_once(" on ") {
-                parts.transition = Some(word.trim().to_owned());
-                parts.scope = Some(scope.trim().trim_matches(['{', '}']).to_owned());
+            } else if let Some((word, scope)) = transition(token) {
+                parts.transition = Some(word.to_owned());
+                parts.scope = scope.map(str::to_owned);
             } else {
-                parts.transition = Some(token.to_owned());
+                break;
             }
             rest = after.trim_start();
         }
@@ -151,6 +181,42 @@ impl TitleParts {
         }
         parts
     }
+}
+
+/// The text of a leading `[…]` and what follows it. A `]` inside the `{…}` of a scope does not
+/// close it: log monitors group by facets whose values hold brackets (`{error.kind:[E]}`).
+fn bracketed(text: &str) -> Option<(&str, &str)> {
+    let inner = text.strip_prefix('[')?;
+    let mut depth = 0_usize;
+    for (at, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ']' if depth == 0 => return Some((&inner[..at], &inner[at + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A transition, and the scope after ` on ` without its braces: `Warn on {env:prod}`.
+fn transition(token: &str) -> Option<(&str, Option<&str>)> {
+    // ASCII lowercasing keeps byte offsets, so a match in `lower` cuts `token` at the same place.
+    let lower = token.to_ascii_lowercase();
+    let (word, scope) = match lower.find(" on ") {
+        Some(at) => (token[..at].trim(), Some(token[at + 4..].trim())),
+        None => (token, None),
+    };
+    let scope = scope.map(|scope| {
+        scope
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .unwrap_or(scope)
+            .trim()
+    });
+    TITLE_TRANSITIONS
+        .contains(&word.to_ascii_lowercase().as_str())
+        .then_some((word, scope))
 }
 
 /// `Recovered` (transition), `success` (alert type) or a `[Recovered]` prefix resolve; any
@@ -214,6 +280,20 @@ mod tests {
         assert_eq!(parts.scope.as_deref(), Some("host:web-1,env:prod"));
         assert_eq!(parts.name, "High latency");
         assert!(TitleParts::parse("[Triggered] [TEST] Host Cluster Alert").test);
+        let nested = TitleParts::parse("[Triggered ON {error.kind:[E1],service:web}] Errors");
+        assert_eq!(
+            (nested.scope.as_deref(), nested.name.as_str()),
+            (Some("error.kind:[E1],service:web"), "Errors")
+        );
+        let own_brackets = TitleParts::parse("[Recovered on {region:eu}] [Synthetics] Login");
+        assert_eq!(
+            (
+                own_brackets.transition.as_deref(),
+                own_brackets.name.as_str()
+            ),
+            (Some("Recovered"), "[Synthetics] Login")
+        );
+        assert_eq!(TitleParts::parse("[unclosed title").name, "[unclosed title");
     }
 
     #[test]

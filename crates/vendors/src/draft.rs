@@ -1,9 +1,12 @@
 //! The rules every vendor's alerts share: fingerprint from the vendor's key, a trimmed and
-//! bounded title, and the receipt time when the vendor gives no start.
+//! bounded title, the receipt time when the vendor gives no start, and no NUL character in any
+//! text (PostgreSQL refuses `\u0000` in TEXT and JSONB, so one would make the alert unstorable).
 
 use std::collections::BTreeMap;
 
-use aurora_domain::{AlertStatus, Fingerprint, NormalizedAlert, Severity, SourceType};
+use aurora_domain::{
+    AlertStatus, DeploymentEvent, Fingerprint, NormalizedAlert, Severity, SourceType,
+};
 use chrono::{DateTime, Utc};
 
 /// Longest title kept, in characters; longer ones end with an ellipsis.
@@ -42,9 +45,10 @@ impl Draft {
 
     /// Applies the shared rules.
     pub(crate) fn finish(self, source: SourceType, received_at: DateTime<Utc>) -> NormalizedAlert {
+        let key: Vec<String> = self.key.into_iter().map(without_nul).collect();
         NormalizedAlert {
             source_type: source,
-            fingerprint: fingerprint(&self.key),
+            fingerprint: fingerprint(&key),
             status: self.status,
             severity: self.severity,
             title: self
@@ -55,7 +59,11 @@ impl Draft {
             service: self.service.as_deref().and_then(non_blank),
             environment: self.environment.as_deref().and_then(non_blank),
             started_at: self.started_at.unwrap_or(received_at),
-            labels: self.labels,
+            labels: self
+                .labels
+                .into_iter()
+                .map(|(key, value)| (without_nul(key), without_nul(value)))
+                .collect(),
             url: self.url.as_deref().and_then(non_blank),
         }
     }
@@ -70,15 +78,44 @@ fn fingerprint(key: &[String]) -> Fingerprint {
     }
 }
 
+/// The text without NUL characters.
+pub(crate) fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
+    }
+}
+
+/// A CI system's deployment with no NUL in its text, for the same reason as an alert's.
+pub(crate) fn deployment_without_nul(deployment: DeploymentEvent) -> DeploymentEvent {
+    let clean = |text: Option<String>| text.map(without_nul);
+    DeploymentEvent {
+        service: without_nul(deployment.service),
+        environment: clean(deployment.environment),
+        build: clean(deployment.build),
+        url: clean(deployment.url),
+        commit: clean(deployment.commit),
+        branch: clean(deployment.branch),
+        ..deployment
+    }
+}
+
+/// Trimmed, without NULs; `None` when nothing is left.
 fn non_blank(text: &str) -> Option<String> {
-    Some(text.trim())
+    Some(without_nul(text.to_owned()).trim())
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
 }
 
-/// Whitespace collapsed, at most [`MAX_TITLE_CHARS`]; `None` when blank.
+/// Whitespace collapsed, NULs removed, at most [`MAX_TITLE_CHARS`]; `None` when blank.
 pub(crate) fn bounded_title(text: &str) -> Option<String> {
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed = text
+        .split_whitespace()
+        .map(|word| word.replace('\0', ""))
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     if collapsed.is_empty() {
         return None;
     }
@@ -104,6 +141,23 @@ mod tests {
         let long = bounded_title(&"é".repeat(1000)).unwrap();
         assert_eq!(long.chars().count(), MAX_TITLE_CHARS);
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn no_text_keeps_a_nul() {
+        let mut draft = Draft::new(vec!["PX\0Y".into()]);
+        draft.title = Some("disk\0 full \0".into());
+        draft.service = Some("\0".into());
+        draft.environment = Some("pro\0d".into());
+        draft.url = Some("https://x/\0".into());
+        draft.labels = BTreeMap::from([("k\0".to_owned(), "v\0".to_owned())]);
+        let alert = draft.finish(SourceType::Datadog, Utc::now());
+        assert_eq!(alert.fingerprint.as_str(), "PXY");
+        assert_eq!(alert.title, "disk full");
+        assert_eq!(alert.service, None, "nothing but a NUL is blank");
+        assert_eq!(alert.environment.as_deref(), Some("prod"));
+        assert_eq!(alert.url.as_deref(), Some("https://x/"));
+        assert_eq!(alert.labels.get("k").map(String::as_str), Some("v"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use aurora_domain::{
 };
 use chrono::TimeDelta;
 
-use crate::draft::Draft;
+use crate::draft::{Draft, deployment_without_nul};
 use crate::fields::Fields;
 use crate::{SignatureScheme, Vendor, VendorError, WebhookRequest, invalid, parse_object};
 
@@ -98,7 +98,7 @@ impl Vendor for Jenkins {
         let url = build
             .text(&["full_url", "build_url", "url"])
             .or_else(|| top.text(&["build_url", "url"]));
-        let deployment = DeploymentEvent {
+        let deployment = deployment_without_nul(DeploymentEvent {
             source_type: source,
             service: service.clone(),
             environment: top.text(&["environment", "env"]).or_else(|| {
@@ -120,7 +120,7 @@ impl Vendor for Jenkins {
                 .or_else(|| top.text(&["branch", "git_branch"])),
             started_at,
             finished_at,
-        };
+        });
         let alerts =
             failure_alert(&deployment).map(|draft| draft.finish(source, request.received_at));
         Ok(Normalized {

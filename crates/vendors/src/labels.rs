@@ -53,35 +53,61 @@ pub(crate) fn severity_from_word(word: &str) -> Severity {
     }
 }
 
-/// Tags written `key:value` (Datadog `$TAGS`, Dynatrace `Tags`), as a comma-separated string
-/// or a JSON array of strings, into a label map. A tag without a value is kept with an empty
-/// value; the first value of a repeated key wins.
+/// Tags into a label map: `key:value` text (Datadog `$TAGS`, Dynatrace `Tags`) as one
+/// comma-separated string or a JSON array of strings, or `{"key", "value"}` objects as the
+/// Dynatrace APIs give them (`tagsOfAffectedEntities`, `entityTags`). A tag without a value is
+/// kept with an empty value; the first value of a repeated key wins.
 pub(crate) fn tag_pairs(tags: Option<&serde_json::Value>) -> BTreeMap<String, String> {
-    let texts: Vec<String> = match tags {
-        Some(serde_json::Value::String(text)) => text.split(',').map(str::to_owned).collect(),
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .filter_map(|item| item.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
+    use serde_json::Value;
     let mut pairs = BTreeMap::new();
-    for tag in texts {
-        let tag = tag.trim();
-        if tag.is_empty() || tag.starts_with('{') {
-            continue; // blank, or a template placeholder the sender left unfilled
+    let mut add = |key: &str, value: &str| {
+        let key = key.trim();
+        if !key.is_empty() {
+            pairs
+                .entry(key.to_owned())
+                .or_insert_with(|| value.trim().to_owned());
         }
-        // Dynatrace prefixes imported tags with their context: `[Kubernetes]app:checkout`.
-        let tag = match tag.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
-            Some((_, rest)) => rest.trim(),
-            None => tag,
-        };
-        let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
-        pairs
-            .entry(key.trim().to_owned())
-            .or_insert_with(|| value.trim().to_owned());
+    };
+    match tags {
+        Some(Value::String(text)) => text
+            .split(',')
+            .filter_map(tag_text)
+            .for_each(|(k, v)| add(k, v)),
+        Some(Value::Array(items)) => {
+            for item in items {
+                match item {
+                    Value::String(tag) => {
+                        if let Some((key, value)) = tag_text(tag) {
+                            add(key, value);
+                        }
+                    }
+                    // Dynatrace's TagInfo: {"context", "key", "value"}; the value is optional.
+                    Value::Object(tag) => {
+                        if let Some(key) = tag.get("key").and_then(Value::as_str) {
+                            add(key, tag.get("value").and_then(Value::as_str).unwrap_or(""));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
     }
     pairs
+}
+
+/// One `key:value` tag; `None` when blank or a template placeholder the sender left unfilled.
+fn tag_text(tag: &str) -> Option<(&str, &str)> {
+    let tag = tag.trim();
+    if tag.is_empty() || tag.starts_with('{') {
+        return None;
+    }
+    // Dynatrace prefixes imported tags with their context: `[Kubernetes]app:checkout`.
+    let tag = match tag.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+        Some((_, rest)) => rest.trim(),
+        None => tag,
+    };
+    Some(tag.split_once(':').unwrap_or((tag, "")))
 }
 
 #[cfg(test)]
@@ -123,6 +149,12 @@ mod tests {
         assert_eq!(from_string.get("team").map(String::as_str), Some(""));
         let from_array = tag_pairs(Some(&serde_json::json!(["app:web", "{Tags}"])));
         assert_eq!(from_array.len(), 1);
+        let objects = tag_pairs(Some(&serde_json::json!([
+            {"context": "CONTEXTLESS", "key": "stage", "value": "prod"},
+            {"context": "USER", "key": "easyTravel"}
+        ])));
+        assert_eq!(environment(&objects).as_deref(), Some("prod"));
+        assert_eq!(objects.get("easyTravel").map(String::as_str), Some(""));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod datadog;
 mod draft;
 mod dynatrace;
 mod fields;
+mod form;
 mod grafana;
 mod headers;
 mod jenkins;
@@ -23,6 +24,7 @@ pub use alertmanager::Alertmanager;
 pub use bigpanda::Bigpanda;
 pub use datadog::Datadog;
 pub use dynatrace::Dynatrace;
+pub use form::form_body_as_json;
 pub use grafana::Grafana;
 pub use headers::Headers;
 pub use jenkins::Jenkins;
@@ -42,6 +44,17 @@ pub enum SignatureScheme {
     /// Aurora's own `X-Aurora-Signature: sha256=<hex HMAC-SHA256>`, which the pipeline snippets
     /// for Jenkins and CloudBees CI send.
     Aurora,
+}
+
+/// How a vendor checks that a webhook URL belongs to the user before it sends anything there.
+/// The ingress answers the challenge on the vendor's route with the integration's signing
+/// secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// Netdata Cloud's challenge–response check: a `GET` with a `crc_token` query parameter,
+    /// answered with `{"response_token": "sha256=" + base64(HMAC-SHA256(challenge secret,
+    /// crc_token))}`; the challenge secret is the one the user gave Netdata.
+    NetdataCrc,
 }
 
 /// A body that cannot be normalized.
@@ -76,6 +89,18 @@ pub trait Vendor: Send + Sync + 'static {
     /// The signature scheme the vendor uses, if it signs.
     fn signature_scheme(&self) -> Option<SignatureScheme> {
         None
+    }
+
+    /// The challenge the vendor sends to a new webhook URL, if it sends one.
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+
+    /// True when the vendor may send its body form-encoded
+    /// (`application/x-www-form-urlencoded`) rather than as JSON: the ingress then accepts
+    /// that content type on its route and keeps the body as [`form_body_as_json`] reads it.
+    fn accepts_form_bodies(&self) -> bool {
+        false
     }
 
     /// The vendor's id for this delivery, stable across its retries, when it sends one; the

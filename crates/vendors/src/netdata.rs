@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::draft::Draft;
 use crate::fields::Fields;
-use crate::{Vendor, VendorError, WebhookRequest, invalid, labels, parse_object};
+use crate::{Challenge, Vendor, VendorError, WebhookRequest, invalid, labels, parse_object};
 
 const SOURCE: SourceType = SourceType::Netdata;
 
@@ -21,6 +21,11 @@ pub struct Netdata;
 impl Vendor for Netdata {
     fn source_type(&self) -> SourceType {
         SOURCE
+    }
+
+    /// Older Netdata Cloud versions check a new webhook with a `crc_token` challenge.
+    fn challenge(&self) -> Option<Challenge> {
+        Some(Challenge::NetdataCrc)
     }
 
     fn normalize(&self, request: WebhookRequest<'_>) -> Result<Normalized, VendorError> {

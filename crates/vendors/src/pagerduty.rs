@@ -131,7 +131,7 @@ fn incident_status(event: &str, trigger: &str, resolve: &str) -> Option<AlertSta
     }
 }
 
-/// The alert an incident object describes (V3 `data`, V2 `incident`).
+/// The alert an incident object describes (V3 `data`, V2 `incident`, V1 `data.incident`).
 fn incident_draft(incident: Fields<'_>, status: AlertStatus) -> Result<Draft, VendorError> {
     let incident_id = incident
         .text(&["id"])
@@ -144,9 +144,17 @@ fn incident_draft(incident: Fields<'_>, status: AlertStatus) -> Result<Draft, Ve
     let mut draft = Draft::new(vec![incident_id.clone()]);
     draft.status = status;
     draft.severity = severity(priority.as_deref(), urgency.as_deref());
-    draft.title = incident.text(&["title", "summary", "description"]);
+    draft.title = incident
+        .text(&["title", "summary", "description"])
+        // V1 incidents have no title: what triggered them is summed up in their own object,
+        // as `subject` (email integrations) or `description` (API events).
+        .or_else(|| {
+            incident
+                .object("trigger_summary_data")
+                .and_then(|trigger| trigger.text(&["subject", "description"]))
+        });
     draft.service = service.and_then(|s| s.text(&["summary", "name", "id"]));
-    draft.started_at = incident.time(&["created_at"]);
+    draft.started_at = incident.time(&["created_at", "created_on"]);
     draft.url = incident.text(&["html_url"]);
     let mut labels = BTreeMap::from([("incident_id".to_owned(), incident_id)]);
     for (key, value) in [

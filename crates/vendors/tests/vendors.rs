@@ -693,3 +693,279 @@ fn review_findings_stay_fixed() {
         .is_err()
     );
 }
+
+#[test]
+fn no_nul_character_reaches_postgresql() {
+    // PostgreSQL refuses `\u0000` in TEXT and JSONB; a sender can put one in any string.
+    let alertmanager = br#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"ab\u0000cd",
+        "labels":{"alertname":"Disk\u0000Full","service":"\u0000db","env":"prod\u0000","te\u0000am":"\u0000"},
+        "annotations":{},"generatorURL":"https://prom/\u0000graph"}]}"#;
+    let alert = only_alert(normalize(SourceType::Alertmanager, alertmanager).unwrap());
+    assert_eq!(alert.fingerprint.as_str(), "abcd");
+    assert_eq!(alert.title, "DiskFull");
+    assert_eq!(
+        (alert.service.as_deref(), alert.environment.as_deref()),
+        (Some("db"), Some("prod"))
+    );
+    assert_eq!(alert.url.as_deref(), Some("https://prom/graph"));
+    assert_eq!(alert.labels.get("team").map(String::as_str), Some(""));
+    let jenkins =
+        br#"{"name":"web\u0000","build":{"number":"7\u0000","phase":"COMPLETED","status":"FAILURE",
+        "full_url":"https://ci/\u0000","scm":{"commit":"abc\u0000","branch":"main\u0000"}}}"#;
+    let normalized = normalize(SourceType::Jenkins, jenkins).unwrap();
+    let deployment = normalized.deployment.clone().unwrap();
+    let text = serde_json::to_string(&normalized).unwrap();
+    assert!(!text.contains("\\u0000"), "{text}");
+    assert_eq!(
+        (deployment.service.as_str(), deployment.build.as_deref()),
+        ("web", Some("7"))
+    );
+}
+
+#[test]
+fn datadog_titles_of_a_group_give_status_service_and_environment() {
+    // The default payload of multi-alert, log and error-tracking monitors: the transition and
+    // the group that changed are only in the title.
+    let body = |id: &str, title: &str| {
+        serde_json::json!({"id": id, "title": title, "date": "1764230000000", "org": {"id": "42", "name": "acme"}})
+            .to_string()
+    };
+    let one = |title: &str| {
+        only_alert(normalize(SourceType::Datadog, body("1", title).as_bytes()).unwrap())
+    };
+    let triggered = one("[Triggered on {service:web,env:prod}] Error rate high");
+    let recovered = one("[Recovered on {service:web,env:prod}] Error rate high");
+    assert_eq!(
+        (triggered.status, recovered.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(triggered.fingerprint, recovered.fingerprint);
+    assert_eq!(
+        (
+            triggered.title.as_str(),
+            triggered.service.as_deref(),
+            triggered.environment.as_deref()
+        ),
+        ("Error rate high", Some("web"), Some("prod"))
+    );
+    let other_group = one("[Triggered on {service:api,env:prod}] Error rate high");
+    assert_ne!(other_group.fingerprint, triggered.fingerprint);
+    let warn = one("[P1] [Warn on {service:web, env:staging}] Latency");
+    assert_eq!(
+        (warn.status, warn.severity, warn.title.as_str()),
+        (AlertStatus::Firing, Severity::Critical, "Latency")
+    );
+    assert_eq!(warn.environment.as_deref(), Some("staging"));
+    assert_eq!(
+        one("[Re-Triggered on {host:a}] Disk").status,
+        AlertStatus::Firing
+    );
+    let host = one("[Recovered on {host:a}] Disk");
+    assert_eq!(
+        (host.status, host.labels.get("host").map(String::as_str)),
+        (AlertStatus::Resolved, Some("a"))
+    );
+    // A bracket after the prefixes is the monitor's own name, not a transition.
+    let synthetics = one("[Recovered on {aws:us-west-2}] [Synthetics] Login page");
+    assert_eq!(
+        (synthetics.status, synthetics.title.as_str()),
+        (AlertStatus::Resolved, "[Synthetics] Login page")
+    );
+    // A log monitor's facet value holding brackets does not end the scope.
+    let facet = one("[Triggered on {@error.kind:[TimeoutError],service:checkout}] Timeouts");
+    assert_eq!(
+        (facet.title.as_str(), facet.service.as_deref()),
+        ("Timeouts", Some("checkout"))
+    );
+}
+
+#[test]
+fn pagerduty_v1_incidents_are_titled_by_their_trigger_summary() {
+    // V1 webhooks: no title on the incident, only what triggered it.
+    let v1 = br#"{"messages":[
+        {"type":"incident.trigger","id":"bb8b8fe0","created_on":"2026-11-27T09:00:05Z","data":{"incident":{
+            "id":"PIJ90N7","incident_number":2,"created_on":"2026-11-27T09:00:00Z","status":"triggered",
+            "html_url":"https://acme.pagerduty.com/incidents/PIJ90N7","incident_key":"db-disk",
+            "service":{"id":"PBAZLIU","name":"postgres"},
+            "trigger_summary_data":{"subject":"Disk 95% full on db-1"},"trigger_type":"email_trigger"}}},
+        {"type":"incident.resolve","id":"cc9c9","data":{"incident":{
+            "id":"PIJ90N8","status":"resolved",
+            "trigger_summary_data":{"description":"Checkout errors above 5%"}}}}]}"#;
+    let alerts = normalize(SourceType::Pagerduty, v1).unwrap().alerts;
+    assert_eq!(
+        (alerts[0].title.as_str(), alerts[0].status),
+        ("Disk 95% full on db-1", AlertStatus::Firing)
+    );
+    assert_eq!(
+        alerts[0].started_at.to_rfc3339(),
+        "2026-11-27T09:00:00+00:00",
+        "the incident's own created_on"
+    );
+    assert_eq!(alerts[0].service.as_deref(), Some("postgres"));
+    assert_eq!(
+        (alerts[1].title.as_str(), alerts[1].status),
+        ("Checkout errors above 5%", AlertStatus::Resolved)
+    );
+}
+
+#[test]
+fn dynatrace_v1_problem_objects_and_davis_events() {
+    let one = |body: &str| only_alert(normalize(SourceType::Dynatrace, body.as_bytes()).unwrap());
+    // A Problems API v1 object, as a template of `{ProblemDetailsJSON}` alone sends it: no
+    // title, tags as {key, value} objects.
+    let v1 = |status: &str| {
+        format!(
+            r#"{{"id":"-3839772707633434931_1764230000000V2","startTime":1764230000000,"endTime":-1,
+            "displayName":"931","impactLevel":"SERVICE","status":"{status}","severityLevel":"PERFORMANCE",
+            "commentCount":0,"hasRootCause":true,
+            "tagsOfAffectedEntities":[{{"context":"CONTEXTLESS","key":"stage","value":"prod"}},{{"context":"USER","key":"easyTravel"}}],
+            "rankedImpacts":[{{"entityId":"SERVICE-5A2B","entityName":"checkout","severityLevel":"PERFORMANCE","impactLevel":"SERVICE","eventType":"SERVICE_RESPONSE_TIME_DEGRADED"}}],
+            "rankedEvents":[{{"entityId":"SERVICE-5A2B","entityName":"checkout","eventType":"SERVICE_RESPONSE_TIME_DEGRADED","status":"{status}"}}]}}"#
+        )
+    };
+    let open = one(&v1("OPEN"));
+    let closed = one(&v1("CLOSED"));
+    assert_eq!(open.fingerprint, closed.fingerprint);
+    assert_eq!(
+        (open.status, closed.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        (
+            open.title.as_str(),
+            open.severity,
+            open.service.as_deref(),
+            open.environment.as_deref()
+        ),
+        (
+            "Service response time degraded on checkout",
+            Severity::Medium,
+            Some("checkout"),
+            Some("prod")
+        )
+    );
+    assert_eq!(open.started_at.to_rfc3339(), "2025-11-27T07:53:20+00:00");
+    assert_eq!(
+        open.labels.get("impact").map(String::as_str),
+        Some("SERVICE")
+    );
+    // The same object as the template's `ProblemDetailsJSON`: what the template leaves out is
+    // read there.
+    let template = r#"{"ProblemID":"P-931","State":"OPEN","ProblemTitle":"Response time degradation",
+        "ProblemDetailsJSON":{"id":"-1","status":"OPEN","tagsOfAffectedEntities":[{"key":"Environment","value":"staging"}],
+        "rankedImpacts":[{"entityId":"SERVICE-1","entityName":"cart","eventType":"SERVICE_RESPONSE_TIME_DEGRADED"}]}}"#;
+    let templated = one(template);
+    assert_eq!(
+        (
+            templated.service.as_deref(),
+            templated.environment.as_deref()
+        ),
+        (Some("cart"), Some("staging"))
+    );
+    // `stage:` and `environment:` tags as text, in the template's `Tags`.
+    let tagged = one(
+        r#"{"ProblemID":"P-7","State":"OPEN","ProblemTitle":"CPU","Tags":"stage:prod, team:web"}"#,
+    );
+    assert_eq!(tagged.environment.as_deref(), Some("prod"));
+
+    // A Davis event as a workflow posts it from Grail: ACTIVE fires, CLOSED resolves.
+    let davis = |status: &str| {
+        format!(
+            r#"{{"event.id":"-4401290153703424172_1716966198771","event.kind":"DAVIS_EVENT",
+            "event.type":"AVAILABILITY_EVENT","event.category":"AVAILABILITY","event.status":"{status}",
+            "event.name":"Monitoring not available","event.start":"2026-11-27T09:00:00.000000000Z",
+            "dt.entity.kubernetes_cluster":"KUBERNETES_CLUSTER-E3BC","dt.entity.kubernetes_cluster.name":"prod-eu",
+            "entity_tags":["[Kubernetes]environment:production","service:payments"],
+            "event.description":"Dynatrace API monitoring is not available."}}"#
+        )
+    };
+    let active = one(&davis("ACTIVE"));
+    let gone = one(&davis("CLOSED"));
+    assert_eq!(active.fingerprint, gone.fingerprint);
+    assert_eq!(
+        (active.status, gone.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
+    assert_eq!(
+        (
+            active.title.as_str(),
+            active.severity,
+            active.service.as_deref(),
+            active.environment.as_deref()
+        ),
+        (
+            "Monitoring not available",
+            Severity::Critical,
+            Some("payments"),
+            Some("production")
+        )
+    );
+    assert_eq!(active.started_at.to_rfc3339(), "2026-11-27T09:00:00+00:00");
+    assert_eq!(
+        active
+            .labels
+            .get("dt.entity.kubernetes_cluster.name")
+            .map(String::as_str),
+        Some("prod-eu")
+    );
+    // A Davis problem keys on its display id, as the problem notification's ProblemID does.
+    let problem = one(
+        r#"{"event.id":"-77_1764230000000V2","event.kind":"DAVIS_PROBLEM","display_id":"P-2611271",
+        "event.status":"ACTIVE","event.name":"Failure rate increase","event.category":"ERROR"}"#,
+    );
+    assert_eq!(
+        (problem.fingerprint.as_str(), problem.severity),
+        ("P-2611271", Severity::High)
+    );
+}
+
+#[test]
+fn datadog_form_encoded_bodies_read_as_their_json() {
+    // "Encode as form": the template's fields as form fields…
+    let form =
+        b"title=%5BP2%5D+%5BTriggered+on+%7Bservice%3Acheckout%2Cenv%3Aprod%7D%5D+Latency+high\
+&alert_id=88123456&alert_transition=Triggered&date=1764230000000&org=%7B%22id%22%3A%2242%22%7D";
+    let fields = only_alert(normalize(SourceType::Datadog, form).unwrap());
+    assert_eq!(
+        (
+            fields.title.as_str(),
+            fields.status,
+            fields.severity,
+            fields.service.as_deref()
+        ),
+        (
+            "Latency high",
+            AlertStatus::Firing,
+            Severity::High,
+            Some("checkout")
+        )
+    );
+    // …or the JSON payload in one `payload` field; either is the same alert as the JSON body.
+    let json = r#"{"title":"[P2] [Triggered on {service:checkout,env:prod}] Latency high","alert_id":"88123456","alert_transition":"Triggered","date":"1764230000000"}"#;
+    let payload: String = form_urlencoded_payload(json);
+    let from_payload = only_alert(normalize(SourceType::Datadog, payload.as_bytes()).unwrap());
+    let from_json = only_alert(normalize(SourceType::Datadog, json.as_bytes()).unwrap());
+    assert_eq!(from_payload, from_json);
+    assert_eq!(fields.fingerprint, from_json.fingerprint);
+    // Neither JSON nor a form: the JSON error is what the sender reads.
+    let err = normalize(SourceType::Datadog, b"not a body")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected ident"), "{err}");
+    // Other vendors take JSON only.
+    assert!(normalize(SourceType::Netdata, b"alert=x&severity=critical").is_err());
+}
+
+/// `payload=<the JSON, percent-encoded>`.
+fn form_urlencoded_payload(json: &str) -> String {
+    let encoded: String = json
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("payload={encoded}")
+}
