@@ -48,3 +48,70 @@ pub async fn lock_user(
         .await
         .map(drop)
 }
+
+/// PostgreSQL's messages for data it refuses whatever the moment (SQLSTATE class 22, data
+/// exceptions), which diesel reports without their code. Matched on the message, so a server
+/// with translated messages only loses the shortcut: such errors are then retried until they
+/// become dead letters.
+const REFUSED_DATA: &[&str] = &[
+    "invalid byte sequence",
+    "unsupported unicode escape sequence",
+    "invalid input syntax",
+    "value too long",
+    "out of range",
+    "character with byte sequence",
+];
+
+/// Whether retrying `err` can never succeed: the statement's data is refused (a broken
+/// reference, a check, a missing value, text PostgreSQL cannot store). Such a delivery is
+/// poison, set aside at once instead of retried.
+pub fn is_permanent(err: &QueryError) -> bool {
+    match err {
+        QueryError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation
+            | DatabaseErrorKind::CheckViolation
+            | DatabaseErrorKind::NotNullViolation,
+            _,
+        ) => true,
+        QueryError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message().to_ascii_lowercase();
+            REFUSED_DATA.iter().any(|refused| message.contains(refused))
+        }
+        QueryError::SerializationError(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown(message: &str) -> QueryError {
+        QueryError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn refused_data_is_permanent_and_the_rest_worth_a_retry() {
+        assert!(is_permanent(&unknown(
+            "invalid byte sequence for encoding \"UTF8\": 0x00"
+        )));
+        assert!(is_permanent(&unknown(
+            "unsupported Unicode escape sequence"
+        )));
+        assert!(is_permanent(&QueryError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Box::new("insert or update violates foreign key constraint".to_owned()),
+        )));
+        assert!(!is_permanent(&unknown(
+            "canceling statement due to statement timeout"
+        )));
+        assert!(!is_permanent(&QueryError::DatabaseError(
+            DatabaseErrorKind::SerializationFailure,
+            Box::new("could not serialize access".to_owned()),
+        )));
+        assert!(!is_permanent(&QueryError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("connection closed".to_owned()),
+        )));
+    }
+}

@@ -536,3 +536,22 @@ async fn a_delivery_postgresql_refuses_holds_back_no_other_delivery_of_its_batch
     shutdown.cancel();
     correlator.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_postgresql_refuses_is_poison_at_once_and_stores_nothing() {
+    let h = Harness::new().await;
+    // A NUL reaches the correlator only from a sender that bypassed the normalizers (they
+    // remove it); PostgreSQL refuses it in TEXT, so no retry could ever store it.
+    let mut batch = h.batch(&[alert(SourceType::Grafana, "nul-1", "api", "disk full")]);
+    batch.alerts[0].title = "disk\0full".to_owned();
+    let refused = h
+        .correlator
+        .handle(&h.user, &[h.arrival(&batch)])
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(refused, aurora_bus::HandlerError::Poison(_)),
+        "{refused:?}"
+    );
+    assert!(h.incidents().await.is_empty());
+}

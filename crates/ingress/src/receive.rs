@@ -96,20 +96,29 @@ pub(crate) async fn receive(
 /// The body as stored beside its alerts. JSON is kept as the text it is: checked to be JSON
 /// (the vendor parsed it already, so this cannot fail), but no tree is built for a body
 /// nothing here reads again. A form body, on a route that takes one, is kept as the JSON
-/// object the vendor read it as.
+/// object the vendor read it as. Either loses its NUL characters, which PostgreSQL's JSONB
+/// refuses: stored without them rather than retried until it becomes a dead letter.
 fn raw_payload(
     body: &[u8],
     accepts_form: bool,
 ) -> Result<Box<serde_json::value::RawValue>, IngressError> {
-    let not_json = match serde_json::from_slice(body) {
-        Ok(raw) => return Ok(raw),
-        Err(err) => err,
+    let value = match serde_json::from_slice::<Box<serde_json::value::RawValue>>(body) {
+        Ok(raw) if !holds_escaped_nul(raw.get()) => return Ok(raw),
+        Ok(raw) => serde_json::from_str(raw.get())
+            .map_err(|err| IngressError::BadRequest(err.to_string()))?,
+        Err(not_json) => accepts_form
+            .then(|| aurora_vendors::form_body_as_json(body))
+            .flatten()
+            .ok_or_else(|| IngressError::BadRequest(not_json.to_string()))?,
     };
-    accepts_form
-        .then(|| aurora_vendors::form_body_as_json(body))
-        .flatten()
-        .and_then(|form| serde_json::value::to_raw_value(&form).ok())
-        .ok_or_else(|| IngressError::BadRequest(not_json.to_string()))
+    serde_json::value::to_raw_value(&aurora_vendors::json_without_nul(value))
+        .map_err(|err| IngressError::BadRequest(err.to_string()))
+}
+
+/// Whether JSON text may hold a NUL: it can only be written as the escape `\u0000`. A body
+/// that merely mentions the escape (`\\u0000`) is cleaned for nothing, which is harmless.
+fn holds_escaped_nul(json: &str) -> bool {
+    json.contains("\\u0000")
 }
 
 /// Checks the vendor's signature when the integration has signing secrets.
@@ -218,5 +227,24 @@ mod tests {
             raw_payload(form, false),
             Err(IngressError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_nul_postgresql_would_refuse_is_removed_from_keys_and_values() {
+        let json = br#"{"title":"CPU\u0000 high","labels":{"k\u0000":["a\u0000b"]}}"#;
+        assert_eq!(
+            raw_payload(json, false).unwrap().get(),
+            r#"{"labels":{"k":["ab"]},"title":"CPU high"}"#
+        );
+        let form = b"title=CPU%00&alert_id=7";
+        assert_eq!(
+            raw_payload(form, true).unwrap().get(),
+            r#"{"alert_id":"7","title":"CPU"}"#
+        );
+        // An escaped backslash before `u0000` is text, kept as it is.
+        let mentioned = br#"{"title":"\\u0000"}"#;
+        let kept: serde_json::Value =
+            serde_json::from_str(raw_payload(mentioned, false).unwrap().get()).unwrap();
+        assert_eq!(kept["title"], "\\u0000");
     }
 }

@@ -87,6 +87,22 @@ pub(crate) fn without_nul(text: String) -> String {
     }
 }
 
+/// A JSON value with NUL characters removed from every string and key: PostgreSQL's JSONB
+/// refuses `\u0000`, so a raw body holding one could never be stored.
+pub fn json_without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(without_nul(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(json_without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (without_nul(key), json_without_nul(value)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// A CI system's deployment with no NUL in its text, for the same reason as an alert's.
 pub(crate) fn deployment_without_nul(deployment: DeploymentEvent) -> DeploymentEvent {
     let clean = |text: Option<String>| text.map(without_nul);

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 pub use alertmanager::Alertmanager;
 pub use bigpanda::Bigpanda;
 pub use datadog::Datadog;
+pub use draft::json_without_nul;
 pub use dynatrace::Dynatrace;
 pub use form::form_body_as_json;
 pub use grafana::Grafana;

@@ -203,17 +203,14 @@ fn outcomes(arrivals: usize, plan: &Plan, written: &Written) -> Vec<DeliveryOutc
     outcomes
 }
 
-/// A database error that retrying cannot fix (the delivery names a user that does not exist)
-/// is poison; anything else (connection lost, timeout, serialization) is worth a retry.
+/// A database error that retrying cannot fix (the delivery names a user that does not exist,
+/// or holds text PostgreSQL refuses) is poison; anything else (connection lost, timeout,
+/// serialization failure) is worth a retry.
 pub(crate) fn classify(err: QueryError) -> HandlerError {
-    use aurora_db::DatabaseErrorKind;
-    use aurora_db::QueryError::DatabaseError;
-    match &err {
-        DatabaseError(
-            DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::CheckViolation,
-            _,
-        ) => HandlerError::Poison(err.to_string()),
-        _ => HandlerError::Transient(err.to_string()),
+    if aurora_db::is_permanent(&err) {
+        HandlerError::Poison(err.to_string())
+    } else {
+        HandlerError::Transient(err.to_string())
     }
 }
 
