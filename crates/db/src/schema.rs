@@ -191,6 +191,7 @@ diesel::table! {
         kind -> Varchar,
         detail -> Jsonb,
         created_at -> Timestamp,
+        published -> Bool,
     }
 }
 

@@ -93,6 +93,7 @@ impl IncidentChange {
             "resolved" => Some(IncidentChange::Resolved),
             "reopened" | "status_changed" | "updated" => Some(IncidentChange::Updated),
             "merged" | "merged_into" => Some(IncidentChange::Merged),
+            "analysis_completed" => Some(IncidentChange::Analyzed),
             _ => None,
         }
     }

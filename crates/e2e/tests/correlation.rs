@@ -555,3 +555,79 @@ async fn a_delivery_postgresql_refuses_is_poison_at_once_and_stores_nothing() {
     );
     assert!(h.incidents().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_but_never_published_is_published_by_the_relay_once() {
+    use aurora_db::AsyncConnection;
+    let h = Harness::new().await;
+    let incident = h
+        .send(&alert(
+            SourceType::Grafana,
+            "outbox-1",
+            "api",
+            "5xx rate high",
+        ))
+        .await
+        .opened_incidents[0];
+    let pool = h.db.pool();
+    let bus = &h.bus.bus;
+    let relay = || aurora_correlator::outbox::relay_once(&pool, bus, chrono::TimeDelta::zero());
+    assert_eq!(
+        relay().await.unwrap(),
+        0,
+        "the correlator's own events are covered"
+    );
+    // A writer commits a change with its event, then dies before publishing it.
+    let mut conn = h.db.connect().await;
+    let recorded = conn
+        .transaction(async |conn| {
+            events::record(
+                conn,
+                incident,
+                "resolved",
+                serde_json::json!({ "by": "ops" }),
+            )
+            .await
+        })
+        .await
+        .unwrap();
+    assert!(
+        published(&h, IncidentSubject::Resolved)
+            .await
+            .iter()
+            .all(|m| m["event_id"] != recorded.id)
+    );
+    assert_eq!(relay().await.unwrap(), 1);
+    let resolved = published(&h, IncidentSubject::Resolved).await;
+    assert_eq!(
+        resolved
+            .iter()
+            .filter(|m| m["event_id"] == recorded.id && m["incident_id"] == incident.to_string())
+            .count(),
+        1
+    );
+    assert_eq!(relay().await.unwrap(), 0, "marked: relayed once");
+
+    // A writer that did publish but died before marking: the relay's copy is dropped.
+    let second = events::record(&mut conn, incident, "reopened", serde_json::json!({}))
+        .await
+        .unwrap();
+    let message = aurora_domain::IncidentChanged {
+        change: aurora_domain::IncidentChange::Updated,
+        incident_id: incident,
+        user_id: h.user.clone(),
+        event_id: second.id,
+        occurred_at: chrono::Utc::now(),
+    };
+    bus.publish_incident_change(&message).await.unwrap();
+    assert_eq!(relay().await.unwrap(), 1);
+    let updated = published(&h, IncidentSubject::Updated).await;
+    assert_eq!(
+        updated
+            .iter()
+            .filter(|m| m["event_id"] == second.id)
+            .count(),
+        1,
+        "JetStream dropped the relay's duplicate"
+    );
+}

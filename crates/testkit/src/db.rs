@@ -79,7 +79,9 @@ impl TestDb {
                 max_size: 4,
                 statement_timeout: Duration::from_secs(10),
                 application_name: "aurora-test".to_owned(),
-                timeout: Duration::from_secs(5),
+                // Generous: a whole stack shares these four connections while other tests load
+                // the machine; the timeout's own behaviour is tested with pools of its own.
+                timeout: Duration::from_secs(30),
             },
         )
         .expect("a pool over a valid URL builds")

@@ -89,7 +89,7 @@ pub(crate) async fn merge(
         })
         .await??;
     let (target, source, changes) = outcome;
-    publish::changes(&bus, &caller.0, &changes).await;
+    publish::changes(&bus, &mut conn, &caller.0, &changes).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "target": target, "source": source })))
 }
 

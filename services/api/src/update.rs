@@ -127,6 +127,6 @@ pub(crate) async fn update(
             Ok::<_, QueryError>(Ok((updated, changes)))
         })
         .await??;
-    publish::changes(&bus, &caller.0, &changes).await;
+    publish::changes(&bus, &mut conn, &caller.0, &changes).await;
     Ok(HttpResponse::Ok().json(updated))
 }

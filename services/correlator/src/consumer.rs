@@ -13,7 +13,7 @@ use aurora_settings::{CorrelatorSettings, Settings};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Correlator, Rules, auto_resolve};
+use crate::{Correlator, Rules, auto_resolve, outbox};
 
 /// How long a batch may take before JetStream redelivers it to another replica (in-progress
 /// acks extend it while the work goes on).
@@ -54,6 +54,11 @@ pub async fn run(
         .await?;
     let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules);
     let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
+    let relay = tokio::spawn(outbox::run(
+        connections.pool.clone(),
+        connections.bus.clone(),
+        shutdown.clone(),
+    ));
     let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
     let consumed = consume_batches(
         consumer,
@@ -67,6 +72,7 @@ pub async fn run(
     )
     .await;
     let _ = sweeper.await;
+    let _ = relay.await;
     Ok(consumed?)
 }
 

@@ -8,9 +8,11 @@
 //! - [`process`]: one user's deliveries, decided and stored in one transaction.
 //! - [`publish`]: the incident events of a committed transaction, out on the bus.
 //! - [`auto_resolve`]: alerts of sources that never send resolves time out.
+//! - [`outbox`]: incident events their writers recorded but did not publish, published.
 
 pub mod auto_resolve;
 pub mod consumer;
+pub mod outbox;
 pub mod process;
 mod publish;
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aurora_bus::{Bus, HandlerError};
 use aurora_correlation::{Arrival, Needs, Plan, Rules};
 use aurora_db::correlation::{self, Written};
-use aurora_db::{AsyncConnection, DbPool, QueryError, time};
+use aurora_db::{AsyncConnection, DbPool, QueryError, events, time};
 use aurora_domain::{SourceType, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -174,6 +174,15 @@ impl Correlator {
         drop(conn);
         let publication = publish::of_plan(user, &[], &plan, &written, now);
         publish::publish(&self.bus, &self.pool, user, &publication).await?;
+        // No delivery will republish these: they stay in the outbox until marked.
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        events::mark_published(&mut conn, &written.event_ids)
+            .await
+            .map_err(classify)?;
         Ok(plan.alert_updates.len())
     }
 }

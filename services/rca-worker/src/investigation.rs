@@ -170,7 +170,7 @@ impl Investigator {
         match result {
             Ok(Some(event_id)) => {
                 tracing::info!(%incident_id, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "analysis complete");
-                self.publish_analyzed(&incident.user_id, incident_id, event_id)
+                self.publish_analyzed(&mut conn, &incident.user_id, incident_id, event_id)
                     .await;
                 Ok(InvestigationOutcome::Completed)
             }
@@ -313,9 +313,18 @@ impl Investigator {
         Ok(evidence)
     }
 
-    /// `incidents.analyzed`. Best effort: the analysis is committed, and its claim means a
-    /// redelivery would not run it again to republish.
-    async fn publish_analyzed(&self, user_id: &str, incident_id: Uuid, event_id: i64) {
+    /// `incidents.analyzed`, then its event marked published. Best effort: the analysis and
+    /// its event are committed, and what is not marked the correlator's outbox relay
+    /// publishes.
+    /// It marks on the investigation's own connection: taking a second one while holding the
+    /// first could wait for ever once every connection is held by an investigation.
+    async fn publish_analyzed(
+        &self,
+        conn: &mut PooledConnection,
+        user_id: &str,
+        incident_id: Uuid,
+        event_id: i64,
+    ) {
         let Ok(user_id) = UserId::parse(user_id) else {
             return;
         };
@@ -327,7 +336,11 @@ impl Investigator {
             occurred_at: Utc::now(),
         };
         if let Err(err) = self.bus.publish_incident_change(&message).await {
-            tracing::error!(%incident_id, error = %err, "cannot publish incidents.analyzed");
+            tracing::error!(%incident_id, error = %err, "cannot publish incidents.analyzed; the outbox relay will");
+            return;
+        }
+        if let Err(err) = events::mark_published(conn, &[event_id]).await {
+            tracing::warn!(%incident_id, error = %err, "incidents.analyzed not marked published; the relay sends it again and JetStream drops the copy");
         }
     }
 }

@@ -459,17 +459,33 @@ async fn insert_events(
         .iter()
         .map(|e| e.detail.to_json(|alert| written.alert_id(alert)))
         .collect();
+    // An event a delivery caused is republished with that delivery's redelivery (its id is in
+    // `alert_deliveries`), and one that publishes nothing needs no relay: both count as
+    // published. The rest (auto-resolve's) wait in the outbox until their publisher marks
+    // them, or the relay publishes them.
+    let covered: std::collections::HashSet<usize> = plan
+        .processed
+        .iter()
+        .flat_map(|processed| processed.events.iter().copied())
+        .collect();
+    let published: Vec<bool> = plan
+        .events
+        .iter()
+        .enumerate()
+        .map(|(index, e)| covered.contains(&index) || e.detail.published_change().is_none())
+        .collect();
     diesel::sql_query(
-        "INSERT INTO incident_events (id, incident_id, kind, detail, created_at) \
-         SELECT e.id, e.incident_id, e.kind, e.detail, $5 \
-         FROM unnest($1::int8[], $2::uuid[], $3::text[], $4::jsonb[]) \
-              AS e(id, incident_id, kind, detail)",
+        "INSERT INTO incident_events (id, incident_id, kind, detail, created_at, published) \
+         SELECT e.id, e.incident_id, e.kind, e.detail, $5, e.published \
+         FROM unnest($1::int8[], $2::uuid[], $3::text[], $4::jsonb[], $6::bool[]) \
+              AS e(id, incident_id, kind, detail, published)",
     )
     .bind::<Array<BigInt>, _>(&written.event_ids)
     .bind::<Array<SqlUuid>, _>(&incidents)
     .bind::<Array<Text>, _>(&kinds)
     .bind::<Array<Jsonb>, _>(&details)
     .bind::<Timestamp, _>(now)
+    .bind::<Array<diesel::sql_types::Bool>, _>(&published)
     .execute(conn)
     .await
     .map(drop)

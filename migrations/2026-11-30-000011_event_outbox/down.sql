@@ -1,0 +1,2 @@
+DROP INDEX incident_events_unpublished;
+ALTER TABLE incident_events DROP COLUMN published;
