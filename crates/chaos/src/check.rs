@@ -381,3 +381,72 @@ fn print_table(
         accepted as f64 / duration
     );
 }
+
+/// Every incident event that announces a change is on the INCIDENTS stream (the outbox
+/// relay's work after the api was killed between commits and publishes), and none is left
+/// unpublished. Answers what is missing.
+pub async fn incident_changes_on_the_bus(
+    db: &mut Reader,
+    nats_url: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    // The relay runs every second; give it a few rounds after the drain.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while db.unpublished_events().await? > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut violations = Vec::new();
+    let unpublished = db.unpublished_events().await?;
+    if unpublished > 0 {
+        violations.push(format!("{unpublished} incident events never published"));
+    }
+    let announced: Vec<i64> = db
+        .events()
+        .await?
+        .into_iter()
+        .filter(|(_, kind)| aurora_domain::IncidentChange::of_event_kind(kind).is_some())
+        .map(|(id, _)| id)
+        .collect();
+    let on_the_bus = published_event_ids(nats_url, prefix).await?;
+    let missing: Vec<i64> = announced
+        .iter()
+        .copied()
+        .filter(|id| !on_the_bus.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        violations.push(format!(
+            "{} of {} incident changes never reached the bus (first: {:?})",
+            missing.len(),
+            announced.len(),
+            &missing[..missing.len().min(5)]
+        ));
+    }
+    Ok(violations)
+}
+
+/// The `event_id` of every message on the INCIDENTS stream.
+async fn published_event_ids(nats_url: &str, prefix: &str) -> anyhow::Result<HashSet<i64>> {
+    use futures::TryStreamExt;
+    let client = async_nats::connect(nats_url).await?;
+    let jetstream = async_nats::jetstream::new(client);
+    let topology = aurora_bus::Topology::new(Some(prefix))?;
+    let stream = jetstream.get_stream(topology.incidents_stream()).await?;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await?;
+    let pending = consumer.cached_info().num_pending;
+    let mut messages = consumer.messages().await?;
+    let mut ids = HashSet::new();
+    let mut read = 0;
+    while read < pending {
+        let Some(message) = messages.try_next().await? else {
+            break;
+        };
+        read += 1;
+        let body: serde_json::Value = serde_json::from_slice(&message.payload)?;
+        if let Some(id) = body["event_id"].as_i64() {
+            ids.insert(id);
+        }
+    }
+    Ok(ids)
+}

@@ -67,6 +67,14 @@ struct Id {
 }
 
 #[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     count: i64,
@@ -184,6 +192,22 @@ impl Reader {
               GROUP BY s.title HAVING count(*) > 1)",
         )
         .await
+    }
+
+    /// Incident events committed and not yet published (the outbox).
+    pub async fn unpublished_events(&mut self) -> anyhow::Result<i64> {
+        self.count("SELECT count(*) AS count FROM incident_events WHERE NOT published")
+            .await
+    }
+
+    /// Every incident event's id and kind.
+    pub async fn events(&mut self) -> anyhow::Result<Vec<(i64, String)>> {
+        let rows: Vec<EventRow> = self
+            .load(diesel::sql_query(
+                "SELECT id, kind FROM incident_events ORDER BY id",
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, row.kind)).collect())
     }
 
     /// Messages set aside as dead letters.

@@ -1,12 +1,13 @@
 //! `make chaos`: Aurora's services as separate processes, under a steady load of signed
 //! webhooks, crashed and restarted one fault after another, then checked: every webhook
 //! answered 202 stored exactly once, every incident as a fault-free run makes it, every
-//! analysis complete, nothing left pending.
+//! analysis complete, every incident change on the bus, nothing left pending.
 //!
 //! It brings its own PostgreSQL cluster and NATS server (in a temporary directory, on free
 //! ports), because restarting and stopping them is part of the run.
 
 mod check;
+mod churn;
 mod db;
 mod load;
 
@@ -57,8 +58,8 @@ struct Options {
     keep: bool,
 }
 
-/// The fault-free warm-up, then the six faults, in order.
-const PHASES: [&str; 7] = [
+/// The fault-free warm-up, then the seven faults, in order.
+const PHASES: [&str; 8] = [
     "none (warm-up)",
     "kill -9 correlator mid-batch, restart",
     "kill -9 rca-worker mid-analysis, restart",
@@ -66,6 +67,7 @@ const PHASES: [&str; 7] = [
     "restart PostgreSQL",
     "NATS stopped 10 s (ingress must answer 503)",
     "SIGTERM ingress under load, restart",
+    "kill -9 api amid incident changes, restart",
 ];
 
 /// The running system: infrastructure, services and where to reach them.
@@ -75,14 +77,18 @@ struct Stack {
     ingress: Service,
     correlator: Service,
     rca_worker: Service,
+    api: Service,
     http: reqwest::Client,
     database_url: String,
     ingress_url: String,
+    api_url: String,
     prefix: String,
     /// The services' environment (`AURORA_CONFIG`), for the CLI too.
     env: Vec<(String, String)>,
     /// The users' names, each with its own runbook.
     users: Vec<String>,
+    /// The first user's API token, for changes made through the API.
+    api_token: String,
 }
 
 #[tokio::main]
@@ -137,6 +143,7 @@ async fn start_stack(options: &Options, work: &Path) -> anyhow::Result<Stack> {
     let ingress_port = free_port()?;
     let correlator_port = free_port()?;
     let rca_port = free_port()?;
+    let api_port = free_port()?;
     let prefix = format!("chaos{}", std::process::id());
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
@@ -156,6 +163,8 @@ rate_limit_burst = 100000
 bind = "127.0.0.1:{correlator_port}"
 [rca_worker]
 bind = "127.0.0.1:{rca_port}"
+[api]
+bind = "127.0.0.1:{api_port}"
 [secrets]
 encryption_key = "{encryption_key}"
 "#,
@@ -173,6 +182,7 @@ encryption_key = "{encryption_key}"
     // analysis to kill mid-way. A runbook runs only for its user's incidents: the users come
     // first, then each gets the runbook before the rca-worker reads the file.
     let mut users = Vec::new();
+    let mut api_tokens = Vec::new();
     let mut runbooks = String::new();
     for user in 0..options.users {
         let name = format!("chaos-user-{user}");
@@ -184,6 +194,12 @@ encryption_key = "{encryption_key}"
             "[[rca.runbooks]]\nname = \"chaos\"\nuser = \"{id}\"\nmatch_terms = [\"chaos\"]\ncommands = [[\"sleep\", \"1\"]]\n"
         ));
         users.push(name);
+        api_tokens.push(
+            created["api_token"]
+                .as_str()
+                .context("user create --json gives an api_token")?
+                .to_owned(),
+        );
     }
     std::fs::write(&config_path, format!("{config}{runbooks}"))?;
     let http = reqwest::Client::new();
@@ -196,7 +212,8 @@ encryption_key = "{encryption_key}"
         correlator_port,
     );
     let mut rca_worker = Service::new("rca-worker", &options.bin_dir, env.clone(), work, rca_port);
-    for service in [&mut ingress, &mut correlator, &mut rca_worker] {
+    let mut api = Service::new("api", &options.bin_dir, env.clone(), work, api_port);
+    for service in [&mut ingress, &mut correlator, &mut rca_worker, &mut api] {
         service.start(&http).await?;
     }
     Ok(Stack {
@@ -205,12 +222,15 @@ encryption_key = "{encryption_key}"
         ingress,
         correlator,
         rca_worker,
+        api,
         http,
         database_url,
         ingress_url: format!("http://127.0.0.1:{ingress_port}"),
+        api_url: format!("http://127.0.0.1:{api_port}"),
         prefix,
         env,
         users,
+        api_token: api_tokens.into_iter().next().context("at least one user")?,
     })
 }
 
@@ -359,7 +379,32 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
                 fault.until = seconds(Instant::now());
                 stack.ingress.start(&stack.http).await?;
             }
-            _ => unreachable!("six faults"),
+            7 => {
+                let churn = churn::Churn::start(
+                    stack.http.clone(),
+                    stack.api_url.clone(),
+                    stack.api_token.clone(),
+                );
+                // Changes flowing first, so the kill lands among commits and publishes.
+                wait_until(
+                    Duration::from_secs(30),
+                    "incident changes through the api",
+                    async || churn.changed() >= 50,
+                )
+                .await?;
+                fault.at = seconds(Instant::now());
+                fault.down_from = fault.at;
+                stack.api.kill().await?;
+                let stranded = db.unpublished_events().await.unwrap_or_default();
+                println!(
+                    "chaos: killed the api; {stranded} incident events committed but not yet published"
+                );
+                stack.api.start(&stack.http).await?;
+                fault.until = seconds(Instant::now());
+                let changed = churn.stop().await;
+                println!("chaos: {changed} incident changes confirmed by the api");
+            }
+            _ => unreachable!("seven faults"),
         }
         if fault.until == fault.at {
             fault.until = seconds(Instant::now());
@@ -409,6 +454,9 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
     if let Err(err) = drained {
         report.violations.push(format!("{err:#}"));
     }
+    report.violations.extend(
+        check::incident_changes_on_the_bus(&mut db, &stack.nats.url(), &stack.prefix).await?,
+    );
     for violation in &report.violations {
         println!("chaos: FAILED: {violation}");
     }
