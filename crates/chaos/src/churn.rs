@@ -31,7 +31,11 @@ impl Churn {
                 let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     round += 1;
-                    let tab = if round.is_multiple_of(2) { "chat" } else { "thoughts" };
+                    let tab = if round.is_multiple_of(2) {
+                        "chat"
+                    } else {
+                        "thoughts"
+                    };
                     let ids = incident_ids(&http, &api_url, &token).await;
                     if ids.is_empty() {
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -381,33 +381,20 @@ pub async fn complete(
         .await
         .optional()?;
     let person_wrote_summary = matches!(edited_by, Some(Some(_)));
-    let update = diesel::update(incidents::table.find(incident_id))
+    let completed = diesel::update(incidents::table.find(incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
-        .filter(diesel::dsl::exists(held));
-    let completed = if person_wrote_summary {
-        update
-            .set((
-                incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
-                incidents::analyzed_at.eq(now),
-                incidents::updated_at.eq(now),
-            ))
-            .returning(Incident::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
-    } else {
-        update
-            .set((
-                incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
-                incidents::aurora_summary.eq(summary),
-                incidents::analyzed_at.eq(now),
-                incidents::updated_at.eq(now),
-            ))
-            .returning(Incident::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
-    };
+        .filter(diesel::dsl::exists(held))
+        .set((
+            incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
+            // Left out of the update (None) when a person wrote the summary.
+            (!person_wrote_summary).then(|| incidents::aurora_summary.eq(summary)),
+            incidents::analyzed_at.eq(now),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(Incident::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
     if completed.is_some() && person_wrote_summary {
         let note = format!(
             "The summary written by a person is kept; the analysis concluded:\n\n{summary}"

@@ -17,6 +17,20 @@ async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
     .unwrap();
 }
 
+/// The built-in analyst with these runbooks and small command limits.
+fn analyst_running(runbooks: Vec<aurora_settings::Runbook>) -> aurora_rca_worker::Analyst {
+    let limits = aurora_settings::CommandLimits {
+        timeout_secs: 10,
+        output_cap_bytes: 65536,
+        max_concurrent: 2,
+        env_allowlist: vec!["PATH".into()],
+    };
+    aurora_rca_worker::Analyst {
+        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
+        ..aurora_rca_worker::Analyst::builtin()
+    }
+}
+
 fn disk_full() -> TestAlert {
     TestAlert::firing(
         SourceType::Alertmanager,
@@ -281,16 +295,7 @@ async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
         })
         .unwrap(),
     ];
-    let limits = aurora_settings::CommandLimits {
-        timeout_secs: 10,
-        output_cap_bytes: 65536,
-        max_concurrent: 2,
-        env_allowlist: vec!["PATH".into()],
-    };
-    let analyst = aurora_rca_worker::Analyst {
-        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
-        ..aurora_rca_worker::Analyst::builtin()
-    };
+    let analyst = analyst_running(runbooks);
     let investigator = h.investigator(analyst);
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
@@ -350,16 +355,7 @@ async fn another_users_runbook_never_runs_for_an_incident() {
         })
         .unwrap(),
     ];
-    let limits = aurora_settings::CommandLimits {
-        timeout_secs: 10,
-        output_cap_bytes: 65536,
-        max_concurrent: 2,
-        env_allowlist: vec!["PATH".into()],
-    };
-    let analyst = aurora_rca_worker::Analyst {
-        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
-        ..aurora_rca_worker::Analyst::builtin()
-    };
+    let analyst = analyst_running(runbooks);
     assert_eq!(
         h.investigator(analyst)
             .investigate(incident_id)
@@ -400,16 +396,7 @@ async fn a_hostile_alert_value_is_refused_by_its_placeholder_pattern_and_never_r
         })
         .unwrap(),
     ];
-    let limits = aurora_settings::CommandLimits {
-        timeout_secs: 10,
-        output_cap_bytes: 65536,
-        max_concurrent: 2,
-        env_allowlist: vec!["PATH".into()],
-    };
-    let analyst = aurora_rca_worker::Analyst {
-        commands: aurora_rca_worker::commands::CommandRunner::new(runbooks, limits),
-        ..aurora_rca_worker::Analyst::builtin()
-    };
+    let analyst = analyst_running(runbooks);
     assert_eq!(
         h.investigator(analyst)
             .investigate(incident_id)

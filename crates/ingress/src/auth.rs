@@ -10,6 +10,7 @@ use aurora_db::{pool, tokens};
 use aurora_domain::SourceType;
 use base64::Engine;
 
+use crate::client_failures::client_address;
 use crate::{IngressError, IngressState};
 
 /// Logs why a token was refused and answers the one message every refusal gets.
@@ -90,6 +91,24 @@ pub(crate) async fn authenticate(
         ));
     }
     Ok(integration)
+}
+
+/// The integration a request's head authenticates, counted against the client's address when
+/// refused and against the integration's rate limit when not; also the client's address, for
+/// counting a later refusal (a wrong signature).
+pub(crate) async fn admit(
+    request: &HttpRequest,
+    state: &IngressState,
+    source: SourceType,
+) -> Result<(Arc<Integration>, IpAddr), IngressError> {
+    let client = client_address(request, state.limits.trusted_proxy_hops);
+    let integration = counted(
+        state,
+        client,
+        authenticate(request, state, source, client).await,
+    )?;
+    state.rate_limiter.check(integration.id)?;
+    Ok((integration, client))
 }
 
 /// Counts a refused authentication (a wrong token or signature) against the client's address.

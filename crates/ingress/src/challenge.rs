@@ -10,7 +10,6 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::client_failures::client_address;
 use crate::{IngressError, IngressState, auth};
 
 /// Handles a GET to the route of a vendor that sends a challenge.
@@ -20,13 +19,7 @@ pub(crate) async fn answer(
     vendor: web::Data<Arc<dyn Vendor>>,
 ) -> Result<HttpResponse, IngressError> {
     let source = vendor.source_type();
-    let client = client_address(&request, state.limits.trusted_proxy_hops);
-    let integration = auth::counted(
-        &state,
-        client,
-        auth::authenticate(&request, &state, source, client).await,
-    )?;
-    state.rate_limiter.check(integration.id)?;
+    let (integration, _) = auth::admit(&request, &state, source).await?;
     match vendor.challenge() {
         Some(Challenge::NetdataCrc) => {
             let crc_token = crc_token(request.query_string()).ok_or_else(|| {

@@ -9,7 +9,6 @@ use aurora_vendors::{Headers, Vendor, WebhookRequest};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::client_failures::client_address;
 use crate::signature::{SignatureCheck, TimestampPolicy};
 use crate::{IngressError, IngressState, RequestLimits, auth};
 
@@ -26,14 +25,8 @@ pub(crate) async fn receive(
 ) -> Result<HttpResponse, IngressError> {
     let source = vendor.source_type();
     let received_at = state.clock.now();
-    let client = client_address(&request, state.limits.trusted_proxy_hops);
     // Who is sending, from the head alone: a stranger's body is never read.
-    let integration = auth::counted(
-        &state,
-        client,
-        auth::authenticate(&request, &state, source, client).await,
-    )?;
-    state.rate_limiter.check(integration.id)?;
+    let (integration, client) = auth::admit(&request, &state, source).await?;
     check_content_type(&request, vendor.accepts_form_bodies())?;
     let body = read_body(payload, &state.limits).await?;
     let headers = Headers::from_pairs(
