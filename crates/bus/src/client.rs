@@ -22,6 +22,14 @@ pub enum BusError {
         /// The server's answer.
         detail: String,
     },
+    /// Reading a stream failed part-way.
+    #[error("cannot read {what}: {detail}")]
+    Read {
+        /// The stream.
+        what: String,
+        /// The server's or the client's answer.
+        detail: String,
+    },
     /// JetStream did not acknowledge a publish; the message may not be stored.
     #[error("JetStream did not acknowledge the message on {subject}: {detail}")]
     Publish {
