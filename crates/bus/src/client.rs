@@ -283,18 +283,6 @@ impl Bus {
         self.publish(subject, &change.message_id(), change).await
     }
 
-    /// Live incident changes as they are published (core NATS, no replay), for the API's
-    /// event stream.
-    pub async fn subscribe_incident_changes(&self) -> Result<async_nats::Subscriber, BusError> {
-        self.client
-            .subscribe(self.topology.all_incident_subjects())
-            .await
-            .map_err(|err| BusError::Setup {
-                what: "incident subscription".into(),
-                detail: err.to_string(),
-            })
-    }
-
     /// Tells every ingress that an integration changed (revoked, secrets replaced), so none
     /// keeps accepting what it cached. Returns once the server has the message.
     pub async fn announce_integration_change(
