@@ -1,6 +1,7 @@
 //! The live stream (`GET /api/incidents/stream`) against the real pipeline: each user sees
 //! only their changes over one bus subscription per API process; a reader that stops reading
-//! is disconnected while others carry on; a user's connections are limited.
+//! is disconnected while others carry on; a user's connections are limited; a client that
+//! reconnects with `Last-Event-ID` is sent exactly what it missed, then live changes.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use aurora_e2e::sse::{Block, EventStream};
 use aurora_e2e::{Stack, TestUser, default_stream_limits, eventually};
 use futures::future::try_join_all;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -114,6 +115,22 @@ async fn opening(stream: &mut EventStream) -> (Vec<Block>, u64) {
             (false, None) => {}
         }
     }
+}
+
+/// Waits until the API has handed every published change to its connections, so that a
+/// connection made now is replayed all it missed rather than sent part of it live.
+async fn caught_up(stack: &Stack) {
+    let last = stack
+        .connections
+        .bus
+        .incident_stream_bounds()
+        .await
+        .unwrap()
+        .last;
+    eventually("the API to catch up with the stream", DEADLINE, || async {
+        (stack.stream_hub.position() >= last).then_some(())
+    })
+    .await;
 }
 
 fn incident_of(block: &Block) -> &str {
@@ -313,4 +330,127 @@ async fn a_user_may_hold_a_limited_number_of_streams_and_a_closed_one_frees_its_
     })
     .await;
     assert_eq!(stack.stream_hub.connections(&alice.id), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reconnecting_with_last_event_id_gets_what_it_missed_then_live_changes() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    let alices = incidents_for(&stack, &alice, &["First", "Second"]).await;
+    let bobs = incidents_for(&stack, &bob, &["Other"]).await;
+
+    let mut stream = open(&stack, &alice, None).await;
+    let (_, connected_at) = opening(&mut stream).await;
+    switch_tab(&stack, &alice, &alices[0], "chat").await;
+    let seen = stream.next_event(DEADLINE).await.unwrap();
+    assert!(seen.id.unwrap() > connected_at);
+    drop(stream);
+
+    // Missed: three of Alice's changes, with Bob's in between.
+    switch_tab(&stack, &alice, &alices[1], "chat").await;
+    switch_tab(&stack, &bob, &bobs[0], "chat").await;
+    switch_tab(&stack, &alice, &alices[0], "thoughts").await;
+    switch_tab(&stack, &alice, &alices[1], "thoughts").await;
+    let missed: Vec<Value> = stack
+        .bus()
+        .incident_messages(aurora_bus::IncidentSubject::Updated)
+        .await
+        .into_iter()
+        .filter(|m| m["user_id"] == alice.id.as_str())
+        .skip(1)
+        .collect();
+    assert_eq!(missed.len(), 3);
+
+    // Once the API has read them, a reconnecting client is replayed exactly what it missed,
+    // in order, then sent live changes: each once.
+    caught_up(&stack).await;
+    let last_event_id = seen.id.unwrap().to_string();
+    let mut stream = open(&stack, &alice, Some(&last_event_id)).await;
+    let (replayed, resume_at) = opening(&mut stream).await;
+    let replayed_data: Vec<&Value> = replayed.iter().map(|e| e.data.as_ref().unwrap()).collect();
+    assert_eq!(
+        replayed_data,
+        missed.iter().collect::<Vec<_>>(),
+        "exactly what was missed, in order"
+    );
+    switch_tab(&stack, &alice, &alices[0], "chat").await;
+    let live = stream.next_event(DEADLINE).await.unwrap();
+    assert_eq!(incident_of(&live), alices[0]);
+    let ids: Vec<u64> = replayed
+        .iter()
+        .chain([&live])
+        .map(|e| e.id.unwrap())
+        .collect();
+    assert!(
+        ids[0] > seen.id.unwrap() && ids.windows(2).all(|w| w[0] < w[1]),
+        "ids grow, nothing twice: {ids:?}"
+    );
+    assert!(ids[2] <= resume_at && resume_at < ids[3]);
+    stays_quiet(&mut stream).await;
+
+    // Reconnecting with the last id seen replays nothing.
+    let last_event_id = live.id.unwrap().to_string();
+    drop(stream);
+    let mut stream = open(&stack, &alice, Some(&last_event_id)).await;
+    let (replayed, _) = opening(&mut stream).await;
+    assert!(replayed.is_empty(), "{replayed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_missed_too_much_is_told_to_reload() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let mut stream = open(&stack, &alice, None).await;
+    let (_, connected_at) = opening(&mut stream).await;
+    drop(stream);
+    publish_changes(&stack, &alice, 1, 1001).await;
+    caught_up(&stack).await;
+
+    for (last_event_id, reason) in [
+        (
+            connected_at.to_string(),
+            "more than 1000 changes were missed",
+        ),
+        (
+            "not-an-id".into(),
+            "the Last-Event-ID is not an id this stream sent",
+        ),
+        (
+            "999999999".into(),
+            "the Last-Event-ID is not an id this stream sent",
+        ),
+    ] {
+        let mut stream = open(&stack, &alice, Some(&last_event_id)).await;
+        let (replayed, resume_at) = opening(&mut stream).await;
+        let names: Vec<_> = replayed.iter().map(|e| e.event.clone()).take(3).collect();
+        assert_eq!(
+            replayed.len(),
+            1,
+            "{last_event_id}: one reset, not {names:?}…"
+        );
+        let reset = &replayed[0];
+        assert_eq!(reset.event.as_deref(), Some("reset"));
+        assert_eq!(reset.data.as_ref().unwrap()["reason"], reason);
+        assert_eq!(reset.id, Some(resume_at));
+        assert!(resume_at >= connected_at + 1001);
+    }
+    // Live changes follow a reset.
+    let mut stream = open(&stack, &alice, Some(&connected_at.to_string())).await;
+    let (_, resume_at) = opening(&mut stream).await;
+    publish_changes(&stack, &alice, 2000, 1).await;
+    let live = stream.next_event(DEADLINE).await.unwrap();
+    assert_eq!(live.event.as_deref(), Some("updated"));
+    assert!(live.id.unwrap() > resume_at);
+    // A thousand missed changes are still replayed.
+    drop(stream);
+    let thousand_before = (live.id.unwrap() - 1000).to_string();
+    let mut stream = open(&stack, &alice, Some(&thousand_before)).await;
+    let (replayed, _) = opening(&mut stream).await;
+    assert_eq!(replayed.len(), 1000);
+    assert!(
+        replayed
+            .iter()
+            .all(|e| e.event.as_deref() == Some("updated"))
+    );
 }

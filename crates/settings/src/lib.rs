@@ -25,7 +25,7 @@
 //! | `ingress.auth_fallback_secs` | `300` | while PostgreSQL cannot answer, a token it vouched for this recently is still accepted; `0` turns this off |
 //! | `ingress.auth_cache_secs` | `60` | an ingress asks PostgreSQL about a token again after this long; revocations and secret rotations reach it at once over the bus |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
-//! | `api.stream_queue` | `256` | live-stream events waiting for one connection; a reader that falls this far behind is disconnected (its client reconnects) |
+//! | `api.stream_queue` | `256` | live-stream events waiting for one connection; a reader that falls this far behind is disconnected (it reconnects with `Last-Event-ID`) |
 //! | `api.stream_connections_per_user` | `10` | live streams one user may hold open on one API process; more get 429 |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
 //! | `correlator.batch_max_messages`, `correlator.batch_max_wait_ms` | `2000`, `5` | deliveries decided together, and how long a batch waits to fill |
@@ -322,7 +322,7 @@ pub struct ApiSettings {
     pub bind: SocketAddr,
     /// Events queued for one live-stream connection while its reader catches up. A full queue
     /// means the reader is too slow: the connection is closed rather than buffered without
-    /// bound, and the client reconnects.
+    /// bound, and the client reconnects with `Last-Event-ID` to be sent what it missed.
     pub stream_queue: usize,
     /// Live streams one user may hold open on one API process; the next one gets 429.
     pub stream_connections_per_user: usize,

@@ -7,7 +7,7 @@
 //! - [`update`]: `PATCH` status, tab and summary.
 //! - [`merge`]: fold one incident into another.
 //! - [`stream`]: server-sent events of the caller's changes: one bus subscription per process,
-//!   bounded per connection and per user.
+//!   bounded per connection and per user, replay after `Last-Event-ID`.
 //! - [`openapi`]: the OpenAPI document, checked against the routes in a test.
 
 pub mod auth;

@@ -1,5 +1,5 @@
 //! The text of the live stream: one server-sent event per incident message, its `id:` the
-//! message's `INCIDENTS` stream sequence.
+//! message's `INCIDENTS` stream sequence, so a client that reconnects names what it saw last.
 
 use std::borrow::Cow;
 
@@ -32,6 +32,13 @@ pub(crate) fn change(message: &IncidentMessage) -> Option<Bytes> {
         "id: {}\nevent: {}\ndata: {payload}\n\n",
         message.sequence, message.kind
     )))
+}
+
+/// Tells the client that what it missed cannot be sent (too much, aged out, or an id this
+/// stream never sent): reload, then carry on from here (`id`).
+pub(crate) fn reset(id: u64, reason: &str) -> Bytes {
+    let data = serde_json::json!({ "reason": reason });
+    Bytes::from(format!("id: {id}\nevent: reset\ndata: {data}\n\n"))
 }
 
 /// Moves the client's last event id to `id` without an event (a block with only an `id:`
@@ -80,7 +87,11 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_id_names_where_to_carry_on() {
+    fn a_reset_names_where_to_carry_on() {
+        assert_eq!(
+            reset(7, "gone"),
+            "id: 7\nevent: reset\ndata: {\"reason\":\"gone\"}\n\n"
+        );
         assert_eq!(resume_at(7), "id: 7\n\n");
     }
 }

@@ -76,9 +76,19 @@ impl StreamHub {
         self.inner.registry.open(user)
     }
 
+    /// The last `INCIDENTS` stream sequence handed to the connections: a connection made now
+    /// is replayed what it missed up to here, and sent what comes after live.
+    pub fn position(&self) -> u64 {
+        self.inner.registry.position()
+    }
+
     /// Readers disconnected for falling a full queue behind, since start.
     pub fn slow_readers_dropped(&self) -> u64 {
         self.inner.registry.dropped()
+    }
+
+    pub(crate) fn bus(&self) -> &Bus {
+        &self.inner.bus
     }
 
     /// Registers a connection of `user`, subscribing first if nothing has yet.

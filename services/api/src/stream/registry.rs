@@ -49,7 +49,7 @@ pub(crate) struct Registry {
 #[derive(Default)]
 struct State {
     /// The last stream sequence fanned out: a connection registered now is sent exactly what
-    /// comes after it.
+    /// comes after it, so a replay up to it joins the live events without a gap or a repeat.
     position: u64,
     users: HashMap<String, UserConnections>,
     next_id: u64,
@@ -143,7 +143,7 @@ impl Registry {
 
     /// Queues `message` for each of its owner's connections. A full queue means that reader
     /// is too slow: its queue is dropped, so its stream ends once the client has read what
-    /// was queued, and it reconnects.
+    /// was queued, and it reconnects with `Last-Event-ID`.
     pub(crate) fn fan_out(&self, message: &IncidentMessage) {
         let mut state = self.lock();
         state.position = message.sequence;
