@@ -454,3 +454,18 @@ async fn a_client_that_missed_too_much_is_told_to_reload() {
             .all(|e| e.event.as_deref() == Some("updated"))
     );
 }
+
+/// On SIGTERM the API closes the hub before stopping: open streams end (their clients
+/// reconnect elsewhere) instead of holding the shutdown until its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_hub_ends_every_stream() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let mut stream = open(&stack, &alice, None).await;
+    opening(&mut stream).await;
+    stack.stream_hub.close();
+    assert_eq!(stream.next_block(DEADLINE).await, None, "the stream ended");
+    let mut late = open(&stack, &alice, None).await;
+    opening(&mut late).await;
+    assert_eq!(late.next_block(DEADLINE).await, None, "a late one ends too");
+}

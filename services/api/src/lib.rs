@@ -119,7 +119,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let server = server(
         connections.pool.clone(),
         connections.bus.clone(),
-        hub,
+        hub.clone(),
         connections
             .readiness()
             .with_database_liveness(std::time::Duration::from_secs(
@@ -131,6 +131,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     tokio::spawn(async move {
         shutdown.cancelled().await;
+        // Live streams never finish on their own: end them, so stopping does not wait them
+        // out; their clients reconnect (to another process) with `Last-Event-ID`.
+        hub.close();
         handle.stop(true).await;
     });
     tracing::info!(bind = %settings.api.bind, "api started");

@@ -87,6 +87,13 @@ impl StreamHub {
         self.inner.registry.dropped()
     }
 
+    /// Stops the subscription and ends every stream after what was queued for it; a
+    /// connection made afterwards ends after its opening.
+    pub fn close(&self) {
+        self.inner.stop.cancel();
+        self.inner.registry.close();
+    }
+
     pub(crate) fn bus(&self) -> &Bus {
         &self.inner.bus
     }

@@ -53,6 +53,8 @@ struct State {
     position: u64,
     users: HashMap<String, UserConnections>,
     next_id: u64,
+    /// Shutting down: no queue is fed any more.
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -123,12 +125,15 @@ impl Registry {
         let mut state = self.lock();
         let id = state.next_id;
         let position = state.position;
+        let closed = state.closed;
         let connections = state.users.entry(user.to_owned()).or_default();
         if connections.open >= self.limits.connections_per_user {
             return Err(TooManyStreams(self.limits.connections_per_user));
         }
         connections.open += 1;
-        connections.queues.insert(id, sender);
+        if !closed {
+            connections.queues.insert(id, sender);
+        }
         state.next_id += 1;
         Ok(Registration {
             events,
@@ -174,6 +179,15 @@ impl Registry {
                 Err(TrySendError::Closed(_)) => false,
             }
         });
+    }
+
+    /// Drops every queue, so each stream ends once its client has read what was queued.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        for connections in state.users.values_mut() {
+            connections.queues.clear();
+        }
     }
 
     /// Connections `user` holds open.
@@ -266,6 +280,23 @@ mod tests {
         let _bob = registry.register("bob").unwrap();
         drop(first);
         assert!(registry.register("alice").is_ok());
+    }
+
+    #[test]
+    fn closing_ends_every_stream_after_what_was_queued() {
+        let registry = registry(8, 10);
+        let mut before = registry.register("alice").unwrap();
+        registry.fan_out(&change(1, "alice"));
+        registry.close();
+        let mut after = registry.register("alice").unwrap();
+        registry.fan_out(&change(2, "alice"));
+        assert_eq!(before.events.try_recv().unwrap().0, 1);
+        for registration in [&mut before, &mut after] {
+            assert!(matches!(
+                registration.events.try_recv(),
+                Err(mpsc::error::TryRecvError::Disconnected)
+            ));
+        }
     }
 
     #[test]
