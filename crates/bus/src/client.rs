@@ -22,6 +22,14 @@ pub enum BusError {
         /// The server's answer.
         detail: String,
     },
+    /// Reading a stream failed part-way.
+    #[error("cannot read {what}: {detail}")]
+    Read {
+        /// The stream.
+        what: String,
+        /// The server's or the client's answer.
+        detail: String,
+    },
     /// JetStream did not acknowledge a publish; the message may not be stored.
     #[error("JetStream did not acknowledge the message on {subject}: {detail}")]
     Publish {
@@ -273,18 +281,6 @@ impl Bus {
             .topology
             .incident_subject(crate::IncidentSubject::for_change(change.change));
         self.publish(subject, &change.message_id(), change).await
-    }
-
-    /// Live incident changes as they are published (core NATS, no replay), for the API's
-    /// event stream.
-    pub async fn subscribe_incident_changes(&self) -> Result<async_nats::Subscriber, BusError> {
-        self.client
-            .subscribe(self.topology.all_incident_subjects())
-            .await
-            .map_err(|err| BusError::Setup {
-                what: "incident subscription".into(),
-                detail: err.to_string(),
-            })
     }
 
     /// Tells every ingress that an integration changed (revoked, secrets replaced), so none

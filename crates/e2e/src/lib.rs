@@ -4,6 +4,7 @@
 
 pub mod harness;
 pub mod http;
+pub mod sse;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -30,6 +31,8 @@ pub struct Stack {
     pub connections: Connections,
     /// The key the ingress opens signing secrets with.
     pub secret_box: SecretBox,
+    /// The API's live-stream hub, for counting its subscriptions and connections.
+    pub stream_hub: aurora_api::StreamHub,
     shutdown: CancellationToken,
     // Dropped last, after the services stopped.
     bus: TestBus,
@@ -56,9 +59,22 @@ impl Stack {
         Self::start_with(clock, default_correlation()).await
     }
 
+    /// Starts every service, the API's live stream with these limits.
+    pub async fn start_with_stream_limits(limits: aurora_api::StreamLimits) -> Self {
+        Self::launch(Arc::new(SystemClock), default_correlation(), limits).await
+    }
+
     /// Starts every service with these correlation rules; the ingress checks signature
     /// timestamps against `clock`.
     pub async fn start_with(clock: Arc<dyn Clock>, correlation: CorrelationSettings) -> Self {
+        Self::launch(clock, correlation, default_stream_limits()).await
+    }
+
+    async fn launch(
+        clock: Arc<dyn Clock>,
+        correlation: CorrelationSettings,
+        stream_limits: aurora_api::StreamLimits,
+    ) -> Self {
         let db = TestDb::new().await;
         let bus = TestBus::new().await;
         let connections = Connections {
@@ -102,9 +118,11 @@ impl Stack {
         )
         .expect("the ingress starts");
         let (api_url, api) = listen();
+        let stream_hub = aurora_api::StreamHub::new(connections.bus.clone(), stream_limits);
         let api = aurora_api::server(
             connections.pool.clone(),
             connections.bus.clone(),
+            stream_hub.clone(),
             connections.readiness(),
             api,
         )
@@ -140,6 +158,7 @@ impl Stack {
             api_url,
             connections,
             secret_box,
+            stream_hub,
             shutdown,
             bus,
             db,
@@ -204,6 +223,13 @@ pub fn default_correlation() -> CorrelationSettings {
     aurora_settings::Settings::load_from(None, Some(Default::default()))
         .expect("the defaults are valid")
         .correlation
+}
+
+/// The API's live-stream limits with no configuration.
+pub fn default_stream_limits() -> aurora_api::StreamLimits {
+    let settings = aurora_settings::Settings::load_from(None, Some(Default::default()))
+        .expect("the defaults are valid");
+    aurora_api::StreamLimits::from(&settings.api)
 }
 
 /// How a correlator with no configuration takes deliveries off the stream.

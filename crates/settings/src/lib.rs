@@ -25,6 +25,8 @@
 //! | `ingress.auth_fallback_secs` | `300` | while PostgreSQL cannot answer, a token it vouched for this recently is still accepted; `0` turns this off |
 //! | `ingress.auth_cache_secs` | `60` | an ingress asks PostgreSQL about a token again after this long; revocations and secret rotations reach it at once over the bus |
 //! | `api.bind` | `127.0.0.1:8081` | incidents API listener |
+//! | `api.stream_queue` | `256` | live-stream events waiting for one connection; a reader that falls this far behind is disconnected (it reconnects with `Last-Event-ID`) |
+//! | `api.stream_connections_per_user` | `10` | live streams one user may hold open on one API process; more get 429 |
 //! | `correlator.bind` | `127.0.0.1:8082` | correlator health and readiness |
 //! | `correlator.batch_max_messages`, `correlator.batch_max_wait_ms` | `2000`, `5` | deliveries decided together, and how long a batch waits to fill |
 //! | `rca_worker.bind` | `127.0.0.1:8083` | RCA worker health and readiness |
@@ -74,7 +76,7 @@ pub struct Settings {
     /// Webhook ingress.
     pub ingress: IngressSettings,
     /// Incidents API.
-    pub api: ListenSettings,
+    pub api: ApiSettings,
     /// Correlator.
     pub correlator: CorrelatorSettings,
     /// RCA worker.
@@ -313,6 +315,19 @@ pub struct IngressSettings {
     pub auth_cache_secs: u64,
 }
 
+/// The incidents API: its listener and the limits of its live stream.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Events queued for one live-stream connection while its reader catches up. A full queue
+    /// means the reader is too slow: the connection is closed rather than buffered without
+    /// bound, and the client reconnects with `Last-Event-ID` to be sent what it missed.
+    pub stream_queue: usize,
+    /// Live streams one user may hold open on one API process; the next one gets 429.
+    pub stream_connections_per_user: usize,
+}
+
 /// A service that only needs a listen address.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ListenSettings {
@@ -386,6 +401,8 @@ auth_cache_secs = 60
 
 [api]
 bind = "127.0.0.1:8081"
+stream_queue = 256
+stream_connections_per_user = 10
 
 [correlator]
 bind = "127.0.0.1:8082"
@@ -477,6 +494,11 @@ impl Settings {
         if self.database.pool_size == 0 || self.database.pool_timeout_ms == 0 {
             return Err(SettingsError(
                 "database.pool_size and database.pool_timeout_ms must be at least 1".into(),
+            ));
+        }
+        if self.api.stream_queue == 0 || self.api.stream_connections_per_user == 0 {
+            return Err(SettingsError(
+                "api.stream_queue and api.stream_connections_per_user must be at least 1".into(),
             ));
         }
         if self.ingress.rate_limit_per_second == 0 || self.ingress.rate_limit_burst == 0 {
@@ -601,6 +623,18 @@ mod tests {
         .unwrap();
         assert_eq!(custom.ingress.body_limit_bytes, 2048);
         assert_eq!(custom.nats.prefix, "staging");
+        assert_eq!(defaults.api.stream_queue, 256);
+        assert_eq!(defaults.api.stream_connections_per_user, 10);
+        let no_streams = Settings::load_from(
+            None,
+            env(&[("AURORA__API__STREAM_CONNECTIONS_PER_USER", "0")]),
+        );
+        assert!(
+            no_streams
+                .unwrap_err()
+                .to_string()
+                .contains("api.stream_connections_per_user")
+        );
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// The database failed.
     #[error("the incident store is unavailable; retry later")]
     Unavailable(String),
+    /// The caller holds every live stream it may.
+    #[error(transparent)]
+    TooManyStreams(#[from] crate::stream::TooManyStreams),
+    /// The live stream cannot follow the bus.
+    #[error("the live stream is unavailable; retry later")]
+    StreamUnavailable(String),
 }
 
 impl From<aurora_db::QueryError> for ApiError {
@@ -51,13 +57,22 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) | ApiError::StreamUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Unavailable(cause) = self {
-            tracing::error!(error = %cause, "database failure; answering 503");
+        match self {
+            ApiError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "database failure; answering 503");
+            }
+            ApiError::StreamUnavailable(cause) => {
+                tracing::error!(error = %cause, "bus failure; answering 503");
+            }
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {

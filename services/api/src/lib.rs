@@ -6,7 +6,8 @@
 //! - [`incidents`]: the list with filters and pages, one incident, its alerts, its timeline.
 //! - [`update`]: `PATCH` status, tab and summary.
 //! - [`merge`]: fold one incident into another.
-//! - [`stream`]: server-sent events of the caller's changes.
+//! - [`stream`]: server-sent events of the caller's changes: one bus subscription per process,
+//!   bounded per connection and per user, replay after `Last-Event-ID`.
 //! - [`openapi`]: the OpenAPI document, checked against the routes in a test.
 
 pub mod auth;
@@ -30,11 +31,13 @@ use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 
 use crate::error::ApiError;
+pub use crate::stream::{StreamHub, StreamLimits};
 
 /// Largest JSON body the API reads.
 pub const BODY_LIMIT_BYTES: usize = 128 * 1024;
 
-/// Registers every API route; the caller adds the pool and bus as app data.
+/// Registers every API route; the caller adds the pool, the bus and the stream hub as app
+/// data.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .app_data(
@@ -76,25 +79,33 @@ pub fn routes(config: &mut web::ServiceConfig) {
         );
 }
 
-/// Builds the API server on `listener` (port 0 in tests).
+/// Builds the API server on `listener` (port 0 in tests); `hub` serves the live stream (keep
+/// a clone to watch it).
 pub fn server(
     pool: DbPool,
     bus: Bus,
+    hub: StreamHub,
     readiness: Readiness,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
     let pool = web::Data::new(pool);
     let bus = web::Data::new(bus);
+    let hub = web::Data::new(hub);
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(aurora_runtime::access_log))
             .app_data(pool.clone())
             .app_data(bus.clone())
+            .app_data(hub.clone())
             .app_data(readiness.clone())
             .configure(health_routes)
             .configure(routes)
     })
+    // A client that closes its side is gone (browsers and HTTP clients never half-close while
+    // awaiting an answer): end its response at once, so a closed live stream gives its slot
+    // back now rather than at the next keep-alive write.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .listen(listener)?
     .run())
@@ -104,9 +115,11 @@ pub fn server(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let connections = aurora_runtime::Connections::open(&settings, "api").await?;
     let listener = TcpListener::bind(settings.api.bind)?;
+    let hub = StreamHub::new(connections.bus.clone(), StreamLimits::from(&settings.api));
     let server = server(
         connections.pool.clone(),
         connections.bus.clone(),
+        hub.clone(),
         connections
             .readiness()
             .with_database_liveness(std::time::Duration::from_secs(
@@ -118,6 +131,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     tokio::spawn(async move {
         shutdown.cancelled().await;
+        // Live streams never finish on their own: end them, so stopping does not wait them
+        // out; their clients reconnect (to another process) with `Last-Event-ID`.
+        hub.close();
         handle.stop(true).await;
     });
     tracing::info!(bind = %settings.api.bind, "api started");
