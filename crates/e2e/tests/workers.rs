@@ -96,7 +96,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     let mut conn = h.db.connect().await;
     // A worker claims the analysis, writes a thought, and is killed (it never renews).
     let analysis::Claim::Claimed(_, first_lease) =
-        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
             .await
             .unwrap()
     else {
@@ -119,7 +119,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     // The killed worker's own completion, had it come back, would now write nothing.
     let analysis::Claim::TakenOver(_, _) = ({
         let_leases_lapse(&mut conn).await;
-        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
             .await
             .unwrap()
     }) else {
@@ -183,6 +183,95 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     );
 }
 
+/// A claim's `claimed_at` and `renewed_at`, and the database's `now()`, read together.
+async fn lease_stamps(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+) -> (
+    chrono::NaiveDateTime,
+    chrono::NaiveDateTime,
+    chrono::NaiveDateTime,
+) {
+    use aurora_db::schema::analysis_claims;
+    use diesel::prelude::*;
+    diesel_async::RunQueryDsl::get_result(
+        analysis_claims::table.find(incident_id).select((
+            analysis_claims::claimed_at,
+            analysis_claims::renewed_at,
+            diesel::dsl::now,
+        )),
+        conn,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_stamped_and_judged_by_the_databases_clock_alone() {
+    use aurora_db::AsyncConnection;
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    // Stamped by PostgreSQL: inside one transaction a claim's and a renewal's times are that
+    // transaction's `now()` to the microsecond, which no reading of a worker's clock would be.
+    let lease = conn
+        .transaction(async |conn| {
+            let analysis::Claim::Claimed(_, lease) =
+                analysis::claim(conn, incident_id, 3, lease::LEASE).await?
+            else {
+                panic!("an idle analysis is claimed");
+            };
+            let (claimed_at, renewed_at, now) = lease_stamps(conn, incident_id).await;
+            assert_eq!((claimed_at, renewed_at), (now, now));
+            Ok::<_, aurora_db::QueryError>(lease)
+        })
+        .await
+        .unwrap();
+    conn.transaction(async |conn| {
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 hour'",
+            ),
+            &mut *conn,
+        )
+        .await?;
+        assert!(analysis::renew(conn, incident_id, lease).await?);
+        let (_, renewed_at, now) = lease_stamps(conn, incident_id).await;
+        assert_eq!(renewed_at, now);
+        Ok::<_, aurora_db::QueryError>(())
+    })
+    .await
+    .unwrap();
+
+    // Judged by PostgreSQL: the API takes a lease's length, never a caller's "now". Renewed
+    // 10 s ago by the database's clock, a 15 s lease is live for every worker, whatever time
+    // that worker's own clock shows; a 5 s one would have lapsed.
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE analysis_claims SET renewed_at = now() - interval '10 seconds'"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert!(
+        analysis::lapsed_leases(&mut conn, lease::LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
+            .await
+            .unwrap(),
+        analysis::Claim::AlreadyClaimed
+    ));
+    assert_eq!(
+        analysis::lapsed_leases(&mut conn, std::time::Duration::from_secs(5), 10)
+            .await
+            .unwrap(),
+        [incident_id]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_stops_the_sources_running_analysis() {
     let h = Harness::new().await;
@@ -192,7 +281,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
     let mut conn = h.db.connect().await;
     // A worker is mid-analysis on the source.
     let analysis::Claim::Claimed(_, source_lease) =
-        analysis::claim(&mut conn, source, 3, lease::stale_before())
+        analysis::claim(&mut conn, source, 3, lease::LEASE)
             .await
             .unwrap()
     else {
@@ -447,7 +536,7 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
     let mut conn = h.db.connect().await;
     // A worker died mid-analysis on the first incident.
     assert!(matches!(
-        analysis::claim(&mut conn, first, 1, lease::stale_before())
+        analysis::claim(&mut conn, first, 1, lease::LEASE)
             .await
             .unwrap(),
         analysis::Claim::Claimed(..)
@@ -534,7 +623,7 @@ async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     let analysis::Claim::Claimed(_, lease) =
-        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
             .await
             .unwrap()
     else {

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use aurora_db::{DbPool, analysis, time};
-use chrono::TimeDelta;
+use aurora_db::{DbPool, analysis};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Investigator, lease};
@@ -17,8 +16,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Stops analyses claimed more than `budget_secs` ago; answers how many.
 pub async fn sweep(pool: &DbPool, budget_secs: u64) -> Result<usize, String> {
     let mut conn = pool.get().await.map_err(|err| err.to_string())?;
-    let cut = time::now() - TimeDelta::seconds(budget_secs as i64);
-    let stopped = analysis::expire_running(&mut conn, cut, budget_secs)
+    let stopped = analysis::expire_running(&mut conn, Duration::from_secs(budget_secs))
         .await
         .map_err(|err| err.to_string())?;
     Ok(stopped.len())
@@ -28,7 +26,7 @@ pub async fn sweep(pool: &DbPool, budget_secs: u64) -> Result<usize, String> {
 /// The claim decides: of several workers sweeping at once, one takes each analysis.
 pub async fn take_over_lapsed(pool: &DbPool, investigator: &Investigator) -> Result<usize, String> {
     let mut conn = pool.get().await.map_err(|err| err.to_string())?;
-    let lapsed = analysis::lapsed_leases(&mut conn, lease::stale_before())
+    let lapsed = analysis::lapsed_leases(&mut conn, lease::LEASE, i64::MAX)
         .await
         .map_err(|err| err.to_string())?;
     for incident_id in &lapsed {

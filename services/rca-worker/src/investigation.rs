@@ -91,7 +91,7 @@ impl Investigator {
             &mut conn,
             incident_id,
             self.analyst.max_concurrent_per_user,
-            lease::stale_before(),
+            lease::LEASE,
         )
         .await
         .map_err(transient)?;

@@ -3,21 +3,16 @@
 
 use std::time::Duration;
 
-use aurora_db::{DbPool, analysis, time};
-use chrono::{NaiveDateTime, TimeDelta};
+use aurora_db::{DbPool, analysis};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// How long a claim holds without renewal. Three renewals fit in it, so a worker that is
+/// How long a claim holds without renewal, by PostgreSQL's clock (workers' clocks play no
+/// part: see `aurora_db::analysis::claim`). Three renewals fit in it, so a worker that is
 /// merely slow to reach the database (a PostgreSQL restart) keeps its claim.
 pub const LEASE: Duration = Duration::from_secs(15);
 /// How often a working worker renews.
 const RENEW_EVERY: Duration = Duration::from_secs(5);
-
-/// Claims renewed before this instant have lapsed.
-pub fn stale_before() -> NaiveDateTime {
-    time::now() - TimeDelta::from_std(LEASE).expect("a small duration")
-}
 
 /// Renews an analysis' lease until dropped (or until the analysis is no longer running).
 pub struct Renewal(JoinHandle<()>);

@@ -1,8 +1,11 @@
 //! Who holds an incident's analysis: the claim (`idle` → `running`), its lease, takeovers of
 //! lapsed leases, the time budget, release after a failure, and completion by the holder.
 
+use std::time::Duration;
+
 use aurora_domain::AuroraStatus;
-use chrono::NaiveDateTime;
+use diesel::data_types::PgInterval;
+use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -26,16 +29,26 @@ pub enum Claim {
     UserBusy,
 }
 
+/// A lease's length as PostgreSQL reads it.
+///
+/// Leases are stamped and judged by PostgreSQL's clock alone (`now()`, the time its transaction
+/// began), never by a worker's: a worker whose clock runs ahead would otherwise see every live
+/// lease as lapsed and take it over, and one whose clock runs behind would stamp renewals that
+/// look lapsed to everyone else. Callers pass lengths, never instants.
+fn interval(length: Duration) -> PgInterval {
+    PgInterval::from_microseconds(i64::try_from(length.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// Claims an incident's analysis for exactly one caller: an `idle` one (→ `running`), or a
-/// `running` one whose lease was last renewed before `stale_before` (its worker died). Refused
-/// while the user already has `per_user_limit` analyses running on live leases. One
-/// transaction under the user's lock, so concurrent claims cannot overshoot the limit; each
-/// change is conditional, so a claim and a renewal racing cannot both win.
+/// `running` one whose lease was last renewed more than `lease` ago by the database's clock
+/// (its worker died). Refused while the user already has `per_user_limit` analyses running on
+/// live leases. One transaction under the user's lock, so concurrent claims cannot overshoot
+/// the limit; each change is conditional, so a claim and a renewal racing cannot both win.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     per_user_limit: i64,
-    stale_before: NaiveDateTime,
+    lease: Duration,
 ) -> QueryResult<Claim> {
     use diesel_async::AsyncConnection;
     conn.transaction(async |conn| {
@@ -61,22 +74,21 @@ pub async fn claim(
             .inner_join(analysis_claims::table)
             .filter(incidents::user_id.eq(owner.as_str()))
             .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
-            .filter(analysis_claims::renewed_at.ge(stale_before))
+            .filter(analysis_claims::renewed_at.ge(now - interval(lease)))
             .count()
             .get_result(conn)
             .await?;
         if live >= per_user_limit {
             return Ok(Claim::UserBusy);
         }
-        let now = time::now();
-        let lease = Uuid::new_v4();
+        let lease_id = Uuid::new_v4();
         if running {
             let taken = diesel::update(analysis_claims::table.find(incident_id))
-                .filter(analysis_claims::renewed_at.lt(stale_before))
+                .filter(analysis_claims::renewed_at.lt(now - interval(lease)))
                 // A takeover keeps the first claim's time: the budget bounds all attempts.
                 .set((
                     analysis_claims::renewed_at.eq(now),
-                    analysis_claims::lease_id.eq(lease),
+                    analysis_claims::lease_id.eq(lease_id),
                 ))
                 .execute(conn)
                 .await?;
@@ -89,13 +101,13 @@ pub async fn claim(
                 .select(Incident::as_select())
                 .first(conn)
                 .await?;
-            return Ok(Claim::TakenOver(Box::new(incident), lease));
+            return Ok(Claim::TakenOver(Box::new(incident), lease_id));
         }
         let claimed = diesel::update(incidents::table.find(incident_id))
             .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
             .set((
                 incidents::aurora_status.eq(AuroraStatus::Running.as_str()),
-                incidents::updated_at.eq(now),
+                incidents::updated_at.eq(time::now()),
             ))
             .returning(Incident::as_returning())
             .get_result(conn)
@@ -109,18 +121,18 @@ pub async fn claim(
                 analysis_claims::incident_id.eq(incident_id),
                 analysis_claims::claimed_at.eq(now),
                 analysis_claims::renewed_at.eq(now),
-                analysis_claims::lease_id.eq(lease),
+                analysis_claims::lease_id.eq(lease_id),
             ))
             .on_conflict(analysis_claims::incident_id)
             .do_update()
             .set((
                 analysis_claims::claimed_at.eq(now),
                 analysis_claims::renewed_at.eq(now),
-                analysis_claims::lease_id.eq(lease),
+                analysis_claims::lease_id.eq(lease_id),
             ))
             .execute(conn)
             .await?;
-        Ok(Claim::Claimed(Box::new(incident), lease))
+        Ok(Claim::Claimed(Box::new(incident), lease_id))
     })
     .await
 }
@@ -138,36 +150,40 @@ pub async fn renew(
     let renewed = diesel::update(analysis_claims::table.find(incident_id))
         .filter(analysis_claims::lease_id.eq(lease))
         .filter(diesel::dsl::exists(still_running))
-        .set(analysis_claims::renewed_at.eq(time::now()))
+        .set(analysis_claims::renewed_at.eq(now))
         .execute(conn)
         .await?;
     Ok(renewed == 1)
 }
 
-/// Running analyses whose lease was last renewed before `stale_before`: their worker died.
+/// Running analyses whose lease was last renewed more than `lease` ago by the database's
+/// clock (their worker died), at most `limit`, longest lapsed first.
 pub async fn lapsed_leases(
     conn: &mut AsyncPgConnection,
-    stale_before: NaiveDateTime,
+    lease: Duration,
+    limit: i64,
 ) -> QueryResult<Vec<Uuid>> {
     analysis_claims::table
         .inner_join(incidents::table)
-        .filter(analysis_claims::renewed_at.lt(stale_before))
+        .filter(analysis_claims::renewed_at.lt(now - interval(lease)))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
+        .order(analysis_claims::renewed_at.asc())
+        .limit(limit)
         .select(analysis_claims::incident_id)
         .load(conn)
         .await
 }
 
-/// Stops every analysis that has run since before `claimed_before` (its worker died, or it
-/// hangs): `error`, with the reason as a thought. Answers the incidents stopped.
+/// Stops every analysis first claimed more than `budget` ago by the database's clock (it
+/// hangs, or keeps failing): `error`, with the reason as a thought. Answers the incidents
+/// stopped.
 pub async fn expire_running(
     conn: &mut AsyncPgConnection,
-    claimed_before: NaiveDateTime,
-    budget_secs: u64,
+    budget: Duration,
 ) -> QueryResult<Vec<Uuid>> {
     let stale: Vec<Uuid> = analysis_claims::table
         .inner_join(incidents::table)
-        .filter(analysis_claims::claimed_at.lt(claimed_before))
+        .filter(analysis_claims::claimed_at.lt(now - interval(budget)))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
         .select(analysis_claims::incident_id)
         .load(conn)
@@ -184,8 +200,10 @@ pub async fn expire_running(
             .execute(conn)
             .await?;
         if updated == 1 {
-            let reason =
-                format!("The analysis ran past its {budget_secs} s time budget and was stopped.");
+            let reason = format!(
+                "The analysis ran past its {} s time budget and was stopped.",
+                budget.as_secs()
+            );
             add_thought(conn, incident_id, "error", &reason).await?;
             stopped.push(incident_id);
         }
@@ -203,7 +221,7 @@ pub async fn complete(
     lease: Uuid,
     summary: &str,
 ) -> QueryResult<Option<Incident>> {
-    let now = time::now();
+    let at = time::now();
     let held = analysis_claims::table
         .filter(analysis_claims::incident_id.eq(incident_id))
         .filter(analysis_claims::lease_id.eq(lease));
@@ -223,8 +241,8 @@ pub async fn complete(
         update
             .set((
                 incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
-                incidents::analyzed_at.eq(now),
-                incidents::updated_at.eq(now),
+                incidents::analyzed_at.eq(at),
+                incidents::updated_at.eq(at),
             ))
             .returning(Incident::as_returning())
             .get_result(conn)
@@ -235,8 +253,8 @@ pub async fn complete(
             .set((
                 incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
                 incidents::aurora_summary.eq(summary),
-                incidents::analyzed_at.eq(now),
-                incidents::updated_at.eq(now),
+                incidents::analyzed_at.eq(at),
+                incidents::updated_at.eq(at),
             ))
             .returning(Incident::as_returning())
             .get_result(conn)
