@@ -126,7 +126,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         panic!("a lapsed lease is taken over");
     };
     assert!(
-        analysis::complete(&mut conn, incident_id, first_lease, "stale")
+        analysis::complete(&mut conn, first_lease, "stale")
             .await
             .unwrap()
             .is_none(),
@@ -235,7 +235,7 @@ async fn leases_are_stamped_and_judged_by_the_databases_clock_alone() {
             &mut *conn,
         )
         .await?;
-        assert!(analysis::renew(conn, incident_id, lease).await?);
+        assert!(analysis::renew(conn, lease).await?);
         let (_, renewed_at, now) = lease_stamps(conn, incident_id).await;
         assert_eq!(renewed_at, now);
         Ok::<_, aurora_db::QueryError>(())
@@ -269,6 +269,144 @@ async fn leases_are_stamped_and_judged_by_the_databases_clock_alone() {
             .await
             .unwrap(),
         [incident_id]
+    );
+}
+
+/// An analyst with one runbook of the harness' user for disk alerts, running `commands`.
+fn analyst_running(h: &Harness, commands: &[&[&str]]) -> aurora_rca_worker::Analyst {
+    let runbook = aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+        name: "disk checks".into(),
+        user: h.user.to_string(),
+        match_terms: vec!["disk".into()],
+        commands: commands
+            .iter()
+            .map(|argv| argv.iter().map(|arg| (*arg).to_owned()).collect())
+            .collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let limits = aurora_settings::CommandLimits {
+        timeout_secs: 60,
+        output_cap_bytes: 65536,
+        max_concurrent: 4,
+        env_allowlist: vec!["PATH".into()],
+    };
+    aurora_rca_worker::Analyst {
+        commands: aurora_rca_worker::commands::CommandRunner::new(vec![runbook], limits),
+        ..aurora_rca_worker::Analyst::builtin()
+    }
+}
+
+/// Waits until the incident has a thought starting with `start`.
+async fn thought_appears(h: &Harness, incident_id: uuid::Uuid, start: &str) {
+    let pool = h.db.pool();
+    aurora_e2e::eventually(start, std::time::Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get().await.ok()?;
+            let thoughts = analysis::thoughts(&mut conn, incident_id).await.ok()?;
+            thoughts
+                .iter()
+                .any(|t| t.content.starts_with(start))
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+/// Another worker takes the analysis over, as after a lapse of the first worker's lease;
+/// answers the last thought written before.
+async fn another_worker_takes_over(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+) -> i64 {
+    let last = analysis::thoughts(conn, incident_id)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |t| t.id);
+    let_leases_lapse(conn).await;
+    assert!(matches!(
+        analysis::claim(conn, incident_id, 3, lease::LEASE)
+            .await
+            .unwrap(),
+        analysis::Claim::TakenOver(..)
+    ));
+    last
+}
+
+/// What the first worker wrote after the takeover: thoughts past `last`, and command runs.
+async fn written_after(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+    last: i64,
+) -> (Vec<String>, usize) {
+    let thoughts = analysis::thoughts(conn, incident_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.id > last)
+        .map(|t| t.content)
+        .collect();
+    let runs = analysis::command_runs(conn, incident_id).await.unwrap();
+    (thoughts, runs.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_writes_nothing_more_and_starts_no_command() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let investigator = h.investigator(analyst_running(
+        &h,
+        &[&["sleep", "2"], &["echo", "second command"]],
+    ));
+    let attempt = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    thought_appears(&h, incident_id, "Running `sleep 2`").await;
+    let mut conn = h.db.connect().await;
+    let last = another_worker_takes_over(&mut conn, incident_id).await;
+    // Its command ends before its next renewal would notice; the database refuses the run's
+    // record, and the attempt stops there.
+    assert_eq!(
+        attempt.await.unwrap().unwrap(),
+        InvestigationOutcome::Stopped
+    );
+    assert_eq!(
+        written_after(&mut conn, incident_id, last).await,
+        (vec![], 0),
+        "nothing written by the attempt that lost its lease"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_stops_its_running_command_at_the_next_renewal() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let investigator = h.investigator(analyst_running(&h, &[&["sleep", "30"]]));
+    let started = std::time::Instant::now();
+    let attempt = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    thought_appears(&h, incident_id, "Running `sleep 30`").await;
+    let mut conn = h.db.connect().await;
+    let last = another_worker_takes_over(&mut conn, incident_id).await;
+    // The next renewal (every 5 s) finds the lease lost: the command is killed, not waited for.
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(15), attempt)
+        .await
+        .expect("the attempt stops well before its 30 s command would end")
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, InvestigationOutcome::Stopped);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(
+        written_after(&mut conn, incident_id, last).await,
+        (vec![], 0)
+    );
+    // The incident is the other worker's to finish.
+    assert_eq!(
+        incidents::get(&mut conn, incident_id)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("running")
     );
 }
 
@@ -312,7 +450,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
     assert_eq!(merged_target.affected_services, ["postgres", "search"]);
     // The worker's completion finds its analysis stopped and writes nothing over it.
     assert!(
-        analysis::complete(&mut conn, source, source_lease, "late summary")
+        analysis::complete(&mut conn, source_lease, "late summary")
             .await
             .unwrap()
             .is_none()
@@ -652,7 +790,7 @@ async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
     )
     .await
     .unwrap();
-    let completed = analysis::complete(&mut conn, incident_id, lease, "Likely cause: disk full")
+    let completed = analysis::complete(&mut conn, lease, "Likely cause: disk full")
         .await
         .unwrap()
         .expect("the lease holder completes");

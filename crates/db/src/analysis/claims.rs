@@ -15,14 +15,24 @@ use crate::incidents::Incident;
 use crate::schema::{analysis_claims, incidents};
 use crate::{QueryResult, time};
 
+/// The lease one attempt holds on an incident's analysis. Renewals, writes, releases and the
+/// completion of an attempt change something only while its lease is the one on the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The incident analysed.
+    pub incident_id: Uuid,
+    /// The attempt (`analysis_claims.lease_id`).
+    pub id: Uuid,
+}
+
 /// The answer to a claim.
 #[derive(Debug)]
 pub enum Claim {
     /// This caller runs the analysis, under this lease.
-    Claimed(Box<Incident>, Uuid),
+    Claimed(Box<Incident>, Lease),
     /// This caller runs the analysis another worker began and stopped renewing (it died),
     /// under this new lease.
-    TakenOver(Box<Incident>, Uuid),
+    TakenOver(Box<Incident>, Lease),
     /// It was claimed before (by another worker, or before a redelivery).
     AlreadyClaimed,
     /// The user already has `limit` analyses running; try again later.
@@ -82,6 +92,10 @@ pub async fn claim(
             return Ok(Claim::UserBusy);
         }
         let lease_id = Uuid::new_v4();
+        let held = Lease {
+            incident_id,
+            id: lease_id,
+        };
         if running {
             let taken = diesel::update(analysis_claims::table.find(incident_id))
                 .filter(analysis_claims::renewed_at.lt(now - interval(lease)))
@@ -101,7 +115,7 @@ pub async fn claim(
                 .select(Incident::as_select())
                 .first(conn)
                 .await?;
-            return Ok(Claim::TakenOver(Box::new(incident), lease_id));
+            return Ok(Claim::TakenOver(Box::new(incident), held));
         }
         let claimed = diesel::update(incidents::table.find(incident_id))
             .filter(incidents::aurora_status.eq(AuroraStatus::Idle.as_str()))
@@ -132,28 +146,43 @@ pub async fn claim(
             ))
             .execute(conn)
             .await?;
-        Ok(Claim::Claimed(Box::new(incident), lease_id))
+        Ok(Claim::Claimed(Box::new(incident), held))
     })
     .await
 }
 
 /// Renews `lease` on a running analysis; answers false once the analysis is no longer running
 /// or another attempt holds it.
-pub async fn renew(
-    conn: &mut AsyncPgConnection,
-    incident_id: Uuid,
-    lease: Uuid,
-) -> QueryResult<bool> {
+pub async fn renew(conn: &mut AsyncPgConnection, lease: Lease) -> QueryResult<bool> {
     let still_running = incidents::table
-        .filter(incidents::id.eq(incident_id))
+        .filter(incidents::id.eq(lease.incident_id))
         .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()));
-    let renewed = diesel::update(analysis_claims::table.find(incident_id))
-        .filter(analysis_claims::lease_id.eq(lease))
+    let renewed = diesel::update(analysis_claims::table.find(lease.incident_id))
+        .filter(analysis_claims::lease_id.eq(lease.id))
         .filter(diesel::dsl::exists(still_running))
         .set(analysis_claims::renewed_at.eq(now))
         .execute(conn)
         .await?;
     Ok(renewed == 1)
+}
+
+/// Whether `lease` still holds a running analysis, and if so keeps it held (its claim row
+/// share-locked) until the caller's transaction ends: a takeover, which rewrites that row,
+/// waits until then, so what the transaction writes lands before any takeover or not at all.
+pub async fn hold(conn: &mut AsyncPgConnection, lease: Lease) -> QueryResult<bool> {
+    let still_running = incidents::table
+        .filter(incidents::id.eq(lease.incident_id))
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()));
+    let held = analysis_claims::table
+        .find(lease.incident_id)
+        .filter(analysis_claims::lease_id.eq(lease.id))
+        .filter(diesel::dsl::exists(still_running))
+        .select(analysis_claims::incident_id)
+        .for_share()
+        .first::<Uuid>(conn)
+        .await
+        .optional()?;
+    Ok(held.is_some())
 }
 
 /// Running analyses whose lease was last renewed more than `lease` ago by the database's
@@ -217,14 +246,15 @@ pub async fn expire_running(
 /// summary then becomes a thought. Call it inside the transaction that writes the outcome.
 pub async fn complete(
     conn: &mut AsyncPgConnection,
-    incident_id: Uuid,
-    lease: Uuid,
+    lease: Lease,
     summary: &str,
 ) -> QueryResult<Option<Incident>> {
     let at = time::now();
-    let held = analysis_claims::table
-        .filter(analysis_claims::incident_id.eq(incident_id))
-        .filter(analysis_claims::lease_id.eq(lease));
+    let incident_id = lease.incident_id;
+    // Held to the end of the caller's transaction, so no takeover slips in before it commits.
+    if !hold(conn, lease).await? {
+        return Ok(None);
+    }
     // Locked, so a person's edit lands either before (and is kept) or after this.
     let edited_by: Option<Option<String>> = incidents::table
         .find(incident_id)
@@ -235,8 +265,7 @@ pub async fn complete(
         .optional()?;
     let person_wrote_summary = matches!(edited_by, Some(Some(_)));
     let update = diesel::update(incidents::table.find(incident_id))
-        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()))
-        .filter(diesel::dsl::exists(held));
+        .filter(incidents::aurora_status.eq(AuroraStatus::Running.as_str()));
     let completed = if person_wrote_summary {
         update
             .set((
@@ -275,14 +304,10 @@ pub async fn complete(
 /// message's redelivery, or any worker's sweep, takes the analysis over and runs it again.
 /// Its time budget still counts from the first claim. Nothing happens if another attempt
 /// holds the claim by now.
-pub async fn release(
-    conn: &mut AsyncPgConnection,
-    incident_id: Uuid,
-    lease: Uuid,
-    reason: &str,
-) -> QueryResult<()> {
+pub async fn release(conn: &mut AsyncPgConnection, lease: Lease, reason: &str) -> QueryResult<()> {
+    let incident_id = lease.incident_id;
     let released = diesel::update(analysis_claims::table.find(incident_id))
-        .filter(analysis_claims::lease_id.eq(lease))
+        .filter(analysis_claims::lease_id.eq(lease.id))
         .set(analysis_claims::renewed_at.eq(chrono::DateTime::UNIX_EPOCH.naive_utc()))
         .execute(conn)
         .await?;

@@ -3,13 +3,16 @@
 
 mod claims;
 
+use aurora_domain::AuroraStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use claims::{Claim, claim, complete, expire_running, lapsed_leases, release, renew};
+pub use claims::{
+    Claim, Lease, claim, complete, expire_running, hold, lapsed_leases, release, renew,
+};
 
 use crate::incidents::Incident;
 use crate::schema::{
@@ -179,6 +182,52 @@ pub async fn add_thoughts<K: AsRef<str>, C: AsRef<str>>(
         .map(drop)
 }
 
+/// Writes thoughts as [`add_thoughts`] does, but only while `lease` holds the running
+/// analysis; answers whether it did. The check and the insert are one statement that
+/// share-locks the claim, so a takeover commits either after these thoughts or before the
+/// check, never in between: an attempt that lost its claim writes nothing more.
+pub async fn add_thoughts_held<K: AsRef<str>, C: AsRef<str>>(
+    conn: &mut AsyncPgConnection,
+    lease: Lease,
+    thoughts: &[(K, C)],
+) -> QueryResult<bool> {
+    use diesel::sql_types::{Array, Text, Timestamp, Uuid as SqlUuid};
+    if thoughts.is_empty() {
+        return hold(conn, lease).await;
+    }
+    let kinds: Vec<&str> = thoughts.iter().map(|(kind, _)| kind.as_ref()).collect();
+    let contents: Vec<&str> = thoughts.iter().map(|(_, c)| c.as_ref()).collect();
+    let written = diesel::sql_query(
+        "INSERT INTO incident_thoughts (incident_id, kind, content, created_at) \
+         SELECT c.incident_id, t.kind, t.content, $4 \
+         FROM analysis_claims c \
+         CROSS JOIN unnest($5::text[], $6::text[]) WITH ORDINALITY AS t(kind, content, n) \
+         WHERE c.incident_id = $1 AND c.lease_id = $2 \
+           AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = c.incident_id AND i.aurora_status = $3) \
+         ORDER BY t.n \
+         FOR SHARE OF c",
+    )
+    .bind::<SqlUuid, _>(lease.incident_id)
+    .bind::<SqlUuid, _>(lease.id)
+    .bind::<Text, _>(AuroraStatus::Running.as_str())
+    .bind::<Timestamp, _>(time::now())
+    .bind::<Array<Text>, _>(&kinds)
+    .bind::<Array<Text>, _>(&contents)
+    .execute(conn)
+    .await?;
+    Ok(written > 0)
+}
+
+/// Writes one thought while `lease` holds the running analysis; see [`add_thoughts_held`].
+pub async fn add_thought_held(
+    conn: &mut AsyncPgConnection,
+    lease: Lease,
+    kind: &str,
+    content: &str,
+) -> QueryResult<bool> {
+    add_thoughts_held(conn, lease, &[(kind, content)]).await
+}
+
 /// An incident's thoughts, in the order they were written.
 pub async fn thoughts(
     conn: &mut AsyncPgConnection,
@@ -252,26 +301,35 @@ pub async fn add_suggestion(
         .map(drop)
 }
 
-/// Stores a diagnostic command's run.
+/// Stores a diagnostic command's run, only while `lease` holds the running analysis (checked
+/// as [`add_thoughts_held`] does); answers whether it did.
 pub async fn record_command_run(
     conn: &mut AsyncPgConnection,
-    incident_id: Uuid,
+    lease: Lease,
     argv: &[String],
     exit_code: Option<i32>,
     output: &str,
     duration_ms: i32,
     started_at: NaiveDateTime,
-) -> QueryResult<CommandRun> {
-    diesel::insert_into(command_runs::table)
-        .values((
-            command_runs::incident_id.eq(incident_id),
-            command_runs::argv.eq(argv),
-            command_runs::exit_code.eq(exit_code),
-            command_runs::output.eq(output),
-            command_runs::duration_ms.eq(duration_ms),
-            command_runs::started_at.eq(started_at),
-        ))
-        .returning(CommandRun::as_returning())
-        .get_result(conn)
-        .await
+) -> QueryResult<bool> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp, Uuid as SqlUuid};
+    let written = diesel::sql_query(
+        "INSERT INTO command_runs (incident_id, argv, exit_code, output, duration_ms, started_at) \
+         SELECT c.incident_id, $4, $5, $6, $7, $8 \
+         FROM analysis_claims c \
+         WHERE c.incident_id = $1 AND c.lease_id = $2 \
+           AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = c.incident_id AND i.aurora_status = $3) \
+         FOR SHARE OF c",
+    )
+    .bind::<SqlUuid, _>(lease.incident_id)
+    .bind::<SqlUuid, _>(lease.id)
+    .bind::<Text, _>(AuroraStatus::Running.as_str())
+    .bind::<Array<Text>, _>(argv)
+    .bind::<Nullable<Integer>, _>(exit_code)
+    .bind::<Text, _>(output)
+    .bind::<Integer, _>(duration_ms)
+    .bind::<Timestamp, _>(started_at)
+    .execute(conn)
+    .await?;
+    Ok(written == 1)
 }
