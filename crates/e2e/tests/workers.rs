@@ -411,6 +411,65 @@ async fn a_worker_that_lost_its_lease_stops_its_running_command_at_the_next_rene
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_never_wait_behind_analyses_for_a_connection() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    // The analyses' pool is one connection, which the analysis holds while its command runs:
+    // a renewal taking its connection from that pool would wait and fail.
+    let busy = aurora_db::pool::build(
+        h.db.url(),
+        aurora_db::pool::PoolOptions {
+            max_size: 1,
+            statement_timeout: std::time::Duration::from_secs(10),
+            application_name: "aurora-test-analyses".to_owned(),
+            timeout: std::time::Duration::from_secs(1),
+        },
+    )
+    .unwrap();
+    let investigator = aurora_rca_worker::Investigator::new(
+        busy,
+        h.db.pool(),
+        h.bus.bus.clone(),
+        std::sync::Arc::new(analyst_running(&h, &[&["sleep", "8"]])),
+    );
+    let attempt = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    let pool = h.db.pool();
+    aurora_e2e::eventually(
+        "a renewal while the analysis runs",
+        std::time::Duration::from_secs(8),
+        || {
+            let pool = pool.clone();
+            async move {
+                use aurora_db::schema::analysis_claims;
+                use diesel::prelude::*;
+                let mut conn = pool.get().await.ok()?;
+                let (claimed_at, renewed_at): (chrono::NaiveDateTime, chrono::NaiveDateTime) =
+                    diesel_async::RunQueryDsl::get_result(
+                        analysis_claims::table
+                            .find(incident_id)
+                            .select((analysis_claims::claimed_at, analysis_claims::renewed_at)),
+                        &mut conn,
+                    )
+                    .await
+                    .ok()?;
+                let running = incidents::get(&mut conn, incident_id)
+                    .await
+                    .ok()?
+                    .aurora_status
+                    .as_deref()
+                    == Some("running");
+                (running && renewed_at > claimed_at).then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        attempt.await.unwrap().unwrap(),
+        InvestigationOutcome::Completed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_stops_the_sources_running_analysis() {
     let h = Harness::new().await;
     let target = h.send(&disk_full()).await.opened_incidents[0];

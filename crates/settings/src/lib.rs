@@ -7,7 +7,7 @@
 //! | setting | default | meaning |
 //! | --- | --- | --- |
 //! | `database.url` | `postgres://postgres@127.0.0.1:5432/aurora` | PostgreSQL |
-//! | `database.pool_size` | `10` | connections per process |
+//! | `database.pool_size` | `10` | connections per process (the rca-worker opens 2 more, its own, for lease renewals, so they never wait behind analyses) |
 //! | `database.statement_timeout_ms` | `10000` | server-side statement limit |
 //! | `database.pool_timeout_ms` | `5000` | longest a caller waits for a pooled connection, or for a new one to open; then it fails instead of hanging |
 //! | `database.liveness_after_secs` | `120` | a worker or the API that could not reach PostgreSQL this long answers `/healthz` with 503, so it is restarted (`0`: never; the ingress never, as it serves known tokens without PostgreSQL) |

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_bus::{Delivery, IncidentSubject, Topology, consume};
+use aurora_db::DbPool;
 use aurora_domain::IncidentCreated;
 use aurora_runtime::Connections;
 use aurora_settings::Settings;
@@ -24,8 +25,11 @@ const IN_FLIGHT: usize = 4;
 const ACK_WAIT: Duration = Duration::from_secs(60);
 
 /// Investigates new incidents until `shutdown` fires; an in-flight one is finished first.
+/// Leases are renewed over `leases`, a pool apart from `connections.pool` (see
+/// [`Investigator::new`]).
 pub async fn run(
     connections: Connections,
+    leases: DbPool,
     analyst: Arc<Analyst>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -40,8 +44,12 @@ pub async fn run(
         )
         .await?;
     let budget_secs = analyst.analysis_budget_secs;
-    let investigator =
-        Investigator::new(connections.pool.clone(), connections.bus.clone(), analyst);
+    let investigator = Investigator::new(
+        connections.pool.clone(),
+        leases,
+        connections.bus.clone(),
+        analyst,
+    );
     let expiry = tokio::spawn(crate::expiry::run(
         connections.pool.clone(),
         budget_secs,
@@ -81,11 +89,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         analysis_budget_secs: settings.rca.analysis_budget_secs,
         llm: settings.rca.llm.clone().map(LlmAnalyst::new),
     });
+    let leases =
+        aurora_runtime::database_pool(&settings, "rca-worker-leases", crate::lease::POOL_SIZE)?;
     aurora_runtime::run_worker(
         &settings,
         "rca-worker",
         settings.rca_worker.bind,
-        |connections, shutdown| run(connections, analyst, shutdown),
+        |connections, shutdown| run(connections, leases, analyst, shutdown),
     )
     .await
 }

@@ -68,6 +68,7 @@ impl Analyst {
 #[derive(Clone)]
 pub struct Investigator {
     pool: DbPool,
+    leases: DbPool,
     bus: Bus,
     analyst: Arc<Analyst>,
 }
@@ -77,9 +78,16 @@ fn transient(err: impl ToString) -> HandlerError {
 }
 
 impl Investigator {
-    /// An investigator over these connections.
-    pub fn new(pool: DbPool, bus: Bus, analyst: Arc<Analyst>) -> Self {
-        Self { pool, bus, analyst }
+    /// An investigator whose analyses work over `pool` and renew their leases over `leases`,
+    /// a small pool of its own (see [`lease::POOL_SIZE`]), so renewals never wait behind
+    /// analyses for a connection.
+    pub fn new(pool: DbPool, leases: DbPool, bus: Bus, analyst: Arc<Analyst>) -> Self {
+        Self {
+            pool,
+            leases,
+            bus,
+            analyst,
+        }
     }
 
     /// Investigates one incident, unless it was already claimed.
@@ -111,7 +119,7 @@ impl Investigator {
             }
         };
         let started = Instant::now();
-        let renewal = lease::Renewal::start(self.pool.clone(), lease);
+        let renewal = lease::Renewal::start(self.leases.clone(), lease);
         let lost = renewal.lost();
         // Each step below commits on its own, so a person watching sees thoughts appear. Every
         // write is made under the lease (the database refuses it once the lease is lost), and

@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 pub const LEASE: Duration = Duration::from_secs(15);
 /// How often a working worker renews.
 const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// Connections of the worker's own pool for renewals. A renewal is one short statement every
+/// 5 s per running analysis, so two serve every analysis a worker runs at once, and one stays
+/// free while the other waits out a slow answer.
+pub const POOL_SIZE: usize = 2;
 
 /// Why an attempt stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +63,9 @@ pub struct Renewal {
 }
 
 impl Renewal {
-    /// Starts renewing `lease` over `pool`.
+    /// Starts renewing `lease` over `pool`, which must not be the pool the analyses use: each
+    /// analysis holds a connection for its whole length, and a renewal waiting behind them for
+    /// one would let a live lease lapse and the analysis be taken over.
     pub fn start(pool: DbPool, lease: Lease) -> Self {
         let lost = CancellationToken::new();
         let task = tokio::spawn({
