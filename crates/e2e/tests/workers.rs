@@ -5,6 +5,14 @@ use aurora_domain::SourceType;
 use aurora_e2e::harness::{Harness, TestAlert};
 use aurora_rca_worker::{InvestigationOutcome, expiry, lease};
 
+/// A sweeper over `investigator`'s pool whose takeovers may hold `slots` at once.
+fn sweeper(investigator: &aurora_rca_worker::Investigator, slots: usize) -> expiry::Sweeper {
+    expiry::Sweeper::new(
+        investigator.clone(),
+        std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+    )
+}
+
 /// Every lease in the test database was last renewed a minute earlier: their workers died.
 async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
     diesel_async::RunQueryDsl::execute(
@@ -106,15 +114,13 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         .await
         .unwrap();
     let investigator = h.investigator(aurora_rca_worker::Analyst::builtin());
+    let mut sweeper = sweeper(&investigator, 4);
     // While its lease holds, nobody else takes it: not a redelivery, not a sweep.
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::AlreadyClaimed
     );
-    assert_eq!(
-        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
-        Ok(0)
-    );
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(0));
 
     // The killed worker's own completion, had it come back, would now write nothing.
     let analysis::Claim::TakenOver(_, _) = ({
@@ -134,24 +140,16 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     );
     // That takeover, too, dies at once: the next sweep takes the analysis over and completes it.
     let_leases_lapse(&mut conn).await;
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(1));
+    sweeper.finish().await;
     assert_eq!(
-        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
-        Ok(1)
+        incidents::get(&mut conn, incident_id)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("complete")
     );
-    let pool = h.db.pool();
-    aurora_e2e::eventually(
-        "the taken-over analysis to complete",
-        std::time::Duration::from_secs(20),
-        || {
-            let pool = pool.clone();
-            async move {
-                let mut conn = pool.get().await.ok()?;
-                let incident = incidents::get(&mut conn, incident_id).await.ok()?;
-                (incident.aurora_status.as_deref() == Some("complete")).then_some(())
-            }
-        },
-    )
-    .await;
     let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
     assert!(
         thoughts
@@ -177,10 +175,59 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::AlreadyClaimed
     );
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeovers_wait_for_a_free_slot_and_are_finished_before_the_sweeps_stop() {
+    let h = Harness::new().await;
+    let mut conn = h.db.connect().await;
+    let mut lapsed = Vec::new();
+    for (fingerprint, environment) in [
+        ("disk-a", "env-a"),
+        ("disk-b", "env-b"),
+        ("disk-c", "env-c"),
+    ] {
+        let alert = TestAlert::firing(
+            SourceType::Alertmanager,
+            fingerprint,
+            "postgres",
+            "DiskFull",
+        )
+        .in_environment(Some(environment));
+        let incident_id = h.send(&alert).await.opened_incidents[0];
+        // Claimed by a worker that was then killed.
+        assert!(matches!(
+            analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
+                .await
+                .unwrap(),
+            analysis::Claim::Claimed(..)
+        ));
+        lapsed.push(incident_id);
+    }
+    let_leases_lapse(&mut conn).await;
+    // Each takeover takes a second (its runbook command), and the worker has one slot.
+    let investigator = h.investigator(analyst_running(&h, &[&["sleep", "1"]]));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let mut sweeper = expiry::Sweeper::new(investigator, std::sync::Arc::clone(&slots));
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(1));
     assert_eq!(
-        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
-        Ok(0)
+        sweeper.take_over_lapsed().await,
+        Ok(0),
+        "the others wait for a free slot"
     );
+    // Told to stop, the sweeps end only once the takeover they began has finished.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shutdown.cancel();
+    expiry::run(sweeper, shutdown).await;
+    assert_eq!(slots.available_permits(), 1);
+    let mut statuses = Vec::new();
+    for incident_id in &lapsed {
+        let incident = incidents::get(&mut conn, *incident_id).await.unwrap();
+        statuses.push(incident.aurora_status.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["complete", "running", "running"]);
 }
 
 /// A claim's `claimed_at` and `renewed_at`, and the database's `now()`, read together.
@@ -758,10 +805,12 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         Some("idle"),
         "left for later"
     );
+    let analyst = aurora_rca_worker::Analyst {
+        analysis_budget_secs: 0,
+        ..aurora_rca_worker::Analyst::builtin()
+    };
     assert_eq!(
-        aurora_rca_worker::expiry::sweep(&h.db.pool(), 0)
-            .await
-            .unwrap(),
+        sweeper(&h.investigator(analyst), 4).expire().await.unwrap(),
         1
     );
     let stopped = incidents::get(&mut conn, first).await.unwrap();

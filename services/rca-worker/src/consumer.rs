@@ -9,15 +9,18 @@ use aurora_db::DbPool;
 use aurora_domain::IncidentCreated;
 use aurora_runtime::Connections;
 use aurora_settings::Settings;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use aurora_rca::KnowledgeBase;
 
 use crate::commands::CommandRunner;
+use crate::expiry::{self, Sweeper};
 use crate::llm::LlmAnalyst;
 use crate::{Analyst, Investigator};
 
-/// Investigations one worker runs at once (the per-user limit still applies).
+/// Investigations one worker runs at once, whether from the stream or taken over by its sweeps
+/// (the per-user limit still applies).
 const IN_FLIGHT: usize = 4;
 
 /// How long an investigation may run before JetStream offers the event to another worker
@@ -43,19 +46,17 @@ pub async fn run(
             ACK_WAIT,
         )
         .await?;
-    let budget_secs = analyst.analysis_budget_secs;
     let investigator = Investigator::new(
         connections.pool.clone(),
         leases,
         connections.bus.clone(),
         analyst,
     );
-    let expiry = tokio::spawn(crate::expiry::run(
-        connections.pool.clone(),
-        budget_secs,
-        investigator.clone(),
-        shutdown.clone(),
-    ));
+    // One budget of analyses for the stream and the sweeps alike: each analysis holds a pooled
+    // connection for its length, so together they never hold more than IN_FLIGHT of them.
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let sweeper = Sweeper::new(investigator.clone(), Arc::clone(&slots));
+    let expiry = tokio::spawn(expiry::run(sweeper, shutdown.clone()));
     let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
     let consumed = consume(
         consumer,
@@ -65,7 +66,9 @@ pub async fn run(
         IN_FLIGHT,
         |delivery: Delivery<IncidentCreated>| {
             let investigator = investigator.clone();
+            let slots = Arc::clone(&slots);
             async move {
+                let _slot = slots.acquire_owned().await.expect("never closed");
                 investigator
                     .investigate(delivery.payload.incident_id)
                     .await

@@ -90,6 +90,16 @@ impl Investigator {
         }
     }
 
+    /// What it knows and may do.
+    pub fn analyst(&self) -> &Analyst {
+        &self.analyst
+    }
+
+    /// The pool its analyses work over.
+    pub(crate) fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
     /// Investigates one incident, unless it was already claimed.
     pub async fn investigate(
         &self,

@@ -4,6 +4,11 @@
 //! - [`investigation`]: claim, chat session, thoughts as they are written, suggestions,
 //!   summary, analyzed.
 //! - [`context`]: what the analyst is given, gathered from PostgreSQL.
+//! - [`lease`]: the claim's lease, renewed while the analysis runs; an attempt that lost it
+//!   stops.
+//! - [`expiry`]: the sweeps that stop analyses past their budget and take over those whose
+//!   worker died.
+//! - [`commands`], [`llm`]: runbook commands, and the language-model analyst.
 //!
 //! The analysis itself is the built-in analyst of `aurora-rca`.
 
