@@ -787,15 +787,15 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
     ));
     let analyst = aurora_rca_worker::Analyst {
         max_concurrent_per_user: 1,
+        claim_idle_after_secs: 0,
         ..aurora_rca_worker::Analyst::builtin()
     };
     let investigator = h.investigator(analyst);
-    let busy = investigator
-        .investigate(second)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(busy.contains("most analyses running"), "{busy}");
+    // Waiting is no failure (the event is acked): the incident is left for the sweeps.
+    assert_eq!(
+        investigator.investigate(second).await.unwrap(),
+        InvestigationOutcome::Waiting
+    );
     assert_eq!(
         incidents::get(&mut conn, second)
             .await
@@ -804,6 +804,12 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
             .as_deref(),
         Some("idle"),
         "left for later"
+    );
+    let mut sweeps = sweeper(&investigator, 4);
+    assert_eq!(
+        sweeps.claim_waiting().await,
+        Ok(0),
+        "its user has no free slot yet"
     );
     let analyst = aurora_rca_worker::Analyst {
         analysis_budget_secs: 0,
@@ -820,11 +826,105 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         thoughts.last().unwrap().content,
         "The analysis ran past its 0 s time budget and was stopped."
     );
-    // The user's slot is free again.
+    // The user's slot is free again: the next sweep claims the waiting incident.
+    assert_eq!(sweeps.claim_waiting().await, Ok(1));
+    sweeps.finish().await;
     assert_eq!(
-        investigator.investigate(second).await.unwrap(),
-        InvestigationOutcome::Completed
+        incidents::get(&mut conn, second)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("complete")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_a_users_limit_is_all_analysed_and_waiting_is_no_failed_delivery() {
+    const BURST: [(&str, &str); 6] = [
+        ("disk-1", "env-1"),
+        ("disk-2", "env-2"),
+        ("disk-3", "env-3"),
+        ("disk-4", "env-4"),
+        ("disk-5", "env-5"),
+        ("disk-6", "env-6"),
+    ];
+    let h = Harness::new().await;
+    // Slow analyses (a one-second command each), two at most at once for the user: four of
+    // the six must wait for a slot.
+    let analyst = aurora_rca_worker::Analyst {
+        max_concurrent_per_user: 2,
+        claim_idle_after_secs: 1,
+        ..analyst_running(&h, &[&["sleep", "1"]])
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(aurora_rca_worker::run(
+        aurora_runtime::Connections {
+            pool: h.db.pool(),
+            bus: h.bus.bus.clone(),
+        },
+        h.db.pool(),
+        std::sync::Arc::new(analyst),
+        shutdown.clone(),
+    ));
+    let mut burst = Vec::new();
+    for (fingerprint, environment) in BURST {
+        let alert = TestAlert::firing(
+            SourceType::Alertmanager,
+            fingerprint,
+            "postgres",
+            "DiskFull",
+        )
+        .in_environment(Some(environment));
+        burst.push(h.send(&alert).await.opened_incidents[0]);
+    }
+    let pool = h.db.pool();
+    aurora_e2e::eventually(
+        "every incident of the burst analysed",
+        std::time::Duration::from_secs(60),
+        || {
+            let (pool, burst) = (pool.clone(), burst.clone());
+            async move {
+                let mut conn = pool.get().await.ok()?;
+                for incident_id in burst {
+                    let incident = incidents::get(&mut conn, incident_id).await.ok()?;
+                    if incident.aurora_status.as_deref() != Some("complete") {
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        },
+    )
+    .await;
+    let mut conn = h.db.connect().await;
+    assert!(
+        aurora_db::dead_letters::list(&mut conn, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "waiting set nothing aside"
+    );
+    // Each event was delivered once and acked: waiting spent none of the retry budget.
+    let topology = h.bus.bus.topology();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = h
+        .bus
+        .bus
+        .jetstream()
+        .get_stream(topology.incidents_stream())
+        .await
+        .unwrap()
+        .get_consumer(aurora_bus::Topology::RCA_WORKER)
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(
+        (info.delivered.consumer_sequence, info.num_ack_pending),
+        (BURST.len() as u64, 0),
+        "no event of the burst was redelivered"
+    );
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

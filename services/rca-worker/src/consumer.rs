@@ -62,7 +62,8 @@ pub async fn run(
         consumer,
         &dead_letters,
         shutdown,
-        // Incidents are independent; the claim makes each one analysed once.
+        // Incidents are independent; the claim makes each one analysed once. Every outcome but
+        // a failure is acked, `Waiting` too: a waiting incident is the sweeps' to claim.
         IN_FLIGHT,
         |delivery: Delivery<IncidentCreated>| {
             let investigator = investigator.clone();
@@ -89,6 +90,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         dependencies: settings.correlation.dependencies.clone(),
         commands: CommandRunner::new(settings.rca.runbooks.clone(), settings.rca.commands.clone()),
         max_concurrent_per_user: settings.rca.max_concurrent_per_user,
+        claim_idle_after_secs: settings.rca.claim_idle_after_secs,
         analysis_budget_secs: settings.rca.analysis_budget_secs,
         llm: settings.rca.llm.clone().map(LlmAnalyst::new),
     });

@@ -1,10 +1,18 @@
-//! Analyses nobody is finishing: whichever worker notices stops those past their time budget,
-//! and takes over those whose worker died (their lease lapsed), so no incident stays
-//! `running` for ever.
+//! Analyses nobody is finishing or starting: whichever worker notices stops those past their
+//! time budget, takes over those whose worker died (their lease lapsed), and claims incidents
+//! left `idle` once their user has a free slot, so no incident stays `running` or `idle` for
+//! ever.
 //!
-//! Takeovers run in the worker's own tasks, bounded by the slots the consumer also takes
-//! (a worker runs at most that many analyses, however they reached it), and tracked, so a
-//! worker told to stop finishes the takeovers it began as it finishes its messages.
+//! Waiting for a slot is the sweeps' business, not the stream's: an `incidents.created` event
+//! whose user is at `rca.max_concurrent_per_user` is acked, and the incident stays `idle`
+//! until a sweep claims it. Naking it instead would count each wait as a failed delivery (a
+//! nak is a delivery to JetStream), and a burst of slow analyses would set events aside as
+//! dead letters with their incidents never analysed. The sweep also catches incidents whose
+//! event was never handled at all.
+//!
+//! What the sweeps start runs in the worker's own tasks, bounded by the slots the consumer
+//! also takes (a worker runs at most that many analyses, however they reached it), and
+//! tracked, so a worker told to stop finishes them as it finishes its messages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +21,8 @@ use aurora_db::analysis;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use uuid::Uuid;
 
 use crate::{Investigator, lease};
 
@@ -73,8 +83,49 @@ impl Sweeper {
                 .await
                 .map_err(|err| err.to_string())?
         };
+        Ok(self.start(
+            lapsed,
+            "taking over the analysis failed; the next sweep retries",
+        ))
+    }
+
+    /// Claims incidents `idle` for longer than `rca.claim_idle_after_secs` whose user has a
+    /// free slot, as many as this worker has free slots, each analysed in its own task;
+    /// answers how many it started. Those left wait for the next sweep.
+    pub async fn claim_waiting(&mut self) -> Result<usize, String> {
+        self.forget_finished();
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let analyst = self.investigator.analyst();
+        let waiting = {
+            let mut conn = self
+                .investigator
+                .pool()
+                .get()
+                .await
+                .map_err(|err| err.to_string())?;
+            analysis::waiting(
+                &mut conn,
+                Duration::from_secs(analyst.claim_idle_after_secs),
+                analyst.max_concurrent_per_user,
+                lease::LEASE,
+                free as i64,
+            )
+            .await
+            .map_err(|err| err.to_string())?
+        };
+        Ok(self.start(
+            waiting,
+            "analysing a waiting incident failed; the next sweep retries",
+        ))
+    }
+
+    /// Investigates each incident in its own task while a slot is free; answers how many.
+    fn start(&mut self, incidents: Vec<Uuid>, on_failure: &'static str) -> usize {
         let mut started = 0;
-        for incident_id in lapsed {
+        for incident_id in incidents {
             let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
                 break;
             };
@@ -82,12 +133,12 @@ impl Sweeper {
             self.started.spawn(async move {
                 let _slot = slot;
                 if let Err(err) = investigator.investigate(incident_id).await {
-                    tracing::warn!(%incident_id, error = %err, "taking over the analysis failed; the next sweep retries");
+                    tracing::warn!(%incident_id, error = %err, "{on_failure}");
                 }
             });
             started += 1;
         }
-        Ok(started)
+        started
     }
 
     /// Waits until every analysis this sweeper started has ended.
@@ -106,7 +157,7 @@ impl Sweeper {
 
 fn log_panic(ended: Result<(), tokio::task::JoinError>) {
     if let Err(err) = ended {
-        tracing::error!(error = %err, "an analysis taken over panicked");
+        tracing::error!(error = %err, "an analysis started by a sweep panicked");
     }
 }
 
@@ -131,6 +182,11 @@ pub async fn run(mut sweeper: Sweeper, shutdown: CancellationToken) {
                 "taking over analyses whose worker stopped renewing its claim"
             ),
             Err(err) => tracing::warn!(error = %err, "checking analysis leases failed; retrying"),
+        }
+        match sweeper.claim_waiting().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "claiming incidents that waited for a free slot"),
+            Err(err) => tracing::warn!(error = %err, "checking waiting incidents failed; retrying"),
         }
     }
     sweeper.finish().await;

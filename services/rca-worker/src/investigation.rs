@@ -26,6 +26,9 @@ pub enum InvestigationOutcome {
     Completed,
     /// The incident had already been claimed (another worker, or before a redelivery).
     AlreadyClaimed,
+    /// Its user has the most analyses running at once: the incident stays `idle`, and a sweep
+    /// claims it once one of them has ended (see [`crate::expiry`]).
+    Waiting,
     /// The analysis was stopped while it ran (its incident was merged into another, or it ran
     /// past its time budget), or another worker took it over (this worker's lease lapsed): this
     /// attempt stopped without writing anything more.
@@ -44,6 +47,8 @@ pub struct Analyst {
     pub commands: CommandRunner,
     /// Analyses one user may have running at once.
     pub max_concurrent_per_user: i64,
+    /// How long an incident stays `idle` before the sweeps claim it (`rca.claim_idle_after_secs`).
+    pub claim_idle_after_secs: u64,
     /// Longest an analysis may run before any worker stops it.
     pub analysis_budget_secs: u64,
     /// The language-model analyst, when one is configured.
@@ -58,6 +63,7 @@ impl Analyst {
             dependencies: HashMap::new(),
             commands: CommandRunner::none(),
             max_concurrent_per_user: 3,
+            claim_idle_after_secs: 30,
             analysis_budget_secs: 300,
             llm: None,
         }
@@ -121,11 +127,14 @@ impl Investigator {
                 tracing::info!(%incident_id, "analysis already claimed; skipping");
                 return Ok(InvestigationOutcome::AlreadyClaimed);
             }
-            // Redelivered after a delay, when one of the user's analyses has finished.
+            // Not a failure, so not an error: the event's redeliveries are for failures, and
+            // JetStream counts every delivery, naked or not, towards the dead-letter limit. A
+            // burst of slow analyses would spend that budget only waiting and leave incidents
+            // `idle` for good. The incident stays `idle` instead, and the sweeps claim it as
+            // soon as its user has a free slot.
             Claim::UserBusy => {
-                return Err(transient(
-                    "the user has the most analyses running at once; retrying later",
-                ));
+                tracing::info!(%incident_id, "the user has the most analyses running at once; the incident waits for a sweep");
+                return Ok(InvestigationOutcome::Waiting);
             }
         };
         let started = Instant::now();

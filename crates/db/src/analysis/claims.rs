@@ -203,6 +203,55 @@ pub async fn lapsed_leases(
         .await
 }
 
+/// Incidents whose analysis waits to be claimed: `idle` (not merged) since they opened more
+/// than `idle_for` ago by the database's clock, and within what their user may still start
+/// (`per_user_limit` less the analyses running on leases renewed within `lease`), oldest
+/// first, at most `limit`. Their user was at the limit when their event came, or their event
+/// was never handled; [`claim`] decides, as for any other.
+pub async fn waiting(
+    conn: &mut AsyncPgConnection,
+    idle_for: Duration,
+    per_user_limit: i64,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<Uuid>> {
+    use diesel::sql_types::{BigInt, Interval, Text};
+
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+
+    let waiting: Vec<Waiting> = diesel::sql_query(
+        "WITH live AS ( \
+             SELECT r.user_id, count(*) AS running \
+             FROM incidents r JOIN analysis_claims c ON c.incident_id = r.id \
+             WHERE r.aurora_status = $2 AND c.renewed_at >= now() - $5 \
+             GROUP BY r.user_id \
+         ), idle AS ( \
+             SELECT i.id, i.user_id, i.created_at, \
+                    row_number() OVER (PARTITION BY i.user_id ORDER BY i.created_at, i.id) AS place \
+             FROM incidents i \
+             WHERE i.aurora_status = $1 AND i.status <> $3 AND i.created_at < now() - $4 \
+         ) \
+         SELECT idle.id FROM idle LEFT JOIN live ON live.user_id = idle.user_id \
+         WHERE idle.place <= $6 - coalesce(live.running, 0) \
+         ORDER BY idle.created_at, idle.id \
+         LIMIT $7",
+    )
+    .bind::<Text, _>(AuroraStatus::Idle.as_str())
+    .bind::<Text, _>(AuroraStatus::Running.as_str())
+    .bind::<Text, _>(aurora_domain::IncidentStatus::Merged.as_str())
+    .bind::<Interval, _>(interval(idle_for))
+    .bind::<Interval, _>(interval(lease))
+    .bind::<BigInt, _>(per_user_limit)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(waiting.into_iter().map(|w| w.id).collect())
+}
+
 /// Stops every analysis first claimed more than `budget` ago by the database's clock (it
 /// hangs, or keeps failing): `error`, with the reason as a thought. Answers the incidents
 /// stopped.

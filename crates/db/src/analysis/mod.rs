@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use claims::{
-    Claim, Lease, claim, complete, expire_running, hold, lapsed_leases, release, renew,
+    Claim, Lease, claim, complete, expire_running, hold, lapsed_leases, release, renew, waiting,
 };
 
 use crate::incidents::Incident;
