@@ -1,4 +1,5 @@
-//! The correlator's alert lifecycle and the RCA worker's claim, called directly.
+//! The correlator's alert lifecycle and the RCA worker's claim, leases and sweeps, called
+//! directly; and the RCA worker's run loop over the harness' streams, for a burst that waits.
 
 use aurora_db::{alerts, analysis, events, incidents};
 use aurora_domain::SourceType;
