@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use aurora_bus::{Bus, HandlerError};
 use aurora_db::analysis::{Claim, Lease};
-use aurora_db::incidents;
-use aurora_db::{AsyncConnection, DbPool, PooledConnection, QueryError, analysis, events, time};
-use aurora_domain::{IncidentChange, IncidentChanged, IncidentStatus, UserId};
+use aurora_db::{AsyncConnection, DbPool, PooledConnection, QueryError, analysis, events};
+use aurora_domain::{IncidentChange, IncidentChanged, UserId};
 use aurora_rca::{AlertContext, CommandEvidence, KnowledgeBase};
 use chrono::Utc;
 use uuid::Uuid;
@@ -18,6 +17,7 @@ use crate::commands::{CommandRunner, Planned};
 use crate::context;
 use crate::lease::{self, Interrupted};
 use crate::llm::{LlmAnalyst, LlmError};
+use crate::outcome::{Outcome, complete, release_after_failure};
 
 /// What an investigation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl Investigator {
         // write is made under the lease (the database refuses it once the lease is lost), and
         // the analysis is dropped as soon as a renewal finds the lease lost, which kills a
         // running command and stops the language model's stream.
-        let analysis = async {
+        let attempt = async {
             if taken_over {
                 tracing::warn!(%incident_id, "analysis taken over from a worker that stopped renewing its claim");
                 let note = "The worker analysing this incident stopped renewing its claim (it died or lost its connection); analysing it again.";
@@ -172,7 +172,7 @@ impl Investigator {
         };
         let analysed = tokio::select! {
             biased;
-            analysed = analysis => Some(analysed),
+            analysed = attempt => Some(analysed),
             () = lost.cancelled() => None,
         };
         // Renewals end before the completion, so none can find the analysis complete, take
@@ -365,67 +365,6 @@ impl Investigator {
         if let Err(err) = self.bus.publish_incident_change(&message).await {
             tracing::error!(%incident_id, error = %err, "cannot publish incidents.analyzed");
         }
-    }
-}
-
-/// What an attempt concluded, to be written when it completes.
-struct Outcome<'a> {
-    session_id: Uuid,
-    analysis: &'a aurora_rca::Analysis,
-    summary: &'a str,
-    worker_ms: f64,
-}
-
-/// Writes the outcome whole or not at all, and only for the attempt holding the claim:
-/// completion first, so a stopped or taken-over attempt writes nothing. Answers the
-/// `analysis_completed` event's id, `None` when the attempt no longer holds the analysis.
-async fn complete(
-    conn: &mut PooledConnection,
-    incident: &aurora_db::incidents::Incident,
-    lease: Lease,
-    outcome: Outcome<'_>,
-) -> Result<Option<i64>, QueryError> {
-    conn.transaction(async |conn| {
-        let Some(completed) = analysis::complete(conn, lease, outcome.summary).await? else {
-            return Ok(None);
-        };
-        for suggestion in &outcome.analysis.suggestions {
-            let risk = suggestion.risk.to_string();
-            analysis::add_suggestion(
-                conn,
-                incident.id,
-                &suggestion.title,
-                &suggestion.detail,
-                &risk,
-            )
-            .await?;
-        }
-        analysis::add_chat_message(conn, outcome.session_id, "assistant", outcome.summary).await?;
-        if completed.status == IncidentStatus::Investigating.as_str() {
-            incidents::transition(conn, &completed, IncidentStatus::Analyzed, time::now()).await?;
-        }
-        let detail = serde_json::json!({
-            "hypotheses": outcome.analysis.hypotheses.len(),
-            "worker_ms": outcome.worker_ms,
-        });
-        Ok(Some(
-            events::record(conn, incident.id, "analysis_completed", detail)
-                .await?
-                .id,
-        ))
-    })
-    .await
-}
-
-/// Leaves the reason where people look and gives the claim up, so the analysis is taken over
-/// and run again rather than failed for a passing outage. Best effort: the database may be
-/// what failed, and then the lease lapses on its own.
-async fn release_after_failure(conn: &mut PooledConnection, lease: Lease, err: &QueryError) {
-    let incident_id = lease.incident_id;
-    tracing::error!(%incident_id, error = %err, "analysis interrupted; it will be taken over");
-    let reason = format!("The analysis was interrupted ({err}); it will run again.");
-    if let Err(second) = analysis::release(conn, lease, &reason).await {
-        tracing::warn!(%incident_id, error = %second, "cannot release the claim; its lease will lapse");
     }
 }
 

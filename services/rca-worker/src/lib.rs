@@ -2,7 +2,7 @@
 //!
 //! - [`consumer`]: the durable pull consumer on `incidents.created` and the run loop.
 //! - [`investigation`]: claim, chat session, thoughts as they are written, suggestions,
-//!   summary, analyzed.
+//!   summary, analyzed; `outcome` writes how an attempt ended.
 //! - [`context`]: what the analyst is given, gathered from PostgreSQL.
 //! - [`lease`]: the claim's lease, renewed while the analysis runs; an attempt that lost it
 //!   stops.
@@ -19,6 +19,7 @@ pub mod expiry;
 pub mod investigation;
 pub mod lease;
 pub mod llm;
+mod outcome;
 
 pub use consumer::{run, serve};
 pub use investigation::{Analyst, InvestigationOutcome, Investigator};
