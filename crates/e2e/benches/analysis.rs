@@ -37,8 +37,12 @@ async fn main() {
     let mut whole = Vec::new();
     let mut step = Vec::new();
     let h = Harness::new().await;
-    let investigator =
-        Investigator::new(h.db.pool(), h.bus.bus.clone(), Arc::new(Analyst::builtin()));
+    let investigator = Investigator::new(
+        h.db.pool(),
+        h.db.pool(),
+        h.bus.bus.clone(),
+        Arc::new(Analyst::builtin()),
+    );
     let knowledge = aurora_rca::KnowledgeBase::builtin();
     for i in 0..INCIDENTS {
         let alert = TestAlert {

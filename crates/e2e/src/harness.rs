@@ -106,9 +106,15 @@ impl Harness {
         }
     }
 
-    /// An RCA worker's investigator with `analyst`, over the harness' database and streams.
+    /// An RCA worker's investigator with `analyst`, over the harness' database (a pool for
+    /// the analyses, another for lease renewals) and streams.
     pub fn investigator(&self, analyst: Analyst) -> Investigator {
-        Investigator::new(self.db.pool(), self.bus.bus.clone(), Arc::new(analyst))
+        Investigator::new(
+            self.db.pool(),
+            self.db.pool(),
+            self.bus.bus.clone(),
+            Arc::new(analyst),
+        )
     }
 
     /// A delivery of these alerts, received now.

@@ -151,7 +151,12 @@ impl Stack {
         );
         spawn_worker(
             "rca-worker",
-            aurora_rca_worker::run(connections.clone(), Arc::new(analyst), shutdown.clone()),
+            aurora_rca_worker::run(
+                connections.clone(),
+                db.pool(),
+                Arc::new(analyst),
+                shutdown.clone(),
+            ),
         );
         Self {
             ingress_url,

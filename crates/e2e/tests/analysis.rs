@@ -102,6 +102,7 @@ async fn two_workers_and_twenty_incidents_make_twenty_analyses_none_twice() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let second = tokio::spawn(aurora_rca_worker::run(
         stack.connections.clone(),
+        stack.db().pool(),
         std::sync::Arc::new(aurora_rca_worker::Analyst::builtin()),
         shutdown.clone(),
     ));

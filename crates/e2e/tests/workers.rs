@@ -1,9 +1,18 @@
-//! The correlator's alert lifecycle and the RCA worker's claim, called directly.
+//! The correlator's alert lifecycle and the RCA worker's claim, leases and sweeps, called
+//! directly; and the RCA worker's run loop over the harness' streams, for a burst that waits.
 
 use aurora_db::{alerts, analysis, events, incidents};
 use aurora_domain::SourceType;
 use aurora_e2e::harness::{Harness, TestAlert};
 use aurora_rca_worker::{InvestigationOutcome, expiry, lease};
+
+/// A sweeper over `investigator`'s pool whose takeovers may hold `slots` at once.
+fn sweeper(investigator: &aurora_rca_worker::Investigator, slots: usize) -> expiry::Sweeper {
+    expiry::Sweeper::new(
+        investigator.clone(),
+        std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+    )
+}
 
 /// Every lease in the test database was last renewed a minute earlier: their workers died.
 async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
@@ -17,12 +26,12 @@ async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
     .unwrap();
 }
 
-/// The built-in analyst with these runbooks and small command limits.
-fn analyst_running(runbooks: Vec<aurora_settings::Runbook>) -> aurora_rca_worker::Analyst {
+/// The built-in analyst with these runbooks (commands up to a minute, four at once).
+fn analyst_with(runbooks: Vec<aurora_settings::Runbook>) -> aurora_rca_worker::Analyst {
     let limits = aurora_settings::CommandLimits {
-        timeout_secs: 10,
+        timeout_secs: 60,
         output_cap_bytes: 65536,
-        max_concurrent: 2,
+        max_concurrent: 4,
         env_allowlist: vec!["PATH".into()],
     };
     aurora_rca_worker::Analyst {
@@ -110,7 +119,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     let mut conn = h.db.connect().await;
     // A worker claims the analysis, writes a thought, and is killed (it never renews).
     let analysis::Claim::Claimed(_, first_lease) =
-        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
             .await
             .unwrap()
     else {
@@ -120,27 +129,25 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         .await
         .unwrap();
     let investigator = h.investigator(aurora_rca_worker::Analyst::builtin());
+    let mut sweeper = sweeper(&investigator, 4);
     // While its lease holds, nobody else takes it: not a redelivery, not a sweep.
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::AlreadyClaimed
     );
-    assert_eq!(
-        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
-        Ok(0)
-    );
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(0));
 
     // The killed worker's own completion, had it come back, would now write nothing.
     let analysis::Claim::TakenOver(_, _) = ({
         let_leases_lapse(&mut conn).await;
-        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
             .await
             .unwrap()
     }) else {
         panic!("a lapsed lease is taken over");
     };
     assert!(
-        analysis::complete(&mut conn, incident_id, first_lease, "stale")
+        analysis::complete(&mut conn, first_lease, "stale")
             .await
             .unwrap()
             .is_none(),
@@ -148,24 +155,16 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     );
     // That takeover, too, dies at once: the next sweep takes the analysis over and completes it.
     let_leases_lapse(&mut conn).await;
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(1));
+    sweeper.finish().await;
     assert_eq!(
-        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
-        Ok(1)
+        incidents::get(&mut conn, incident_id)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("complete")
     );
-    let pool = h.db.pool();
-    aurora_e2e::eventually(
-        "the taken-over analysis to complete",
-        std::time::Duration::from_secs(20),
-        || {
-            let pool = pool.clone();
-            async move {
-                let mut conn = pool.get().await.ok()?;
-                let incident = incidents::get(&mut conn, incident_id).await.ok()?;
-                (incident.aurora_status.as_deref() == Some("complete")).then_some(())
-            }
-        },
-    )
-    .await;
     let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
     assert!(
         thoughts
@@ -191,9 +190,335 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
         investigator.investigate(incident_id).await.unwrap(),
         InvestigationOutcome::AlreadyClaimed
     );
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeovers_wait_for_a_free_slot_and_are_finished_before_the_sweeps_stop() {
+    let h = Harness::new().await;
+    let mut conn = h.db.connect().await;
+    let mut lapsed = Vec::new();
+    for (fingerprint, environment) in [
+        ("disk-a", "env-a"),
+        ("disk-b", "env-b"),
+        ("disk-c", "env-c"),
+    ] {
+        let alert = TestAlert::firing(
+            SourceType::Alertmanager,
+            fingerprint,
+            "postgres",
+            "DiskFull",
+        )
+        .in_environment(Some(environment));
+        let incident_id = h.send(&alert).await.opened_incidents[0];
+        // Claimed by a worker that was then killed.
+        assert!(matches!(
+            analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
+                .await
+                .unwrap(),
+            analysis::Claim::Claimed(..)
+        ));
+        lapsed.push(incident_id);
+    }
+    let_leases_lapse(&mut conn).await;
+    // Each takeover takes a second (its runbook command), and the worker has one slot.
+    let investigator = h.investigator(analyst_running(&h, &[&["sleep", "1"]]));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let mut sweeper = expiry::Sweeper::new(investigator, std::sync::Arc::clone(&slots));
+    assert_eq!(sweeper.take_over_lapsed().await, Ok(1));
     assert_eq!(
-        expiry::take_over_lapsed(&h.db.pool(), &investigator).await,
-        Ok(0)
+        sweeper.take_over_lapsed().await,
+        Ok(0),
+        "the others wait for a free slot"
+    );
+    // Told to stop, the sweeps end only once the takeover they began has finished.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shutdown.cancel();
+    expiry::run(sweeper, shutdown).await;
+    assert_eq!(slots.available_permits(), 1);
+    let mut statuses = Vec::new();
+    for incident_id in &lapsed {
+        let incident = incidents::get(&mut conn, *incident_id).await.unwrap();
+        statuses.push(incident.aurora_status.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["complete", "running", "running"]);
+}
+
+/// A claim's `claimed_at` and `renewed_at`, and the database's `now()`, read together.
+async fn lease_stamps(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+) -> (
+    chrono::NaiveDateTime,
+    chrono::NaiveDateTime,
+    chrono::NaiveDateTime,
+) {
+    use aurora_db::schema::analysis_claims;
+    use diesel::prelude::*;
+    diesel_async::RunQueryDsl::get_result(
+        analysis_claims::table.find(incident_id).select((
+            analysis_claims::claimed_at,
+            analysis_claims::renewed_at,
+            diesel::dsl::now,
+        )),
+        conn,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_stamped_and_judged_by_the_databases_clock_alone() {
+    use aurora_db::AsyncConnection;
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let mut conn = h.db.connect().await;
+    // Stamped by PostgreSQL: inside one transaction a claim's and a renewal's times are that
+    // transaction's `now()` to the microsecond, which no reading of a worker's clock would be.
+    let lease = conn
+        .transaction(async |conn| {
+            let analysis::Claim::Claimed(_, lease) =
+                analysis::claim(conn, incident_id, 3, lease::LEASE).await?
+            else {
+                panic!("an idle analysis is claimed");
+            };
+            let (claimed_at, renewed_at, now) = lease_stamps(conn, incident_id).await;
+            assert_eq!((claimed_at, renewed_at), (now, now));
+            Ok::<_, aurora_db::QueryError>(lease)
+        })
+        .await
+        .unwrap();
+    conn.transaction(async |conn| {
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE analysis_claims SET renewed_at = renewed_at - interval '1 hour'",
+            ),
+            &mut *conn,
+        )
+        .await?;
+        assert!(analysis::renew(conn, lease).await?);
+        let (_, renewed_at, now) = lease_stamps(conn, incident_id).await;
+        assert_eq!(renewed_at, now);
+        Ok::<_, aurora_db::QueryError>(())
+    })
+    .await
+    .unwrap();
+
+    // Judged by PostgreSQL: the API takes a lease's length, never a caller's "now". Renewed
+    // 10 s ago by the database's clock, a 15 s lease is live for every worker, whatever time
+    // that worker's own clock shows; a 5 s one would have lapsed.
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE analysis_claims SET renewed_at = now() - interval '10 seconds'"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert!(
+        analysis::lapsed_leases(&mut conn, lease::LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
+            .await
+            .unwrap(),
+        analysis::Claim::AlreadyClaimed
+    ));
+    assert_eq!(
+        analysis::lapsed_leases(&mut conn, std::time::Duration::from_secs(5), 10)
+            .await
+            .unwrap(),
+        [incident_id]
+    );
+}
+
+/// An analyst with one runbook of the harness' user for disk alerts, running `commands`.
+fn analyst_running(h: &Harness, commands: &[&[&str]]) -> aurora_rca_worker::Analyst {
+    let runbook = aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+        name: "disk checks".into(),
+        user: h.user.to_string(),
+        match_terms: vec!["disk".into()],
+        commands: commands
+            .iter()
+            .map(|argv| argv.iter().map(|arg| (*arg).to_owned()).collect())
+            .collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    analyst_with(vec![runbook])
+}
+
+/// Waits until the incident has a thought starting with `start`.
+async fn thought_appears(h: &Harness, incident_id: uuid::Uuid, start: &str) {
+    let pool = h.db.pool();
+    aurora_e2e::eventually(start, std::time::Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get().await.ok()?;
+            let thoughts = analysis::thoughts(&mut conn, incident_id).await.ok()?;
+            thoughts
+                .iter()
+                .any(|t| t.content.starts_with(start))
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+/// Another worker takes the analysis over, as after a lapse of the first worker's lease;
+/// answers the last thought written before.
+async fn another_worker_takes_over(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+) -> i64 {
+    let last = analysis::thoughts(conn, incident_id)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |t| t.id);
+    let_leases_lapse(conn).await;
+    assert!(matches!(
+        analysis::claim(conn, incident_id, 3, lease::LEASE)
+            .await
+            .unwrap(),
+        analysis::Claim::TakenOver(..)
+    ));
+    last
+}
+
+/// What the first worker wrote after the takeover: thoughts past `last`, and command runs.
+async fn written_after(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+    last: i64,
+) -> (Vec<String>, usize) {
+    let thoughts = analysis::thoughts(conn, incident_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.id > last)
+        .map(|t| t.content)
+        .collect();
+    let runs = analysis::command_runs(conn, incident_id).await.unwrap();
+    (thoughts, runs.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_writes_nothing_more_and_starts_no_command() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let investigator = h.investigator(analyst_running(
+        &h,
+        &[&["sleep", "2"], &["echo", "second command"]],
+    ));
+    let attempt = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    thought_appears(&h, incident_id, "Running `sleep 2`").await;
+    let mut conn = h.db.connect().await;
+    let last = another_worker_takes_over(&mut conn, incident_id).await;
+    // Its command ends before its next renewal would notice; the database refuses the run's
+    // record, and the attempt stops there.
+    assert_eq!(
+        attempt.await.unwrap().unwrap(),
+        InvestigationOutcome::Stopped
+    );
+    assert_eq!(
+        written_after(&mut conn, incident_id, last).await,
+        (vec![], 0),
+        "nothing written by the attempt that lost its lease"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_stops_its_running_command_at_the_next_renewal() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let investigator = h.investigator(analyst_running(&h, &[&["sleep", "30"]]));
+    let started = std::time::Instant::now();
+    let attempt = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    thought_appears(&h, incident_id, "Running `sleep 30`").await;
+    let mut conn = h.db.connect().await;
+    let last = another_worker_takes_over(&mut conn, incident_id).await;
+    // The next renewal (every 5 s) finds the lease lost: the command is killed, not waited for.
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(15), attempt)
+        .await
+        .expect("the attempt stops well before its 30 s command would end")
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, InvestigationOutcome::Stopped);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(
+        written_after(&mut conn, incident_id, last).await,
+        (vec![], 0)
+    );
+    // The incident is the other worker's to finish.
+    assert_eq!(
+        incidents::get(&mut conn, incident_id)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("running")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_never_wait_behind_analyses_for_a_connection() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    // The analyses' pool is one connection, which the analysis holds while its command runs:
+    // a renewal taking its connection from that pool would wait and fail.
+    let busy = aurora_db::pool::build(
+        h.db.url(),
+        aurora_db::pool::PoolOptions {
+            max_size: 1,
+            statement_timeout: std::time::Duration::from_secs(10),
+            application_name: "aurora-test-analyses".to_owned(),
+            timeout: std::time::Duration::from_secs(1),
+        },
+    )
+    .unwrap();
+    let investigator = aurora_rca_worker::Investigator::new(
+        busy,
+        h.db.pool(),
+        h.bus.bus.clone(),
+        std::sync::Arc::new(analyst_running(&h, &[&["sleep", "8"]])),
+    );
+    let attempt = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    let pool = h.db.pool();
+    aurora_e2e::eventually(
+        "a renewal while the analysis runs",
+        std::time::Duration::from_secs(8),
+        || {
+            let pool = pool.clone();
+            async move {
+                use aurora_db::schema::analysis_claims;
+                use diesel::prelude::*;
+                let mut conn = pool.get().await.ok()?;
+                let (claimed_at, renewed_at): (chrono::NaiveDateTime, chrono::NaiveDateTime) =
+                    diesel_async::RunQueryDsl::get_result(
+                        analysis_claims::table
+                            .find(incident_id)
+                            .select((analysis_claims::claimed_at, analysis_claims::renewed_at)),
+                        &mut conn,
+                    )
+                    .await
+                    .ok()?;
+                let running = incidents::get(&mut conn, incident_id)
+                    .await
+                    .ok()?
+                    .aurora_status
+                    .as_deref()
+                    == Some("running");
+                (running && renewed_at > claimed_at).then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        attempt.await.unwrap().unwrap(),
+        InvestigationOutcome::Completed
     );
 }
 
@@ -206,7 +531,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
     let mut conn = h.db.connect().await;
     // A worker is mid-analysis on the source.
     let analysis::Claim::Claimed(_, source_lease) =
-        analysis::claim(&mut conn, source, 3, lease::stale_before())
+        analysis::claim(&mut conn, source, 3, lease::LEASE)
             .await
             .unwrap()
     else {
@@ -237,7 +562,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
     assert_eq!(merged_target.affected_services, ["postgres", "search"]);
     // The worker's completion finds its analysis stopped and writes nothing over it.
     assert!(
-        analysis::complete(&mut conn, source, source_lease, "late summary")
+        analysis::complete(&mut conn, source_lease, "late summary")
             .await
             .unwrap()
             .is_none()
@@ -295,7 +620,7 @@ async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
         })
         .unwrap(),
     ];
-    let analyst = analyst_running(runbooks);
+    let analyst = analyst_with(runbooks);
     let investigator = h.investigator(analyst);
     assert_eq!(
         investigator.investigate(incident_id).await.unwrap(),
@@ -355,7 +680,7 @@ async fn another_users_runbook_never_runs_for_an_incident() {
         })
         .unwrap(),
     ];
-    let analyst = analyst_running(runbooks);
+    let analyst = analyst_with(runbooks);
     assert_eq!(
         h.investigator(analyst)
             .investigate(incident_id)
@@ -396,7 +721,7 @@ async fn a_hostile_alert_value_is_refused_by_its_placeholder_pattern_and_never_r
         })
         .unwrap(),
     ];
-    let analyst = analyst_running(runbooks);
+    let analyst = analyst_with(runbooks);
     assert_eq!(
         h.investigator(analyst)
             .investigate(incident_id)
@@ -434,22 +759,22 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
     let mut conn = h.db.connect().await;
     // A worker died mid-analysis on the first incident.
     assert!(matches!(
-        analysis::claim(&mut conn, first, 1, lease::stale_before())
+        analysis::claim(&mut conn, first, 1, lease::LEASE)
             .await
             .unwrap(),
         analysis::Claim::Claimed(..)
     ));
     let analyst = aurora_rca_worker::Analyst {
         max_concurrent_per_user: 1,
+        claim_idle_after_secs: 0,
         ..aurora_rca_worker::Analyst::builtin()
     };
     let investigator = h.investigator(analyst);
-    let busy = investigator
-        .investigate(second)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(busy.contains("most analyses running"), "{busy}");
+    // Waiting is no failure (the event is acked): the incident is left for the sweeps.
+    assert_eq!(
+        investigator.investigate(second).await.unwrap(),
+        InvestigationOutcome::Waiting
+    );
     assert_eq!(
         incidents::get(&mut conn, second)
             .await
@@ -459,10 +784,18 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         Some("idle"),
         "left for later"
     );
+    let mut sweeps = sweeper(&investigator, 4);
     assert_eq!(
-        aurora_rca_worker::expiry::sweep(&h.db.pool(), 0)
-            .await
-            .unwrap(),
+        sweeps.claim_waiting().await,
+        Ok(0),
+        "its user has no free slot yet"
+    );
+    let analyst = aurora_rca_worker::Analyst {
+        analysis_budget_secs: 0,
+        ..aurora_rca_worker::Analyst::builtin()
+    };
+    assert_eq!(
+        sweeper(&h.investigator(analyst), 4).expire().await.unwrap(),
         1
     );
     let stopped = incidents::get(&mut conn, first).await.unwrap();
@@ -472,11 +805,105 @@ async fn analyses_wait_when_a_user_has_too_many_running_and_stop_past_their_budg
         thoughts.last().unwrap().content,
         "The analysis ran past its 0 s time budget and was stopped."
     );
-    // The user's slot is free again.
+    // The user's slot is free again: the next sweep claims the waiting incident.
+    assert_eq!(sweeps.claim_waiting().await, Ok(1));
+    sweeps.finish().await;
     assert_eq!(
-        investigator.investigate(second).await.unwrap(),
-        InvestigationOutcome::Completed
+        incidents::get(&mut conn, second)
+            .await
+            .unwrap()
+            .aurora_status
+            .as_deref(),
+        Some("complete")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_a_users_limit_is_all_analysed_and_waiting_is_no_failed_delivery() {
+    const BURST: [(&str, &str); 6] = [
+        ("disk-1", "env-1"),
+        ("disk-2", "env-2"),
+        ("disk-3", "env-3"),
+        ("disk-4", "env-4"),
+        ("disk-5", "env-5"),
+        ("disk-6", "env-6"),
+    ];
+    let h = Harness::new().await;
+    // Slow analyses (a one-second command each), two at most at once for the user: four of
+    // the six must wait for a slot.
+    let analyst = aurora_rca_worker::Analyst {
+        max_concurrent_per_user: 2,
+        claim_idle_after_secs: 1,
+        ..analyst_running(&h, &[&["sleep", "1"]])
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(aurora_rca_worker::run(
+        aurora_runtime::Connections {
+            pool: h.db.pool(),
+            bus: h.bus.bus.clone(),
+        },
+        h.db.pool(),
+        std::sync::Arc::new(analyst),
+        shutdown.clone(),
+    ));
+    let mut burst = Vec::new();
+    for (fingerprint, environment) in BURST {
+        let alert = TestAlert::firing(
+            SourceType::Alertmanager,
+            fingerprint,
+            "postgres",
+            "DiskFull",
+        )
+        .in_environment(Some(environment));
+        burst.push(h.send(&alert).await.opened_incidents[0]);
+    }
+    let pool = h.db.pool();
+    aurora_e2e::eventually(
+        "every incident of the burst analysed",
+        std::time::Duration::from_secs(60),
+        || {
+            let (pool, burst) = (pool.clone(), burst.clone());
+            async move {
+                let mut conn = pool.get().await.ok()?;
+                for incident_id in burst {
+                    let incident = incidents::get(&mut conn, incident_id).await.ok()?;
+                    if incident.aurora_status.as_deref() != Some("complete") {
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        },
+    )
+    .await;
+    let mut conn = h.db.connect().await;
+    assert!(
+        aurora_db::dead_letters::list(&mut conn, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "waiting set nothing aside"
+    );
+    // Each event was delivered once and acked: waiting spent none of the retry budget.
+    let topology = h.bus.bus.topology();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = h
+        .bus
+        .bus
+        .jetstream()
+        .get_stream(topology.incidents_stream())
+        .await
+        .unwrap()
+        .get_consumer(aurora_bus::Topology::RCA_WORKER)
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(
+        (info.delivered.consumer_sequence, info.num_ack_pending),
+        (BURST.len() as u64, 0),
+        "no event of the burst was redelivered"
+    );
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,7 +948,7 @@ async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     let analysis::Claim::Claimed(_, lease) =
-        analysis::claim(&mut conn, incident_id, 3, lease::stale_before())
+        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
             .await
             .unwrap()
     else {
@@ -550,7 +977,7 @@ async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
     )
     .await
     .unwrap();
-    let completed = analysis::complete(&mut conn, incident_id, lease, "Likely cause: disk full")
+    let completed = analysis::complete(&mut conn, lease, "Likely cause: disk full")
         .await
         .unwrap()
         .expect("the lease holder completes");

@@ -34,17 +34,7 @@ impl Connections {
     /// Connects to both, creating the streams if missing. `application` names the service's
     /// database sessions.
     pub async fn open(settings: &Settings, application: &str) -> anyhow::Result<Self> {
-        let pool = aurora_db::pool::build(
-            settings.database.url.expose_secret(),
-            aurora_db::pool::PoolOptions {
-                max_size: settings.database.pool_size,
-                statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
-                application_name: application.to_owned(),
-                timeout: Duration::from_millis(settings.database.pool_timeout_ms),
-            },
-        )
-        .map_err(anyhow::Error::msg)
-        .context("database pool")?;
+        let pool = database_pool(settings, application, settings.database.pool_size)?;
         let topology = Topology::new(Some(&settings.nats.prefix)).context("nats.prefix")?;
         let bus = Bus::connect(&settings.nats.url, topology).await?;
         Ok(Self { pool, bus })
@@ -54,6 +44,27 @@ impl Connections {
     pub fn readiness(&self) -> Readiness {
         Readiness::new(self.pool.clone(), self.bus.clone())
     }
+}
+
+/// A pool of at most `max_size` connections with the `database` settings; `application` names
+/// its sessions. Services take theirs from [`Connections::open`]; this builds another, for work
+/// that must not wait behind the service's own (the RCA worker's lease renewals).
+pub fn database_pool(
+    settings: &Settings,
+    application: &str,
+    max_size: usize,
+) -> anyhow::Result<DbPool> {
+    aurora_db::pool::build(
+        settings.database.url.expose_secret(),
+        aurora_db::pool::PoolOptions {
+            max_size,
+            statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
+            application_name: application.to_owned(),
+            timeout: Duration::from_millis(settings.database.pool_timeout_ms),
+        },
+    )
+    .map_err(anyhow::Error::msg)
+    .context("database pool")
 }
 
 /// Starts logs and traces for a service from its settings.

@@ -7,7 +7,7 @@
 //! | setting | default | meaning |
 //! | --- | --- | --- |
 //! | `database.url` | `postgres://postgres@127.0.0.1:5432/aurora` | PostgreSQL |
-//! | `database.pool_size` | `10` | connections per process |
+//! | `database.pool_size` | `10` | connections per process (the rca-worker opens 2 more, its own, for lease renewals, so they never wait behind analyses) |
 //! | `database.statement_timeout_ms` | `10000` | server-side statement limit |
 //! | `database.pool_timeout_ms` | `5000` | longest a caller waits for a pooled connection, or for a new one to open; then it fails instead of hanging |
 //! | `database.liveness_after_secs` | `120` | a worker or the API that could not reach PostgreSQL this long answers `/healthz` with 503, so it is restarted (`0`: never; the ingress never, as it serves known tokens without PostgreSQL) |
@@ -46,7 +46,8 @@
 //! | `correlation.dependencies` | empty | service → the services it calls (`checkout-api = ["payments-api"]`) |
 //! | `correlation.sources.<source>.{threshold,window_secs,auto_resolve_secs}` | unset | per-source overrides; auto-resolve for sources that never send resolves |
 //! | `rca.knowledge_files` | `[]` | users' failure-pattern files, added to the built-in ones |
-//! | `rca.max_concurrent_per_user`, `rca.analysis_budget_secs` | `3`, `300` | analyses per user at once; longest an analysis may run |
+//! | `rca.max_concurrent_per_user`, `rca.analysis_budget_secs` | `3`, `300` | analyses per user at once (at least 1; more wait `idle`); longest an analysis may run |
+//! | `rca.claim_idle_after_secs` | `2` | an incident still `idle` this long after it opened (it waited for one of its user's slots, or its event was set aside) is claimed by the next worker with a free slot that looks (every 5 s, and whenever one of its analyses ends) and finds its user a free slot |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
 //! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
 //! | `rca.runbooks` | none | `[[rca.runbooks]]` name, user (required: runs only for that user's incidents), match_terms, pattern, commands (argument lists; with `ssh`, a placeholder only as the host), placeholder_patterns (placeholder → regex its whole value must match; default `[A-Za-z0-9._:/-]{1,253}`) |
@@ -124,8 +125,13 @@ pub struct RcaSettings {
     /// Knowledge files (TOML, the shape of `crates/rca/knowledge.toml`) that add failure
     /// patterns or replace built-in ones by id.
     pub knowledge_files: Vec<String>,
-    /// Analyses one user may have running at once; more wait.
+    /// Analyses one user may have running at once; more wait, `idle`, for a sweep to claim
+    /// them once a slot is free.
     pub max_concurrent_per_user: i64,
+    /// Incidents `idle` this long after they opened are claimed by the workers' sweeps (every
+    /// 5 s) as soon as their user has a free slot: those that waited for a slot, and any whose
+    /// `incidents.created` event was never handled.
+    pub claim_idle_after_secs: u64,
     /// An analysis running longer is stopped (`error`) by whichever worker notices.
     pub analysis_budget_secs: u64,
     /// Limits on diagnostic commands.
@@ -430,6 +436,7 @@ max_hops = 3
 knowledge_files = []
 max_concurrent_per_user = 3
 analysis_budget_secs = 300
+claim_idle_after_secs = 2
 
 [rca.commands]
 timeout_secs = 30
@@ -483,6 +490,12 @@ impl Settings {
         if self.rca.commands.max_concurrent == 0 || self.rca.commands.timeout_secs == 0 {
             return Err(SettingsError(
                 "rca.commands.max_concurrent and rca.commands.timeout_secs must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.rca.max_concurrent_per_user < 1 {
+            return Err(SettingsError(
+                "rca.max_concurrent_per_user must be at least 1 (with 0 no incident is ever analysed)"
                     .into(),
             ));
         }

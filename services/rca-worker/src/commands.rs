@@ -147,17 +147,18 @@ impl CommandRunner {
         }
     }
 
-    /// Runs one command and stores the run in `command_runs` for the incident.
+    /// Runs one command and stores the run in `command_runs` for the incident, unless `lease`
+    /// was lost meanwhile: then nothing is stored and the attempt is told to stop.
     pub async fn run_recorded(
         &self,
         conn: &mut aurora_db::PooledConnection,
-        incident_id: uuid::Uuid,
+        lease: aurora_db::analysis::Lease,
         argv: &[String],
-    ) -> Result<Ran, aurora_db::QueryError> {
+    ) -> Result<Ran, crate::lease::Interrupted> {
         let ran = self.run(argv).await;
-        aurora_db::analysis::record_command_run(
+        let recorded = aurora_db::analysis::record_command_run(
             conn,
-            incident_id,
+            lease,
             &ran.argv,
             ran.exit_code,
             &ran.output,
@@ -165,6 +166,9 @@ impl CommandRunner {
             ran.started_at.naive_utc(),
         )
         .await?;
+        if !recorded {
+            return Err(crate::lease::Interrupted::LeaseLost);
+        }
         Ok(ran)
     }
 

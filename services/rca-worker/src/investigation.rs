@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aurora_bus::{Bus, HandlerError};
-use aurora_db::analysis::Claim;
-use aurora_db::incidents;
-use aurora_db::{AsyncConnection, DbPool, PooledConnection, QueryError, analysis, events, time};
-use aurora_domain::{IncidentChange, IncidentChanged, IncidentStatus, UserId};
+use aurora_db::analysis::{Claim, Lease};
+use aurora_db::{AsyncConnection, DbPool, PooledConnection, QueryError, analysis, events};
+use aurora_domain::{IncidentChange, IncidentChanged, UserId};
 use aurora_rca::{AlertContext, CommandEvidence, KnowledgeBase};
 use chrono::Utc;
 use uuid::Uuid;
 
 use crate::commands::{CommandRunner, Planned};
 use crate::context;
-use crate::lease;
+use crate::lease::{self, Interrupted};
 use crate::llm::{LlmAnalyst, LlmError};
+use crate::outcome::{Outcome, complete, release_after_failure};
 
 /// What an investigation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,12 @@ pub enum InvestigationOutcome {
     Completed,
     /// The incident had already been claimed (another worker, or before a redelivery).
     AlreadyClaimed,
+    /// Its user has the most analyses running at once: the incident stays `idle`, and a sweep
+    /// claims it once one of them has ended (see [`crate::expiry`]).
+    Waiting,
     /// The analysis was stopped while it ran (its incident was merged into another, or it ran
-    /// past its time budget).
+    /// past its time budget), or another worker took it over (this worker's lease lapsed): this
+    /// attempt stopped without writing anything more.
     Stopped,
 }
 
@@ -43,6 +47,8 @@ pub struct Analyst {
     pub commands: CommandRunner,
     /// Analyses one user may have running at once.
     pub max_concurrent_per_user: i64,
+    /// How long an incident stays `idle` before the sweeps claim it (`rca.claim_idle_after_secs`).
+    pub claim_idle_after_secs: u64,
     /// Longest an analysis may run before any worker stops it.
     pub analysis_budget_secs: u64,
     /// The language-model analyst, when one is configured.
@@ -57,6 +63,7 @@ impl Analyst {
             dependencies: HashMap::new(),
             commands: CommandRunner::none(),
             max_concurrent_per_user: 3,
+            claim_idle_after_secs: 2,
             analysis_budget_secs: 300,
             llm: None,
         }
@@ -67,6 +74,7 @@ impl Analyst {
 #[derive(Clone)]
 pub struct Investigator {
     pool: DbPool,
+    leases: DbPool,
     bus: Bus,
     analyst: Arc<Analyst>,
 }
@@ -76,9 +84,26 @@ fn transient(err: impl ToString) -> HandlerError {
 }
 
 impl Investigator {
-    /// An investigator over these connections.
-    pub fn new(pool: DbPool, bus: Bus, analyst: Arc<Analyst>) -> Self {
-        Self { pool, bus, analyst }
+    /// An investigator whose analyses work over `pool` and renew their leases over `leases`,
+    /// a small pool of its own (see [`lease::POOL_SIZE`]), so renewals never wait behind
+    /// analyses for a connection.
+    pub fn new(pool: DbPool, leases: DbPool, bus: Bus, analyst: Arc<Analyst>) -> Self {
+        Self {
+            pool,
+            leases,
+            bus,
+            analyst,
+        }
+    }
+
+    /// What it knows and may do.
+    pub fn analyst(&self) -> &Analyst {
+        &self.analyst
+    }
+
+    /// The pool its analyses work over.
+    pub(crate) fn pool(&self) -> &DbPool {
+        &self.pool
     }
 
     /// Investigates one incident, unless it was already claimed.
@@ -91,7 +116,7 @@ impl Investigator {
             &mut conn,
             incident_id,
             self.analyst.max_concurrent_per_user,
-            lease::stale_before(),
+            lease::LEASE,
         )
         .await
         .map_err(transient)?;
@@ -102,21 +127,28 @@ impl Investigator {
                 tracing::info!(%incident_id, "analysis already claimed; skipping");
                 return Ok(InvestigationOutcome::AlreadyClaimed);
             }
-            // Redelivered after a delay, when one of the user's analyses has finished.
+            // Not a failure, so not an error: the event's redeliveries are for failures, and
+            // JetStream counts every delivery, naked or not, towards the dead-letter limit. A
+            // burst of slow analyses would spend that budget only waiting and leave incidents
+            // `idle` for good. The incident stays `idle` instead, and the sweeps claim it as
+            // soon as its user has a free slot.
             Claim::UserBusy => {
-                return Err(transient(
-                    "the user has the most analyses running at once; retrying later",
-                ));
+                tracing::info!(%incident_id, "the user has the most analyses running at once; the incident waits for a sweep");
+                return Ok(InvestigationOutcome::Waiting);
             }
         };
         let started = Instant::now();
-        let _renewal = lease::Renewal::start(self.pool.clone(), incident_id, lease);
-        // Each step below commits on its own, so a person watching sees thoughts appear.
-        let result: Result<Option<i64>, QueryError> = async {
+        let renewal = lease::Renewal::start(self.leases.clone(), lease);
+        let lost = renewal.lost();
+        // Each step below commits on its own, so a person watching sees thoughts appear. Every
+        // write is made under the lease (the database refuses it once the lease is lost), and
+        // the analysis is dropped as soon as a renewal finds the lease lost, which kills a
+        // running command and stops the language model's stream.
+        let attempt = async {
             if taken_over {
                 tracing::warn!(%incident_id, "analysis taken over from a worker that stopped renewing its claim");
                 let note = "The worker analysing this incident stopped renewing its claim (it died or lost its connection); analysing it again.";
-                analysis::add_thought(&mut conn, incident.id, "error", note).await?;
+                lease::add_thought(&mut conn, lease, "error", note).await?;
             }
             let title = format!(
                 "Investigation: {}",
@@ -124,62 +156,63 @@ impl Investigator {
             );
             let session_id = conn
                 .transaction(async |conn| {
+                    if !analysis::hold(conn, lease).await? {
+                        return Ok::<_, QueryError>(None);
+                    }
                     events::record(conn, incident.id, "analysis_started", serde_json::json!({}))
                         .await?;
-                    analysis::start_chat_session(conn, &incident, &title).await
+                    analysis::start_chat_session(conn, &incident, &title)
+                        .await
+                        .map(Some)
                 })
-                .await?;
-            let (result, summary) = self.analyse(&mut conn, &incident).await?;
-            // The outcome lands whole or not at all, and only for the attempt holding the
-            // claim: completion first, so a stopped or taken-over attempt writes nothing.
-            let worker_ms = started.elapsed().as_secs_f64() * 1000.0;
-            conn.transaction(async |conn| {
-                let Some(completed) = analysis::complete(conn, incident.id, lease, &summary).await?
-                else {
-                    return Ok(None);
+                .await?
+                .ok_or(Interrupted::LeaseLost)?;
+            let (result, summary) = self.analyse(&mut conn, &incident, lease).await?;
+            Ok::<_, Interrupted>((session_id, result, summary))
+        };
+        let analysed = tokio::select! {
+            biased;
+            analysed = attempt => Some(analysed),
+            () = lost.cancelled() => None,
+        };
+        // Renewals end before the completion, so none can find the analysis complete, take
+        // that for a lost lease and cut the completion short. The lease, renewed at most 5 s
+        // ago, outlasts the completion, which checks it under lock anyway.
+        drop(renewal);
+        let Some(analysed) = analysed else {
+            // Dropped mid-step: whatever its connection was doing is abandoned with the
+            // connection, which is closed rather than handed back to the pool.
+            drop(PooledConnection::take(conn));
+            tracing::info!(%incident_id, "analysis lease lost while working; this attempt stopped");
+            return Ok(InvestigationOutcome::Stopped);
+        };
+        let completed = match analysed {
+            Ok((session_id, result, summary)) => {
+                let outcome = Outcome {
+                    session_id,
+                    analysis: &result,
+                    summary: &summary,
+                    worker_ms: started.elapsed().as_secs_f64() * 1000.0,
                 };
-                for suggestion in &result.suggestions {
-                    let risk = suggestion.risk.to_string();
-                    analysis::add_suggestion(
-                        conn,
-                        incident.id,
-                        &suggestion.title,
-                        &suggestion.detail,
-                        &risk,
-                    )
-                    .await?;
-                }
-                analysis::add_chat_message(conn, session_id, "assistant", &summary).await?;
-                if completed.status == IncidentStatus::Investigating.as_str() {
-                    incidents::transition(conn, &completed, IncidentStatus::Analyzed, time::now())
-                        .await?;
-                }
-                let detail = serde_json::json!({
-                    "hypotheses": result.hypotheses.len(),
-                    "worker_ms": worker_ms,
-                });
-                Ok(Some(
-                    events::record(conn, incident.id, "analysis_completed", detail)
-                        .await?
-                        .id,
-                ))
-            })
-            .await
-        }
-        .await;
-        match result {
+                complete(&mut conn, &incident, lease, outcome)
+                    .await
+                    .map_err(Interrupted::from)
+            }
+            Err(interrupted) => Err(interrupted),
+        };
+        match completed {
             Ok(Some(event_id)) => {
                 tracing::info!(%incident_id, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "analysis complete");
                 self.publish_analyzed(&mut conn, &incident.user_id, incident_id, event_id)
                     .await;
                 Ok(InvestigationOutcome::Completed)
             }
-            Ok(None) => {
-                tracing::info!(%incident_id, "analysis stopped while it ran (merged, or past its time budget)");
+            Ok(None) | Err(Interrupted::LeaseLost) => {
+                tracing::info!(%incident_id, "analysis stopped while it ran (merged, past its time budget, or taken over)");
                 Ok(InvestigationOutcome::Stopped)
             }
-            Err(err) => {
-                release_after_failure(&mut conn, incident_id, lease, &err).await;
+            Err(Interrupted::Database(err)) => {
+                release_after_failure(&mut conn, lease, &err).await;
                 Err(transient(err))
             }
         }
@@ -192,7 +225,8 @@ impl Investigator {
         &self,
         conn: &mut PooledConnection,
         incident: &aurora_db::incidents::Incident,
-    ) -> Result<(aurora_rca::Analysis, String), QueryError> {
+        lease: Lease,
+    ) -> Result<(aurora_rca::Analysis, String), Interrupted> {
         let mut context = context::gather(conn, incident, &self.analyst.dependencies).await?;
         let planned = self
             .analyst
@@ -225,7 +259,7 @@ impl Investigator {
                 })
                 .collect();
             match llm
-                .analyse(conn, incident.id, &facts, &tools, &self.analyst.commands)
+                .analyse(conn, lease, &facts, &tools, &self.analyst.commands)
                 .await
             {
                 Ok(outcome) => {
@@ -233,33 +267,35 @@ impl Investigator {
                         "The language-model analyst finished: {} diagnostic command(s), about {} tokens.",
                         outcome.tool_calls, outcome.tokens
                     );
-                    analysis::add_thought(conn, incident.id, "conclusion", &note).await?;
+                    lease::add_thought(conn, lease, "conclusion", &note).await?;
                     return Ok((hints, outcome.summary));
                 }
-                Err(LlmError::Database(err)) => return Err(err),
+                Err(LlmError::Interrupted(interrupted)) => return Err(interrupted),
                 Err(err) => {
                     let reason = format!(
                         "The language-model analyst failed ({err}); falling back to the built-in analyst."
                     );
-                    analysis::add_thought(conn, incident.id, "error", &reason).await?;
+                    lease::add_thought(conn, lease, "error", &reason).await?;
                 }
             }
         }
-        context.commands = self.run_commands(conn, incident.id, planned).await?;
+        context.commands = self.run_commands(conn, lease, planned).await?;
         let result = builtin(&context);
-        analysis::add_thoughts(conn, incident.id, &result.thoughts).await?;
+        lease::add_thoughts(conn, lease, &result.thoughts).await?;
         let summary = result.summary.clone();
         Ok((result, summary))
     }
 
     /// Runs the commands of the runbooks that match the alert, one after another, each stored
-    /// in `command_runs` and announced in a thought; answers them as evidence.
+    /// in `command_runs` and announced in a thought; answers them as evidence. Each command
+    /// starts only after its announcement was written under the lease, so an attempt that lost
+    /// its lease starts none.
     async fn run_commands(
         &self,
         conn: &mut PooledConnection,
-        incident_id: Uuid,
+        lease: Lease,
         planned: Vec<Planned>,
-    ) -> Result<Vec<CommandEvidence>, QueryError> {
+    ) -> Result<Vec<CommandEvidence>, Interrupted> {
         let mut evidence = Vec::new();
         for planned in planned {
             let (runbook, pattern, argv) = match planned {
@@ -277,13 +313,13 @@ impl Investigator {
                         "Did not run `{}` (runbook {runbook}): {reason}.",
                         template.join(" ")
                     );
-                    analysis::add_thought(conn, incident_id, "action", &thought).await?;
+                    lease::add_thought(conn, lease, "action", &thought).await?;
                     continue;
                 }
             };
-            analysis::add_thought(
+            lease::add_thought(
                 conn,
-                incident_id,
+                lease,
                 "action",
                 &format!("Running `{}` (runbook {runbook}).", argv.join(" ")),
             )
@@ -291,7 +327,7 @@ impl Investigator {
             let ran = self
                 .analyst
                 .commands
-                .run_recorded(conn, incident_id, &argv)
+                .run_recorded(conn, lease, &argv)
                 .await?;
             let duration_ms = ran.duration_ms();
             let found = CommandEvidence {
@@ -301,9 +337,9 @@ impl Investigator {
                 exit_code: ran.exit_code,
                 output: ran.output,
             };
-            analysis::add_thought(
+            lease::add_thought(
                 conn,
-                incident_id,
+                lease,
                 "observation",
                 &format!("{} in {duration_ms} ms.", found.cite()),
             )
@@ -342,22 +378,6 @@ impl Investigator {
         if let Err(err) = events::mark_published(conn, &[event_id]).await {
             tracing::warn!(%incident_id, error = %err, "incidents.analyzed not marked published; the relay sends it again and JetStream drops the copy");
         }
-    }
-}
-
-/// Leaves the reason where people look and gives the claim up, so the analysis is taken over
-/// and run again rather than failed for a passing outage. Best effort: the database may be
-/// what failed, and then the lease lapses on its own.
-async fn release_after_failure(
-    conn: &mut PooledConnection,
-    incident_id: Uuid,
-    lease: Uuid,
-    err: &QueryError,
-) {
-    tracing::error!(%incident_id, error = %err, "analysis interrupted; it will be taken over");
-    let reason = format!("The analysis was interrupted ({err}); it will run again.");
-    if let Err(second) = analysis::release(conn, incident_id, lease, &reason).await {
-        tracing::warn!(%incident_id, error = %second, "cannot release the claim; its lease will lapse");
     }
 }
 

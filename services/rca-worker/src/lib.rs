@@ -2,8 +2,13 @@
 //!
 //! - [`consumer`]: the durable pull consumer on `incidents.created` and the run loop.
 //! - [`investigation`]: claim, chat session, thoughts as they are written, suggestions,
-//!   summary, analyzed.
+//!   summary, analyzed; `outcome` writes how an attempt ended.
 //! - [`context`]: what the analyst is given, gathered from PostgreSQL.
+//! - [`lease`]: the claim's lease, renewed while the analysis runs; an attempt that lost it
+//!   stops.
+//! - [`expiry`]: the sweeps that stop analyses past their budget and take over those whose
+//!   worker died.
+//! - [`commands`], [`llm`]: runbook commands, and the language-model analyst.
 //!
 //! The analysis itself is the built-in analyst of `aurora-rca`.
 
@@ -14,6 +19,7 @@ pub mod expiry;
 pub mod investigation;
 pub mod lease;
 pub mod llm;
+mod outcome;
 
 pub use consumer::{run, serve};
 pub use investigation::{Analyst, InvestigationOutcome, Investigator};

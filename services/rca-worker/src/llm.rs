@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aurora_db::{PooledConnection, analysis};
+use aurora_db::PooledConnection;
+use aurora_db::analysis::Lease;
 use aurora_settings::LlmSettings;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::commands::CommandRunner;
+use crate::lease::{self, Interrupted};
 
 /// Why the language-model analyst gave up.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +28,10 @@ pub enum LlmError {
     /// A budget ran out.
     #[error("budget exhausted: {0}")]
     Budget(String),
-    /// Saving a thought or a command run failed.
+    /// Saving a thought or a command run failed, or the attempt lost its lease: the analysis
+    /// stops rather than falls back.
     #[error("cannot record the analysis: {0}")]
-    Database(#[from] aurora_db::QueryError),
+    Interrupted(#[from] Interrupted),
 }
 
 /// A configured language-model analyst.
@@ -84,26 +86,23 @@ impl LlmAnalyst {
     pub async fn analyse(
         &self,
         conn: &mut PooledConnection,
-        incident_id: Uuid,
+        lease: Lease,
         facts: &Value,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
     ) -> Result<LlmOutcome, LlmError> {
         let limit = Duration::from_secs(self.settings.timeout_secs);
-        tokio::time::timeout(
-            limit,
-            self.converse(conn, incident_id, facts, commands, runner),
-        )
-        .await
-        .map_err(|_| {
-            LlmError::Budget(format!("no answer within {} s", self.settings.timeout_secs))
-        })?
+        tokio::time::timeout(limit, self.converse(conn, lease, facts, commands, runner))
+            .await
+            .map_err(|_| {
+                LlmError::Budget(format!("no answer within {} s", self.settings.timeout_secs))
+            })?
     }
 
     async fn converse(
         &self,
         conn: &mut PooledConnection,
-        incident_id: Uuid,
+        lease: Lease,
         facts: &Value,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
@@ -136,7 +135,7 @@ impl LlmAnalyst {
                     }
                 }]);
             }
-            let round = self.round(conn, incident_id, &body).await?;
+            let round = self.round(conn, lease, &body).await?;
             tokens += round
                 .tokens
                 .unwrap_or_else(|| estimate_tokens(&body, &round.content));
@@ -160,7 +159,7 @@ impl LlmAnalyst {
                 let output = self
                     .run_tool(
                         conn,
-                        incident_id,
+                        lease,
                         &call,
                         commands,
                         runner,
@@ -176,7 +175,7 @@ impl LlmAnalyst {
     async fn run_tool(
         &self,
         conn: &mut PooledConnection,
-        incident_id: Uuid,
+        lease: Lease,
         call: &ToolCall,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
@@ -193,19 +192,13 @@ impl LlmAnalyst {
                 "Refused the model's tool call {} {}: only the configured diagnostic commands may run, within the budget.",
                 call.name, call.arguments
             );
-            analysis::add_thought(conn, incident_id, "action", &refusal).await?;
+            lease::add_thought(conn, lease, "action", &refusal).await?;
             return Ok(
                 "refused: not a configured command, or the tool-call budget is spent".into(),
             );
         };
-        analysis::add_thought(
-            conn,
-            incident_id,
-            "action",
-            &format!("The model runs `{name}`."),
-        )
-        .await?;
-        let ran = runner.run_recorded(conn, incident_id, argv).await?;
+        lease::add_thought(conn, lease, "action", &format!("The model runs `{name}`.")).await?;
+        let ran = runner.run_recorded(conn, lease, argv).await?;
         let exit = ran
             .exit_code
             .map_or_else(|| "killed".to_owned(), |c| format!("exit {c}"));
@@ -216,7 +209,7 @@ impl LlmAnalyst {
     async fn round(
         &self,
         conn: &mut PooledConnection,
-        incident_id: Uuid,
+        lease: Lease,
         body: &Value,
     ) -> Result<Round, LlmError> {
         let url = format!(
@@ -234,7 +227,7 @@ impl LlmAnalyst {
             }
             match request.send().await {
                 Ok(response) if response.status().is_success() => {
-                    return read_stream(conn, incident_id, response).await;
+                    return read_stream(conn, lease, response).await;
                 }
                 Ok(response)
                     if response.status().is_server_error() || response.status().as_u16() == 429 =>
@@ -265,7 +258,7 @@ struct Round {
 /// Reads a streamed completion, saving each finished line of reasoning as a thought.
 async fn read_stream(
     conn: &mut PooledConnection,
-    incident_id: Uuid,
+    lease: Lease,
     response: reqwest::Response,
 ) -> Result<Round, LlmError> {
     let mut round = Round::default();
@@ -298,8 +291,7 @@ async fn read_stream(
                     in_summary |= finished.trim_start().starts_with("## ");
                     // Reasoning lines become thoughts as they arrive; the summary is saved whole.
                     if !in_summary && !finished.trim().is_empty() {
-                        analysis::add_thought(conn, incident_id, "hypothesis", finished.trim())
-                            .await?;
+                        lease::add_thought(conn, lease, "hypothesis", finished.trim()).await?;
                     }
                 }
             }
@@ -320,7 +312,7 @@ async fn read_stream(
         }
     }
     if !in_summary && !line.trim().is_empty() {
-        analysis::add_thought(conn, incident_id, "hypothesis", line.trim()).await?;
+        lease::add_thought(conn, lease, "hypothesis", line.trim()).await?;
     }
     round.calls = calls.into_values().collect();
     Ok(round)
