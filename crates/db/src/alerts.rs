@@ -53,8 +53,8 @@ pub struct Alert {
     pub occurrence_count: i32,
     /// The incident it belongs to.
     pub incident_id: Option<Uuid>,
-    /// The stored body of the first notification ([`raw_payloads`]); `None` once retention
-    /// deleted it.
+    /// The stored body of the first notification ([`raw_payloads`]), shared by every alert of
+    /// its delivery; `None` for an alert whose body is not kept.
     pub raw_payload_id: Option<i64>,
 }
 

@@ -163,13 +163,12 @@ pub async fn edit(
     editor: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Incident> {
-    let current = get(conn, incident_id).await?;
+    // Only the columns given are written: a read-modify-write would put back a summary an
+    // analysis completed in between.
     diesel::update(incidents::table.find(incident_id))
         .set((
-            incidents::active_tab.eq(active_tab
-                .map(ActiveTab::as_str)
-                .or(current.active_tab.as_deref())),
-            incidents::aurora_summary.eq(aurora_summary.or(current.aurora_summary.as_deref())),
+            active_tab.map(|tab| incidents::active_tab.eq(tab.as_str())),
+            aurora_summary.map(|summary| incidents::aurora_summary.eq(summary)),
             aurora_summary.map(|_| incidents::aurora_summary_edited_by.eq(editor)),
             incidents::updated_at.eq(now),
         ))

@@ -233,3 +233,12 @@ pub async fn reseal_all(
     })
     .await
 }
+
+/// The token hashes of every live integration (an ingress knows them from the start).
+pub async fn live_token_hashes(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Vec<u8>>> {
+    integrations::table
+        .filter(integrations::revoked_at.is_null())
+        .select(integrations::token_hash)
+        .load(conn)
+        .await
+}

@@ -17,6 +17,9 @@ pub type PooledConnection = Object<AsyncPgConnection>;
 /// Why a connection could not be had.
 pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
 
+/// Longest an idle connection's check before checkout may take.
+const RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -54,7 +57,9 @@ pub fn build(url: &str, options: PoolOptions) -> Result<DbPool, String> {
         .runtime(deadpool::Runtime::Tokio1)
         .wait_timeout(Some(options.timeout))
         .create_timeout(Some(options.timeout))
-        .recycle_timeout(Some(options.timeout))
+        // Each idle connection is pinged before it is handed out, and one that does not answer
+        // is dropped for the next: short, so a checkout does not add up several timeouts.
+        .recycle_timeout(Some(options.timeout.min(RECYCLE_TIMEOUT)))
         .build()
         .map_err(|err| err.to_string())
 }

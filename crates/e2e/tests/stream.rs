@@ -469,3 +469,27 @@ async fn closing_the_hub_ends_every_stream() {
     opening(&mut late).await;
     assert_eq!(late.next_block(DEADLINE).await, None, "a late one ends too");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_tokens_open_stream_ends() {
+    let stack = Stack::start_with_stream_limits(StreamLimits {
+        token_recheck: Duration::ZERO,
+        ..default_stream_limits()
+    })
+    .await;
+    let alice = stack.user("alice").await;
+    let mut stream = open(&stack, &alice, None).await;
+    opening(&mut stream).await;
+    publish_changes(&stack, &alice, 1, 1).await;
+    assert!(
+        stream.next_event(DEADLINE).await.is_some(),
+        "the token still opens it"
+    );
+    let mut conn = stack.db().connect().await;
+    aurora_db::users::rotate_api_token(&mut conn, "alice")
+        .await
+        .unwrap()
+        .expect("alice exists");
+    publish_changes(&stack, &alice, 2, 1).await;
+    assert_eq!(stream.next_block(DEADLINE).await, None, "the stream ended");
+}

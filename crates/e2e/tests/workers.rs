@@ -921,8 +921,8 @@ async fn a_worker_that_cannot_reach_postgres_for_long_reports_not_live() {
     )
     .unwrap();
     let limit = std::time::Duration::from_millis(300);
-    let readiness =
-        aurora_runtime::Readiness::new(pool.clone(), bus.bus.clone()).with_database_liveness(limit);
+    let readiness = aurora_runtime::Readiness::new(pool.clone(), bus.bus.clone())
+        .with_database_liveness(pool.clone(), limit);
     assert!(readiness.check_alive().await.is_ok(), "not for long yet");
     assert_eq!(readiness.check().await, Err("postgres"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -990,4 +990,26 @@ async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
             .any(|t| t.kind == "conclusion" && t.content.contains("Likely cause: disk full")),
         "the analysis' summary is kept as a thought: {thoughts:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_is_no_reason_to_report_not_live() {
+    let db = aurora_testkit::TestDb::new().await;
+    let bus = aurora_testkit::TestBus::new().await;
+    let options = |name: &str| aurora_db::pool::PoolOptions {
+        max_size: 1,
+        statement_timeout: std::time::Duration::from_secs(1),
+        application_name: name.to_owned(),
+        timeout: std::time::Duration::from_millis(200),
+    };
+    let work = aurora_db::pool::build(db.url(), options("aurora-test-work")).unwrap();
+    let probe = aurora_db::pool::build(db.url(), options("aurora-test-probe")).unwrap();
+    let readiness = aurora_runtime::Readiness::new(work.clone(), bus.bus.clone())
+        .with_database_liveness(probe, std::time::Duration::from_millis(1));
+    // Every connection of the service's pool is held by its work.
+    let _held = work.get().await.unwrap();
+    assert_eq!(readiness.check().await, Err("postgres"), "not ready");
+    for _ in 0..3 {
+        assert_eq!(readiness.check_alive().await, Ok(()), "but alive");
+    }
 }

@@ -21,6 +21,9 @@ macro_rules! invalid_token {
     }};
 }
 
+/// How long a lookup may take when the pool sets no wait timeout.
+const LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reads the token from `Authorization: Bearer`, the password of Basic auth, or the `token`
 /// query parameter (Splunk cannot send headers).
 fn presented_token(request: &HttpRequest) -> Option<String> {
@@ -157,15 +160,36 @@ async fn look_up(
     if !state.integrations.knows(&hash) {
         state.auth_failures.check(client)?;
     }
-    let answer = match state.pool.get().await {
-        Ok(mut conn) => integrations::find_by_token(&mut conn, token)
-            .await
-            .map_err(|err| (pool::lost_connection(&err), err.to_string())),
-        Err(err) => Err((pool::is_unreachable(&err), err.to_string())),
+    let lookup = async {
+        match state.pool.get().await {
+            Ok(mut conn) => integrations::find_by_token(&mut conn, token)
+                .await
+                .map_err(|err| (pool::lost_connection(&err), err.to_string())),
+            Err(err) => Err((pool::is_unreachable(&err), err.to_string())),
+        }
     };
+    // One bound on the whole lookup: checking out a connection alone can take longer (each
+    // idle connection is pinged before it is handed out).
+    let limit = state.pool.timeouts().wait.unwrap_or(LOOKUP_LIMIT);
+    let answer = tokio::time::timeout(limit, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            Err((
+                false,
+                format!("PostgreSQL did not answer within {} ms", limit.as_millis()),
+            ))
+        });
     let (unreachable, err) = match answer {
         Ok(found) => return Ok(state.integrations.record(hash, found, ticket)),
         Err(failure) => failure,
+    };
+    // Slowness right after PostgreSQL could not be reached is that outage still: callers
+    // queued behind connections that hang in a partition see only their wait run out.
+    let unreachable = if unreachable {
+        state.integrations.note_unreachable();
+        true
+    } else {
+        state.integrations.unreachable_lately()
     };
     match state.integrations.recall(&hash).filter(|_| unreachable) {
         Some(known) => {

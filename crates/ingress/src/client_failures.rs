@@ -7,7 +7,7 @@
 //! and a stranger's guesses must not lock the known senders out.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,16 +15,28 @@ use actix_web::HttpRequest;
 
 use crate::IngressError;
 
-/// Addresses tracked before expired windows are swept out (bounds memory under a spray of
-/// addresses).
+/// Addresses tracked before expired windows are first swept out; each sweep waits until the
+/// map has doubled since the last, so sweeping costs O(1) per failure on average.
 const SWEEP_ABOVE: usize = 10_000;
+/// Most addresses tracked at once. A spray of more addresses than this within a window is an
+/// attack in itself: an untracked address then counts as over its limit (known tokens still
+/// pass, see the module documentation).
+const MAX_TRACKED: usize = 200_000;
 
-/// Counts failures per client address in fixed windows.
+/// Counts failures per client in fixed windows. A client is an IPv4 address, or an IPv6 /64:
+/// one subscriber usually holds a whole /64, and counting its 2^64 addresses one by one would
+/// be no limit at all.
 #[derive(Clone)]
 pub struct ClientFailures {
     limit: u32,
     window: Duration,
-    counts: Arc<Mutex<HashMap<IpAddr, Count>>>,
+    counts: Arc<Mutex<Counts>>,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_client: HashMap<IpAddr, Count>,
+    sweep_at: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -39,11 +51,14 @@ impl ClientFailures {
         Self {
             limit,
             window,
-            counts: Arc::default(),
+            counts: Arc::new(Mutex::new(Counts {
+                by_client: HashMap::new(),
+                sweep_at: SWEEP_ABOVE,
+            })),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Count>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.counts
             .lock()
             .expect("never poisoned: no code panics holding it")
@@ -54,18 +69,22 @@ impl ClientFailures {
         if self.limit == 0 {
             return Ok(());
         }
-        match self.lock().get(&client) {
+        let counts = self.lock();
+        let over = |retry_after: Duration| IngressError::TooManyFailures {
+            retry_after_secs: retry_after.as_secs().max(1),
+        };
+        match counts.by_client.get(&client_key(client)) {
             Some(count) if count.failures >= self.limit => {
                 let left = self.window.saturating_sub(count.since.elapsed());
                 if left.is_zero() {
                     Ok(())
                 } else {
-                    Err(IngressError::TooManyFailures {
-                        retry_after_secs: left.as_secs().max(1),
-                    })
+                    Err(over(left))
                 }
             }
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None if counts.by_client.len() >= MAX_TRACKED => Err(over(self.window)),
+            None => Ok(()),
         }
     }
 
@@ -75,10 +94,17 @@ impl ClientFailures {
             return;
         }
         let mut counts = self.lock();
-        if counts.len() >= SWEEP_ABOVE {
-            counts.retain(|_, count| count.since.elapsed() < self.window);
+        if counts.by_client.len() >= counts.sweep_at {
+            counts
+                .by_client
+                .retain(|_, count| count.since.elapsed() < self.window);
+            counts.sweep_at = (counts.by_client.len() * 2).max(SWEEP_ABOVE);
         }
-        let count = counts.entry(client).or_insert(Count {
+        let client = client_key(client);
+        if counts.by_client.len() >= MAX_TRACKED && !counts.by_client.contains_key(&client) {
+            return;
+        }
+        let count = counts.by_client.entry(client).or_insert(Count {
             since: Instant::now(),
             failures: 0,
         });
@@ -89,6 +115,21 @@ impl ClientFailures {
             };
         }
         count.failures = count.failures.saturating_add(1);
+    }
+}
+
+/// What failures are counted under: the IPv4 address (an IPv4-mapped IPv6 one as the IPv4
+/// address it is), or the /64 of an IPv6 address.
+fn client_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
     }
 }
 
@@ -136,6 +177,25 @@ mod tests {
             matches!(refused, IngressError::TooManyFailures { retry_after_secs } if retry_after_secs <= 60)
         );
         assert!(failures.check(other).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_counted_by_its_64_and_a_mapped_ipv4_as_itself() {
+        let failures = ClientFailures::new(2, Duration::from_secs(60));
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        failures.record(first);
+        failures.record(same_64);
+        assert!(
+            failures
+                .check("2001:db8:1:2:abcd::9".parse().unwrap())
+                .is_err()
+        );
+        assert!(failures.check(other_64).is_ok());
+        failures.record("::ffff:192.0.2.9".parse().unwrap());
+        failures.record("192.0.2.9".parse().unwrap());
+        assert!(failures.check("192.0.2.9".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! for within `ingress.auth_fallback_secs` is still accepted: the bus, not the database, is
 //! what a 202 promises. Any answer the database does give (revoked, deleted) is the truth.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,10 @@ use uuid::Uuid;
 
 /// A token's SHA-256, as the database stores it.
 pub(crate) type TokenHash = Vec<u8>;
+
+/// How long after PostgreSQL could not be reached a lookup that merely ran out of time is
+/// taken for the same outage.
+const UNREACHABLE_LATELY: Duration = Duration::from_secs(30);
 
 /// How often a lost bus connection is looked for.
 const CONNECTION_CHECK: Duration = Duration::from_millis(250);
@@ -40,6 +44,13 @@ struct Inner {
     entries: HashMap<TokenHash, Entry>,
     /// Counts forgetting; a lookup that began before one does not store its answer.
     generation: u64,
+    /// When PostgreSQL last could not be reached.
+    unreachable_at: Option<Instant>,
+    /// Every token the database ever vouched for to this process (or listed at start), kept
+    /// through forgetting: the failure limit per address never refuses these before looking
+    /// them up, so a stranger's guesses cannot lock known senders out, even right after a
+    /// restart or a reconnect emptied the entries.
+    vouched: HashSet<TokenHash>,
 }
 
 struct Entry {
@@ -91,9 +102,11 @@ impl IntegrationCache {
         let mut inner = self.lock();
         let Some(integration) = found else {
             inner.entries.remove(&hash);
+            inner.vouched.remove(&hash);
             return None;
         };
         let integration = Arc::new(integration);
+        inner.vouched.insert(hash.clone());
         if inner.generation == ticket.0 {
             inner.entries.insert(
                 hash,
@@ -106,9 +119,16 @@ impl IntegrationCache {
         Some(integration)
     }
 
-    /// Whether the database vouched for `hash` at some time (the entry may be stale).
+    /// Whether the database vouched for `hash` at some time (the entry may be stale or
+    /// forgotten since).
     pub(crate) fn knows(&self, hash: &TokenHash) -> bool {
-        self.lock().entries.contains_key(hash)
+        self.lock().vouched.contains(hash)
+    }
+
+    /// Remembers tokens the database lists as live (at start), so they count as known to the
+    /// failure limit before their first webhook.
+    pub fn know(&self, hashes: impl IntoIterator<Item = Vec<u8>>) {
+        self.lock().vouched.extend(hashes);
     }
 
     /// The integration the database last gave for `hash`, if that was within the fallback.
@@ -118,6 +138,18 @@ impl IntegrationCache {
             .get(hash)
             .filter(|entry| entry.vouched_at.elapsed() <= self.fallback)
             .map(|entry| entry.integration.clone())
+    }
+
+    /// Notes that PostgreSQL could not be reached just now.
+    pub(crate) fn note_unreachable(&self) {
+        self.lock().unreachable_at = Some(Instant::now());
+    }
+
+    /// Whether PostgreSQL could not be reached within [`UNREACHABLE_LATELY`].
+    pub(crate) fn unreachable_lately(&self) -> bool {
+        self.lock()
+            .unreachable_at
+            .is_some_and(|at| at.elapsed() < UNREACHABLE_LATELY)
     }
 
     /// Forgets an integration that changed; its next webhook is looked up again.
@@ -231,6 +263,11 @@ mod tests {
             cache.recall(&hash("a")).is_none(),
             "no fallback for a changed one"
         );
+        cache.clear();
+        assert!(cache.knows(&hash("a")), "still known to the failure limit");
+        assert!(!cache.knows(&hash("b")));
+        cache.know([hash("b")]);
+        assert!(cache.knows(&hash("b")), "listed live at start");
     }
 
     #[test]

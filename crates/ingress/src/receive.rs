@@ -9,7 +9,7 @@ use aurora_vendors::{Headers, Vendor, WebhookRequest};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::signature::{SignatureCheck, TimestampPolicy};
+use crate::signature::{self, SignatureCheck, TimestampPolicy};
 use crate::{IngressError, IngressState, RequestLimits, auth};
 
 /// Longest vendor delivery id used as is (the column holds 255 bytes); a longer one is
@@ -35,9 +35,10 @@ pub(crate) async fn receive(
             .iter()
             .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_owned()))),
     );
+    let mut signed_delivery = None;
     if let Some(scheme) = vendor.signature_scheme() {
         let verified = verify_signature(&state, &integration, scheme, &headers, &body);
-        auth::counted(&state, client, verified)?;
+        signed_delivery = auth::counted(&state, client, verified)?;
     }
     let normalized = vendor
         .normalize(WebhookRequest {
@@ -61,6 +62,7 @@ pub(crate) async fn receive(
         delivery_id: vendor
             .delivery_id(&headers)
             .filter(|id| id.len() <= MAX_VENDOR_DELIVERY_ID)
+            .or(signed_delivery)
             .unwrap_or_else(|| Uuid::now_v7().to_string()),
         user_id: UserId::parse(integration.user_id.clone())
             .map_err(|err| IngressError::AuthUnavailable(err.to_string()))?,
@@ -114,16 +116,18 @@ fn holds_escaped_nul(json: &str) -> bool {
     json.contains("\\u0000")
 }
 
-/// Checks the vendor's signature when the integration has signing secrets.
+/// Checks the vendor's signature when the integration has signing secrets. Answers the
+/// delivery id a timestamped signature stands for: a request replayed within the tolerance
+/// is then the same delivery, stored once, however often it is sent.
 fn verify_signature(
     state: &IngressState,
     integration: &aurora_db::integrations::Integration,
     scheme: aurora_vendors::SignatureScheme,
     headers: &Headers,
     body: &[u8],
-) -> Result<(), IngressError> {
+) -> Result<Option<String>, IngressError> {
     if integration.signing_secrets.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let secrets = auth::signing_secrets(state, integration)?;
     SignatureCheck {
@@ -137,7 +141,8 @@ fn verify_signature(
             scheme,
         ),
     }
-    .verify(scheme)
+    .verify(scheme)?;
+    Ok(signature::signed_delivery_id(scheme, headers, body))
 }
 
 /// Reads the body within the time limit, refusing it as soon as it passes the size limit.

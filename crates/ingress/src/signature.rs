@@ -202,6 +202,25 @@ impl SignatureCheck<'_> {
     }
 }
 
+/// The delivery id of a request signed over a timestamp by Aurora's scheme (CI systems send
+/// no id of their own): the timestamp and the body's SHA-256. The same signed request sent
+/// again, a replay within the tolerance included, is the same delivery. `None` for other
+/// schemes, whose vendors name their deliveries or may legitimately send a body twice.
+pub(crate) fn signed_delivery_id(
+    scheme: SignatureScheme,
+    headers: &Headers,
+    body: &[u8],
+) -> Option<String> {
+    use sha2::Digest;
+    let timestamp = headers.get(AURORA_TIMESTAMP)?.trim();
+    (scheme == SignatureScheme::Aurora).then(|| {
+        format!(
+            "signed-{timestamp}-{}",
+            hex::encode(&Sha256::digest(body)[..16])
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests_support {
     use super::*;
@@ -379,6 +398,29 @@ mod replay_tests {
         ]);
         let check = checker(&replayed, body, &secrets, 9000, TimestampPolicy::Required);
         assert!(check.verify(SignatureScheme::Aurora).is_err());
+    }
+
+    #[test]
+    fn a_signed_ci_request_sent_again_is_the_same_delivery() {
+        let headers = Headers::from_pairs([(AURORA_TIMESTAMP, "5000".to_owned())]);
+        let first = signed_delivery_id(SignatureScheme::Aurora, &headers, b"{}");
+        assert_eq!(
+            first,
+            signed_delivery_id(SignatureScheme::Aurora, &headers, b"{}")
+        );
+        assert!(first.as_deref().unwrap().len() <= 128);
+        assert_ne!(
+            first,
+            signed_delivery_id(SignatureScheme::Aurora, &headers, b"{ }")
+        );
+        assert_eq!(
+            signed_delivery_id(SignatureScheme::Grafana, &headers, b"{}"),
+            None
+        );
+        assert_eq!(
+            signed_delivery_id(SignatureScheme::Aurora, &Headers::default(), b"{}"),
+            None
+        );
     }
 
     #[test]

@@ -19,9 +19,12 @@ use diesel_async::SimpleAsyncConnection;
 pub struct Readiness {
     pool: DbPool,
     bus: Bus,
-    /// How long PostgreSQL may be unreachable before the service reports not live.
-    liveness_after: Option<Duration>,
-    /// Since when PostgreSQL has not answered a probe.
+    /// A connection of its own that liveness pings PostgreSQL over (a pool of one), and how
+    /// long PostgreSQL may be unreachable before the service reports not live. Not the
+    /// service's pool: that one is busy whenever the service is, which is no reason to
+    /// restart it.
+    liveness: Option<(DbPool, Duration)>,
+    /// Since when PostgreSQL has not answered the liveness probe.
     unreachable_since: Arc<Mutex<Option<Instant>>>,
 }
 
@@ -34,14 +37,15 @@ impl Readiness {
         Self {
             pool,
             bus,
-            liveness_after: None,
+            liveness: None,
             unreachable_since: Arc::default(),
         }
     }
 
-    /// Also reports not live once PostgreSQL was unreachable for `after` (zero: never).
-    pub fn with_database_liveness(mut self, after: Duration) -> Self {
-        self.liveness_after = (!after.is_zero()).then_some(after);
+    /// Also reports not live once PostgreSQL did not answer `probe` (a pool of one connection
+    /// of the liveness probe's own) for `after` (zero: never).
+    pub fn with_database_liveness(mut self, probe: DbPool, after: Duration) -> Self {
+        self.liveness = (!after.is_zero()).then_some((probe, after));
         self
     }
 
@@ -50,46 +54,29 @@ impl Readiness {
         if !self.bus.is_connected() {
             return Err("nats");
         }
-        self.check_postgres().await
-    }
-
-    /// Pings PostgreSQL, remembering since when it has not answered.
-    async fn check_postgres(&self) -> Result<(), &'static str> {
-        let ping = async {
-            let mut conn = self.pool.get().await.ok()?;
-            conn.batch_execute("SELECT 1").await.ok()
-        };
-        let answered = tokio::time::timeout(PROBE_TIMEOUT, ping)
-            .await
-            .ok()
-            .flatten()
-            .is_some();
-        let mut since = self
-            .unreachable_since
-            .lock()
-            .expect("never poisoned: no code panics holding it");
-        if answered {
-            *since = None;
+        if ping(&self.pool).await {
             Ok(())
         } else {
-            since.get_or_insert_with(Instant::now);
             Err("postgres")
         }
     }
 
     /// `Err` says how long PostgreSQL has been unreachable, once that is past the limit.
     pub async fn check_alive(&self) -> Result<(), String> {
-        let Some(after) = self.liveness_after else {
+        let Some((probe, after)) = &self.liveness else {
             return Ok(());
         };
-        if self.check_postgres().await.is_ok() {
-            return Ok(());
-        }
-        let unreachable_for = self
+        let answered = ping(probe).await;
+        let mut since = self
             .unreachable_since
             .lock()
-            .expect("never poisoned: no code panics holding it")
-            .map_or(Duration::ZERO, |since| since.elapsed());
+            .expect("never poisoned: no code panics holding it");
+        if answered {
+            *since = None;
+            return Ok(());
+        }
+        let unreachable_for = since.get_or_insert_with(Instant::now).elapsed();
+        let after = *after;
         if unreachable_for >= after {
             Err(format!(
                 "postgres unreachable for {} s (database.liveness_after_secs = {})",
@@ -100,6 +87,19 @@ impl Readiness {
             Ok(())
         }
     }
+}
+
+/// Whether PostgreSQL answers `SELECT 1` over `pool` within the probe's time.
+async fn ping(pool: &DbPool) -> bool {
+    let ping = async {
+        let mut conn = pool.get().await.ok()?;
+        conn.batch_execute("SELECT 1").await.ok()
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, ping)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// Adds `/healthz` and `/readyz` to an app that has a [`Readiness`] in its app data.

@@ -67,6 +67,21 @@ pub fn database_pool(
     .context("database pool")
 }
 
+/// Readiness over `connections`, and liveness over a probe connection of its own that fails
+/// after `database.liveness_after_secs` without PostgreSQL (for the services whose work needs
+/// it: not the ingress).
+pub fn liveness(
+    settings: &Settings,
+    service: &str,
+    connections: &Connections,
+) -> anyhow::Result<Readiness> {
+    let probe = database_pool(settings, &format!("{service}-liveness"), 1)?;
+    Ok(connections.readiness().with_database_liveness(
+        probe,
+        Duration::from_secs(settings.database.liveness_after_secs),
+    ))
+}
+
 /// Starts logs and traces for a service from its settings.
 pub fn init_telemetry(
     service: &'static str,

@@ -22,9 +22,7 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let connections = Connections::open(settings, service).await?;
-    let readiness = web::Data::new(connections.readiness().with_database_liveness(
-        std::time::Duration::from_secs(settings.database.liveness_after_secs),
-    ));
+    let readiness = web::Data::new(crate::liveness(settings, service, &connections)?);
     let health = HttpServer::new(move || {
         App::new()
             .app_data(readiness.clone())

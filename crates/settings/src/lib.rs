@@ -10,7 +10,7 @@
 //! | `database.pool_size` | `10` | connections per process (the rca-worker opens 2 more, its own, for lease renewals, so they never wait behind analyses) |
 //! | `database.statement_timeout_ms` | `10000` | server-side statement limit |
 //! | `database.pool_timeout_ms` | `5000` | longest a caller waits for a pooled connection, or for a new one to open; then it fails instead of hanging |
-//! | `database.liveness_after_secs` | `120` | a worker or the API that could not reach PostgreSQL this long answers `/healthz` with 503, so it is restarted (`0`: never; the ingress never, as it serves known tokens without PostgreSQL) |
+//! | `database.liveness_after_secs` | `120` | a worker or the API that could not reach PostgreSQL this long (over a probe connection of its own: a busy pool does not count) answers `/healthz` with 503, so it is restarted (`0`: never; the ingress never, as it serves known tokens without PostgreSQL) |
 //! | `nats.url` | `nats://127.0.0.1:4222` | NATS with JetStream |
 //! | `nats.prefix` | empty | prefix for stream and subject names (isolated test or tenant) |
 //! | `ingress.bind` | `127.0.0.1:8080` | webhook listener |

@@ -36,7 +36,20 @@ impl FromRequest for Caller {
     }
 }
 
-fn bearer_token(request: &HttpRequest) -> Option<String> {
+/// Whether `token` still opens the API for `user`: false once it was rotated or revoked. A
+/// database that cannot answer keeps what is open (true): an outage cuts no stream.
+pub(crate) async fn still_valid(pool: &DbPool, token: &str, user: &UserId) -> bool {
+    let Ok(mut conn) = pool.get().await else {
+        return true;
+    };
+    match users::find_by_api_token(&mut conn, token).await {
+        Ok(found) => found.is_some_and(|found| found.id == user.as_str()),
+        Err(_) => true,
+    }
+}
+
+/// The bearer token of a request, if it carries one.
+pub(crate) fn bearer_token(request: &HttpRequest) -> Option<String> {
     let header = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.split_once(' ')?;
     let token = token.trim();

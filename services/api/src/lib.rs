@@ -120,11 +120,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         connections.pool.clone(),
         connections.bus.clone(),
         hub.clone(),
-        connections
-            .readiness()
-            .with_database_liveness(std::time::Duration::from_secs(
-                settings.database.liveness_after_secs,
-            )),
+        aurora_runtime::liveness(&settings, "api", &connections)?,
         listener,
     )?;
     let handle = server.handle();

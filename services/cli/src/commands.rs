@@ -156,7 +156,10 @@ pub(crate) async fn create_integration(
     signature_timestamp: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
-    let source = parse_source(source)?;
+    let source = match signature_timestamp {
+        Some(_) => timestamped_source(source)?,
+        None => parse_source(source)?,
+    };
     let signing_secrets = read_signing_secrets(signing_secret_file)?;
     let (settings, mut conn) = connect().await?;
     let owner = users::find_by_name(&mut conn, user)
@@ -369,7 +372,7 @@ pub(crate) async fn set_signature_timestamp(
     source: &str,
     policy: Option<&str>,
 ) -> Result<(), Failure> {
-    let source = parse_source(source)?;
+    let source = timestamped_source(source)?;
     let (settings, mut conn) = connect().await?;
     let owner = owner(&mut conn, user).await?;
     let changed = integrations::set_signature_timestamp(&mut conn, &owner.id, source, policy)
@@ -413,6 +416,19 @@ pub(crate) async fn replace_signing_secrets(
         signing_secrets.len()
     );
     Ok(())
+}
+
+/// A source whose signatures can cover a timestamp (Aurora's CI scheme, Grafana's); for the
+/// others a timestamp policy would protect nothing.
+fn timestamped_source(source: &str) -> Result<SourceType, Failure> {
+    use aurora_vendors::SignatureScheme;
+    let source = parse_source(source)?;
+    match aurora_vendors::for_source(source).and_then(|vendor| vendor.signature_scheme()) {
+        Some(SignatureScheme::Aurora | SignatureScheme::Grafana) => Ok(source),
+        _ => Err(Failure::Usage(format!(
+            "{source} signatures carry no timestamp Aurora checks: a timestamp policy applies to grafana, jenkins and cloudbees"
+        ))),
+    }
 }
 
 fn parse_source(source: &str) -> Result<SourceType, Failure> {

@@ -483,6 +483,24 @@ async fn signing_secrets_come_from_a_file_and_survive_a_key_rotation() {
         ],
     );
     assert!(set.status.success(), "{}", stderr(&set));
+    let pointless = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "signature-timestamp",
+            "--user",
+            "dave",
+            "--source",
+            "datadog",
+            "required",
+        ],
+    );
+    assert_eq!(pointless.status.code(), Some(2));
+    assert!(
+        stderr(&pointless).contains("carry no timestamp"),
+        "{}",
+        stderr(&pointless)
+    );
     assert_eq!(stored(&mut conn).await.signature_timestamp, None);
     std::fs::remove_dir_all(&dir).unwrap();
 }

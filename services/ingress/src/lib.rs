@@ -82,6 +82,7 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
             NonZeroU32::new(settings.ingress.rate_limit_burst).expect("validated at start-up"),
         ),
     };
+    know_live_tokens(&state).await;
     let shutdown = shutdown_token();
     let changes = aurora_ingress::follow_changes(
         connections.bus.clone(),
@@ -104,6 +105,22 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
     server.await?;
     changes.await?;
     Ok(())
+}
+
+/// Tells the failure limit per address which tokens are live before their first webhook, so a
+/// stranger's guesses from a shared address cannot lock them out after a restart. Best
+/// effort: without PostgreSQL the tokens become known as they are looked up.
+async fn know_live_tokens(state: &IngressState) {
+    let listed = async {
+        let mut conn = state.pool.get().await.map_err(|err| err.to_string())?;
+        aurora_db::integrations::live_token_hashes(&mut conn)
+            .await
+            .map_err(|err| err.to_string())
+    };
+    match listed.await {
+        Ok(hashes) => state.integrations.know(hashes),
+        Err(err) => tracing::warn!(error = %err, "cannot list live integrations at start"),
+    }
 }
 
 /// The whole `main` of an `ingress-<vendor>` binary: `vendor_main!(Grafana);`.

@@ -203,7 +203,13 @@ pub async fn lapsed_leases(
         .await
 }
 
-/// Incidents whose analysis waits to be claimed: `idle` (not merged) since they opened more
+/// How old a waiting incident may be and still be analysed: an incident left `idle` longer
+/// (by an earlier version, which gave up on incidents whose user stayed busy) is history, and
+/// running its runbooks now would take slots from new incidents.
+const WAITING_AT_MOST: Duration = Duration::from_secs(24 * 3600);
+
+/// Incidents whose analysis waits to be claimed: `idle` (neither merged nor resolved, and
+/// opened within [`WAITING_AT_MOST`]) since they opened more
 /// than `idle_for` ago by the database's clock, and within what their user may still start
 /// (`per_user_limit` less the analyses running on leases renewed within `lease`), oldest
 /// first, at most `limit`. Their user was at the limit when their event came, or their event
@@ -233,7 +239,8 @@ pub async fn waiting(
              SELECT i.id, i.user_id, i.created_at, \
                     row_number() OVER (PARTITION BY i.user_id ORDER BY i.created_at, i.id) AS place \
              FROM incidents i \
-             WHERE i.aurora_status = $1 AND i.status <> $3 AND i.created_at < now() - $4 \
+             WHERE i.aurora_status = $1 AND i.status NOT IN ($3, $8) \
+               AND i.created_at < now() - $4 AND i.created_at > now() - $9 \
          ) \
          SELECT idle.id FROM idle LEFT JOIN live ON live.user_id = idle.user_id \
          WHERE idle.place <= $6 - coalesce(live.running, 0) \
@@ -247,6 +254,8 @@ pub async fn waiting(
     .bind::<Interval, _>(interval(lease))
     .bind::<BigInt, _>(per_user_limit)
     .bind::<BigInt, _>(limit)
+    .bind::<Text, _>(aurora_domain::IncidentStatus::Resolved.as_str())
+    .bind::<Interval, _>(interval(WAITING_AT_MOST))
     .load(conn)
     .await?;
     Ok(waiting.into_iter().map(|w| w.id).collect())

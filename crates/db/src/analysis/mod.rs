@@ -3,6 +3,8 @@
 
 mod claims;
 
+use std::borrow::Cow;
+
 use aurora_domain::AuroraStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -124,6 +126,17 @@ pub async fn start_chat_session(
     Ok(session_id)
 }
 
+/// Text as PostgreSQL stores it: without NUL characters, which it refuses in TEXT. Command
+/// output and a model's words may hold them, and a write refused for ever would make the
+/// analysis run again and again.
+fn storable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', ""))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// Appends a message to a chat session.
 pub async fn add_chat_message(
     conn: &mut AsyncPgConnection,
@@ -135,7 +148,7 @@ pub async fn add_chat_message(
         .values((
             chat_messages::session_id.eq(session_id),
             chat_messages::role.eq(role),
-            chat_messages::content.eq(content),
+            chat_messages::content.eq(storable(content)),
             chat_messages::created_at.eq(time::now()),
         ))
         .execute(conn)
@@ -170,7 +183,7 @@ pub async fn add_thoughts<K: AsRef<str>, C: AsRef<str>>(
             (
                 incident_thoughts::incident_id.eq(incident_id),
                 incident_thoughts::kind.eq(kind.as_ref()),
-                incident_thoughts::content.eq(content.as_ref()),
+                incident_thoughts::content.eq(storable(content.as_ref())),
                 incident_thoughts::created_at.eq(now),
             )
         })
@@ -196,7 +209,7 @@ pub async fn add_thoughts_held<K: AsRef<str>, C: AsRef<str>>(
         return hold(conn, lease).await;
     }
     let kinds: Vec<&str> = thoughts.iter().map(|(kind, _)| kind.as_ref()).collect();
-    let contents: Vec<&str> = thoughts.iter().map(|(_, c)| c.as_ref()).collect();
+    let contents: Vec<Cow<'_, str>> = thoughts.iter().map(|(_, c)| storable(c.as_ref())).collect();
     let written = diesel::sql_query(
         "INSERT INTO incident_thoughts (incident_id, kind, content, created_at) \
          SELECT c.incident_id, t.kind, t.content, $4 \
@@ -216,16 +229,6 @@ pub async fn add_thoughts_held<K: AsRef<str>, C: AsRef<str>>(
     .execute(conn)
     .await?;
     Ok(written > 0)
-}
-
-/// Writes one thought while `lease` holds the running analysis; see [`add_thoughts_held`].
-pub async fn add_thought_held(
-    conn: &mut AsyncPgConnection,
-    lease: Lease,
-    kind: &str,
-    content: &str,
-) -> QueryResult<bool> {
-    add_thoughts_held(conn, lease, &[(kind, content)]).await
 }
 
 /// An incident's thoughts, in the order they were written.
@@ -291,8 +294,8 @@ pub async fn add_suggestion(
     diesel::insert_into(incident_suggestions::table)
         .values((
             incident_suggestions::incident_id.eq(incident_id),
-            incident_suggestions::title.eq(title),
-            incident_suggestions::detail.eq(detail),
+            incident_suggestions::title.eq(storable(title)),
+            incident_suggestions::detail.eq(storable(detail)),
             incident_suggestions::risk.eq(risk),
             incident_suggestions::created_at.eq(time::now()),
         ))
@@ -326,7 +329,7 @@ pub async fn record_command_run(
     .bind::<Text, _>(AuroraStatus::Running.as_str())
     .bind::<Array<Text>, _>(argv)
     .bind::<Nullable<Integer>, _>(exit_code)
-    .bind::<Text, _>(output)
+    .bind::<Text, _>(storable(output))
     .bind::<Integer, _>(duration_ms)
     .bind::<Timestamp, _>(started_at)
     .execute(conn)

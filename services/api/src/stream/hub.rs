@@ -98,6 +98,11 @@ impl StreamHub {
         &self.inner.bus
     }
 
+    /// The limits its connections live under.
+    pub(crate) fn limits(&self) -> StreamLimits {
+        self.inner.registry.limits()
+    }
+
     /// Registers a connection of `user`, subscribing first if nothing has yet.
     pub(crate) async fn connect(&self, user: &UserId) -> Result<Registration, ConnectError> {
         self.inner

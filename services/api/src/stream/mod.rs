@@ -12,7 +12,7 @@ mod hub;
 mod registry;
 mod replay;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -21,7 +21,9 @@ use futures::StreamExt;
 pub use hub::StreamHub;
 pub use registry::{StreamLimits, TooManyStreams};
 
-use crate::auth::Caller;
+use aurora_db::DbPool;
+
+use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use hub::ConnectError;
 
@@ -31,8 +33,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(crate) async fn stream(
     caller: Caller,
     hub: web::Data<StreamHub>,
+    pool: web::Data<DbPool>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let token = auth::bearer_token(&request).unwrap_or_default();
     let registration = hub.connect(&caller.0).await.map_err(|err| match err {
         ConnectError::TooMany(err) => ApiError::from(err),
         ConnectError::Unavailable(err) => ApiError::StreamUnavailable(err.to_string()),
@@ -55,16 +59,33 @@ pub(crate) async fn stream(
         .chain([event::resume_at(through)]);
     // Ends when the registry dropped the queue (the reader fell behind); the slot is given
     // back when the response is dropped, by actix once the client is gone.
-    let live = futures::stream::unfold(registration, move |mut registration| async move {
-        loop {
-            match tokio::time::timeout(KEEP_ALIVE, registration.events.recv()).await {
-                Ok(Some((sequence, _))) if sequence <= through => {}
-                Ok(Some((_, text))) => return Some((text, registration)),
-                Ok(None) => return None,
-                Err(_) => return Some((Bytes::from_static(event::KEEP_ALIVE), registration)),
+    let user = caller.0;
+    let token_recheck = hub.limits().token_recheck;
+    let checked = Instant::now();
+    let live = futures::stream::unfold(
+        (registration, checked),
+        move |(mut registration, mut checked)| {
+            let (pool, token, user) = (pool.clone(), token.clone(), user.clone());
+            async move {
+                loop {
+                    let next =
+                        match tokio::time::timeout(KEEP_ALIVE, registration.events.recv()).await {
+                            Ok(Some((sequence, _))) if sequence <= through => continue,
+                            Ok(Some((_, text))) => text,
+                            Ok(None) => return None,
+                            Err(_) => Bytes::from_static(event::KEEP_ALIVE),
+                        };
+                    if checked.elapsed() >= token_recheck {
+                        if !auth::still_valid(&pool, &token, &user).await {
+                            return None;
+                        }
+                        checked = Instant::now();
+                    }
+                    return Some((next, (registration, checked)));
+                }
             }
-        }
-    });
+        },
+    );
     let body = futures::stream::iter(opening)
         .chain(live)
         .map(Ok::<_, actix_web::Error>);

@@ -23,6 +23,9 @@ pub struct StreamLimits {
     pub queue: usize,
     /// Connections one user may hold open at once.
     pub connections_per_user: usize,
+    /// How often an open stream's API token is checked again: a rotated or revoked token's
+    /// streams end within this.
+    pub token_recheck: std::time::Duration,
 }
 
 impl From<&ApiSettings> for StreamLimits {
@@ -30,6 +33,7 @@ impl From<&ApiSettings> for StreamLimits {
         Self {
             queue: settings.stream_queue,
             connections_per_user: settings.stream_connections_per_user,
+            token_recheck: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -96,6 +100,11 @@ impl Drop for Slot {
 }
 
 impl Registry {
+    /// The limits it applies.
+    pub(crate) fn limits(&self) -> StreamLimits {
+        self.limits
+    }
+
     pub(crate) fn new(limits: StreamLimits) -> Self {
         Self {
             limits,
@@ -209,6 +218,7 @@ mod tests {
         Arc::new(Registry::new(StreamLimits {
             queue,
             connections_per_user,
+            token_recheck: std::time::Duration::from_secs(60),
         }))
     }
 
