@@ -1013,3 +1013,23 @@ async fn a_busy_pool_is_no_reason_to_report_not_live() {
         assert_eq!(readiness.check_alive().await, Ok(()), "but alive");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_output_holding_a_nul_is_stored_without_it_and_the_analysis_completes() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let analyst = analyst_running(&h, &[&["printf", "used\\0full"]]);
+    assert_eq!(
+        h.investigator(analyst)
+            .investigate(incident_id)
+            .await
+            .unwrap(),
+        InvestigationOutcome::Completed,
+        "PostgreSQL refuses a NUL in text: kept, it would fail the analysis for ever"
+    );
+    let mut conn = h.db.connect().await;
+    let runs = analysis::command_runs(&mut conn, incident_id)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].output, "usedfull");
+}

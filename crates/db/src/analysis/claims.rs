@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::add_thought;
+use super::{add_thought, storable};
 use crate::incidents::Incident;
 use crate::schema::{analysis_claims, incidents};
 use crate::{QueryResult, time};
@@ -327,7 +327,7 @@ pub async fn complete(
         .set((
             incidents::aurora_status.eq(AuroraStatus::Complete.as_str()),
             // Left out of the update (None) when a person wrote the summary.
-            (!person_wrote_summary).then(|| incidents::aurora_summary.eq(summary)),
+            (!person_wrote_summary).then(|| incidents::aurora_summary.eq(storable(summary))),
             incidents::analyzed_at.eq(at),
             incidents::updated_at.eq(at),
         ))

@@ -129,7 +129,7 @@ pub async fn start_chat_session(
 /// Text as PostgreSQL stores it: without NUL characters, which it refuses in TEXT. Command
 /// output and a model's words may hold them, and a write refused for ever would make the
 /// analysis run again and again.
-fn storable(text: &str) -> Cow<'_, str> {
+pub(crate) fn storable(text: &str) -> Cow<'_, str> {
     if text.contains('\0') {
         Cow::Owned(text.replace('\0', ""))
     } else {
