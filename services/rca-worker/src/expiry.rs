@@ -60,15 +60,19 @@ impl Sweeper {
         Arc::clone(&self.freed)
     }
 
-    /// Stops analyses claimed longer ago than the time budget; answers how many.
-    pub async fn expire(&self) -> Result<usize, String> {
-        let budget = Duration::from_secs(self.investigator.analyst().analysis_budget_secs);
-        let mut conn = self
-            .investigator
+    /// A connection of the analyses' pool, for one sweep's query.
+    async fn connection(&self) -> Result<aurora_db::PooledConnection, String> {
+        self.investigator
             .pool()
             .get()
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| err.to_string())
+    }
+
+    /// Stops analyses claimed longer ago than the time budget; answers how many.
+    pub async fn expire(&self) -> Result<usize, String> {
+        let budget = Duration::from_secs(self.investigator.analyst().analysis_budget_secs);
+        let mut conn = self.connection().await?;
         let stopped = analysis::expire_running(&mut conn, budget)
             .await
             .map_err(|err| err.to_string())?;
@@ -85,12 +89,7 @@ impl Sweeper {
             return Ok(0);
         }
         let lapsed = {
-            let mut conn = self
-                .investigator
-                .pool()
-                .get()
-                .await
-                .map_err(|err| err.to_string())?;
+            let mut conn = self.connection().await?;
             analysis::lapsed_leases(&mut conn, lease::LEASE, free as i64)
                 .await
                 .map_err(|err| err.to_string())?
@@ -112,12 +111,7 @@ impl Sweeper {
         }
         let analyst = self.investigator.analyst();
         let waiting = {
-            let mut conn = self
-                .investigator
-                .pool()
-                .get()
-                .await
-                .map_err(|err| err.to_string())?;
+            let mut conn = self.connection().await?;
             analysis::waiting(
                 &mut conn,
                 Duration::from_secs(analyst.claim_idle_after_secs),
