@@ -40,6 +40,17 @@ pub enum BusError {
     },
 }
 
+/// A durable consumer's backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerBacklog {
+    /// Messages of the stream not yet delivered to it.
+    pub pending: u64,
+    /// Messages delivered and not yet acknowledged.
+    pub ack_pending: u64,
+    /// Messages delivered more than once and not yet acknowledged.
+    pub redelivered: u64,
+}
+
 /// What JetStream answered to a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishReceipt {
@@ -192,6 +203,32 @@ impl Bus {
             .map_err(|e| setup_error(&e))?;
         let info = stream.info().await.map_err(|e| setup_error(&e))?;
         i64::try_from(info.created.unix_timestamp_nanos() / 1000).map_err(|e| setup_error(&e))
+    }
+
+    /// How far a durable consumer is behind, from the server's consumer info.
+    pub async fn consumer_backlog(
+        &self,
+        stream_name: &str,
+        consumer: &str,
+    ) -> Result<ConsumerBacklog, BusError> {
+        let read_error = |err: &dyn std::fmt::Display| BusError::Read {
+            what: format!("consumer {consumer} of {stream_name}"),
+            detail: err.to_string(),
+        };
+        let stream = self
+            .jetstream
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| read_error(&e))?;
+        let info = stream
+            .consumer_info(consumer)
+            .await
+            .map_err(|e| read_error(&e))?;
+        Ok(ConsumerBacklog {
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending as u64,
+            redelivered: info.num_redelivered as u64,
+        })
     }
 
     /// Publishes `message` as JSON with a `Nats-Msg-Id` and the current trace context, and

@@ -16,7 +16,7 @@ mod incident_feed;
 mod topology;
 pub mod trace;
 
-pub use client::{Bus, BusError, MAX_ACK_PENDING, PublishReceipt};
+pub use client::{Bus, BusError, ConsumerBacklog, MAX_ACK_PENDING, PublishReceipt};
 pub use consume::{
     Batching, DeadLetter, DeadLetterSink, Delivery, HandlerError, MAX_DELIVERIES, consume,
     consume_batches,

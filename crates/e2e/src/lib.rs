@@ -27,16 +27,27 @@ pub struct Stack {
     pub ingress_url: String,
     /// Base URL of the API.
     pub api_url: String,
-    /// Connections the services share, for assertions.
+    /// Connections the services share, for assertions (and for extra workers a test starts:
+    /// its registry is no service's).
     pub connections: Connections,
     /// The key the ingress opens signing secrets with.
     pub secret_box: SecretBox,
     /// The API's live-stream hub, for counting its subscriptions and connections.
     pub stream_hub: aurora_api::StreamHub,
+    /// The workers' metrics (they serve them on their health port when run as services).
+    pub worker_metrics: WorkerMetrics,
     shutdown: CancellationToken,
     // Dropped last, after the services stopped.
     bus: TestBus,
     db: TestDb,
+}
+
+/// The registries the workers count into.
+pub struct WorkerMetrics {
+    /// The correlator's.
+    pub correlator: prometheus::Registry,
+    /// The RCA worker's.
+    pub rca_worker: prometheus::Registry,
 }
 
 /// A user made for a test.
@@ -77,10 +88,7 @@ impl Stack {
     ) -> Self {
         let db = TestDb::new().await;
         let bus = TestBus::new().await;
-        let connections = Connections {
-            pool: db.pool(),
-            bus: bus.bus.clone(),
-        };
+        let connections = Connections::new(db.pool(), bus.bus.clone());
         let shutdown = CancellationToken::new();
 
         let secret_box =
@@ -91,6 +99,7 @@ impl Stack {
             bus: connections.bus.clone(),
             clock,
             limits: aurora_ingress::RequestLimits::default(),
+            metrics: aurora_ingress::IngressMetrics::new(&prometheus::Registry::new()),
             auth_failures: aurora_ingress::ClientFailures::new(0, Duration::from_secs(60)),
             signature_tolerance: Duration::from_secs(300),
             integrations: aurora_ingress::IntegrationCache::new(
@@ -120,8 +129,7 @@ impl Stack {
         let (api_url, api) = listen();
         let stream_hub = aurora_api::StreamHub::new(connections.bus.clone(), stream_limits);
         let api = aurora_api::server(
-            connections.pool.clone(),
-            connections.bus.clone(),
+            Connections::new(connections.pool.clone(), connections.bus.clone()),
             stream_hub.clone(),
             connections.readiness(),
             api,
@@ -140,10 +148,17 @@ impl Stack {
             dependencies: correlation.dependencies.clone(),
             ..aurora_rca_worker::Analyst::builtin()
         };
+        // Each service counts into a registry of its own, as in its own process.
+        let correlator = Connections::new(connections.pool.clone(), connections.bus.clone());
+        let rca_worker = Connections::new(connections.pool.clone(), connections.bus.clone());
+        let worker_metrics = WorkerMetrics {
+            correlator: correlator.metrics.clone(),
+            rca_worker: rca_worker.metrics.clone(),
+        };
         spawn_worker(
             "correlator",
             aurora_correlator::run(
-                connections.clone(),
+                correlator,
                 Arc::new(Rules::new(correlation)),
                 default_batching(),
                 shutdown.clone(),
@@ -151,12 +166,7 @@ impl Stack {
         );
         spawn_worker(
             "rca-worker",
-            aurora_rca_worker::run(
-                connections.clone(),
-                db.pool(),
-                Arc::new(analyst),
-                shutdown.clone(),
-            ),
+            aurora_rca_worker::run(rca_worker, db.pool(), Arc::new(analyst), shutdown.clone()),
         );
         Self {
             ingress_url,
@@ -164,6 +174,7 @@ impl Stack {
             connections,
             secret_box,
             stream_hub,
+            worker_metrics,
             shutdown,
             bus,
             db,

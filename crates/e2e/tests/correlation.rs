@@ -514,10 +514,7 @@ async fn a_delivery_postgresql_refuses_holds_back_no_other_delivery_of_its_batch
     // Both are on the stream before the correlator starts, so they come in one batch.
     let shutdown = tokio_util::sync::CancellationToken::new();
     let correlator = tokio::spawn(aurora_correlator::run(
-        aurora_runtime::Connections {
-            pool: h.db.pool(),
-            bus: bus.clone(),
-        },
+        aurora_runtime::Connections::new(h.db.pool(), bus.clone()),
         std::sync::Arc::new(aurora_correlator::Rules::new(default_correlation())),
         aurora_e2e::default_batching(),
         shutdown.clone(),

@@ -443,6 +443,7 @@ fn own_ingress(stack: &Stack, configure: impl FnOnce(&mut aurora_ingress::Ingres
         bus: stack.connections.bus.clone(),
         clock: std::sync::Arc::new(aurora_ingress::SystemClock),
         limits: aurora_ingress::RequestLimits::default(),
+        metrics: aurora_ingress::IngressMetrics::new(&prometheus::Registry::new()),
         auth_failures: aurora_ingress::ClientFailures::new(0, Duration::from_secs(60)),
         signature_tolerance: Duration::from_secs(300),
         rate_limiter: aurora_ingress::RateLimiter::new(

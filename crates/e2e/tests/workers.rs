@@ -830,10 +830,7 @@ async fn a_burst_past_a_users_limit_is_all_analysed_and_waiting_is_no_failed_del
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(aurora_rca_worker::run(
-        aurora_runtime::Connections {
-            pool: h.db.pool(),
-            bus: h.bus.bus.clone(),
-        },
+        aurora_runtime::Connections::new(h.db.pool(), h.bus.bus.clone()),
         h.db.pool(),
         std::sync::Arc::new(analyst),
         shutdown.clone(),

@@ -60,6 +60,24 @@ pub enum IngressError {
     AuthUnavailable(String),
 }
 
+impl IngressError {
+    /// The `reason` label of `aurora_webhooks_refused_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngressError::Unauthorized(_) => "unauthorized",
+            IngressError::TooLarge { .. } => "too_large",
+            IngressError::TooManyAlerts { .. } => "too_many_alerts",
+            IngressError::BodyTimeout { .. } => "body_timeout",
+            IngressError::TooManyFailures { .. } => "too_many_failures",
+            IngressError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngressError::BadRequest(_) => "bad_request",
+            IngressError::RateLimited { .. } => "rate_limited",
+            IngressError::BusUnavailable(_) => "bus_unavailable",
+            IngressError::AuthUnavailable(_) => "auth_unavailable",
+        }
+    }
+}
+
 impl ResponseError for IngressError {
     fn status_code(&self) -> StatusCode {
         match self {

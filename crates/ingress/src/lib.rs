@@ -13,6 +13,7 @@ mod client_failures;
 mod clock;
 mod error;
 mod integration_cache;
+mod metrics;
 mod rate_limit;
 mod receive;
 mod signature;
@@ -29,6 +30,7 @@ pub use client_failures::ClientFailures;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::IngressError;
 pub use integration_cache::{IntegrationCache, follow_changes};
+pub use metrics::IngressMetrics;
 pub use rate_limit::RateLimiter;
 
 /// What every webhook request needs.
@@ -52,6 +54,8 @@ pub struct IngressState {
     pub secret_box: Option<aurora_db::secret_box::SecretBox>,
     /// Integrations by token hash, so a webhook costs no database round trip.
     pub integrations: IntegrationCache,
+    /// What it counts.
+    pub metrics: IngressMetrics,
 }
 
 /// What one webhook request may hold and take.

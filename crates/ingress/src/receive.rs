@@ -16,7 +16,7 @@ use crate::{IngressError, IngressState, RequestLimits, auth};
 /// ignored and an id minted instead.
 const MAX_VENDOR_DELIVERY_ID: usize = 128;
 
-/// Handles a POST to a vendor's route.
+/// Handles a POST to a vendor's route, counted.
 pub(crate) async fn receive(
     request: HttpRequest,
     payload: web::Payload,
@@ -24,9 +24,24 @@ pub(crate) async fn receive(
     vendor: web::Data<Arc<dyn Vendor>>,
 ) -> Result<HttpResponse, IngressError> {
     let source = vendor.source_type();
+    state.metrics.received(source.as_str());
+    let answer = handle(request, payload, &state, vendor.get_ref()).await;
+    if let Err(err) = &answer {
+        state.metrics.refused(source.as_str(), err);
+    }
+    answer
+}
+
+async fn handle(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: &IngressState,
+    vendor: &Arc<dyn Vendor>,
+) -> Result<HttpResponse, IngressError> {
+    let source = vendor.source_type();
     let received_at = state.clock.now();
     // Who is sending, from the head alone: a stranger's body is never read.
-    let (integration, client) = auth::admit(&request, &state, source).await?;
+    let (integration, client) = auth::admit(&request, state, source).await?;
     check_content_type(&request, vendor.accepts_form_bodies())?;
     let body = read_body(payload, &state.limits).await?;
     let headers = Headers::from_pairs(
@@ -37,8 +52,8 @@ pub(crate) async fn receive(
     );
     let mut signed_delivery = None;
     if let Some(scheme) = vendor.signature_scheme() {
-        let verified = verify_signature(&state, &integration, scheme, &headers, &body);
-        signed_delivery = auth::counted(&state, client, verified)?;
+        let verified = verify_signature(state, &integration, scheme, &headers, &body);
+        signed_delivery = auth::counted(state, client, verified)?;
     }
     let normalized = vendor
         .normalize(WebhookRequest {
@@ -74,11 +89,14 @@ pub(crate) async fn receive(
         raw_payload,
     };
     let subject = state.bus.topology().alert_subject(source);
+    let publishing = std::time::Instant::now();
     let receipt = state
         .bus
         .publish(subject, &batch.message_id(), &batch)
         .await
         .map_err(IngressError::BusUnavailable)?;
+    state.metrics.published(publishing.elapsed());
+    state.metrics.accepted(source.as_str(), batch.alerts.len());
     tracing::info!(%source, delivery_id = %batch.delivery_id, alerts = batch.alerts.len(), sequence = receipt.sequence, "webhook accepted");
     Ok(HttpResponse::Accepted().json(serde_json::json!({
         "status": "accepted",

@@ -3,17 +3,34 @@
 use aurora_bus::{DeadLetter, DeadLetterSink};
 use aurora_db::DbPool;
 use aurora_db::dead_letters::{self, NewDeadLetter};
+use prometheus::{IntCounterVec, Opts};
 
-/// Keeps the bus's dead letters in the `dead_letters` table.
+use crate::Connections;
+use crate::metrics::register;
+
+/// Keeps the bus's dead letters in the `dead_letters` table, counting them in
+/// `aurora_dead_letters_total{consumer}`.
 #[derive(Clone)]
 pub struct DbDeadLetters {
     pool: DbPool,
+    kept: IntCounterVec,
 }
 
 impl DbDeadLetters {
-    /// Over this pool.
-    pub fn new(pool: DbPool) -> Self {
-        Self { pool }
+    /// Over the service's pool, counted in its registry.
+    pub fn new(connections: &Connections) -> Self {
+        let kept = IntCounterVec::new(
+            Opts::new(
+                "aurora_dead_letters_total",
+                "Messages set aside as dead letters, by consumer",
+            ),
+            &["consumer"],
+        )
+        .expect("a valid counter");
+        Self {
+            pool: connections.pool.clone(),
+            kept: register(&connections.metrics, kept),
+        }
     }
 }
 
@@ -30,7 +47,8 @@ impl DeadLetterSink for DbDeadLetters {
         };
         dead_letters::record(&mut conn, &new)
             .await
-            .map(drop)
-            .map_err(|err| err.to_string())
+            .map_err(|err| err.to_string())?;
+        self.kept.with_label_values(&[letter.consumer]).inc();
+        Ok(())
     }
 }

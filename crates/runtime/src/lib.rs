@@ -1,9 +1,10 @@
 //! What every Aurora service does the same way: connect to PostgreSQL and NATS from settings,
-//! start telemetry, answer `/healthz` and `/readyz`, and stop on SIGTERM.
+//! start telemetry, answer `/healthz`, `/readyz` and `/metrics`, and stop on SIGTERM.
 
 mod access_log;
 mod dead_letters;
 mod health;
+pub mod metrics;
 mod shutdown;
 mod worker;
 
@@ -21,23 +22,34 @@ pub use health::{Readiness, health_routes};
 pub use shutdown::shutdown_token;
 pub use worker::run_worker;
 
-/// The connections a service works with.
+/// The connections a service works with, and the registry of its metrics.
 #[derive(Clone)]
 pub struct Connections {
     /// PostgreSQL.
     pub pool: DbPool,
     /// NATS JetStream with Aurora's names.
     pub bus: Bus,
+    /// The service's Prometheus metrics, served at `/metrics`.
+    pub metrics: prometheus::Registry,
 }
 
 impl Connections {
+    /// These connections with a registry of their own.
+    pub fn new(pool: DbPool, bus: Bus) -> Self {
+        Self {
+            pool,
+            bus,
+            metrics: prometheus::Registry::new(),
+        }
+    }
+
     /// Connects to both, creating the streams if missing. `application` names the service's
     /// database sessions.
     pub async fn open(settings: &Settings, application: &str) -> anyhow::Result<Self> {
         let pool = database_pool(settings, application, settings.database.pool_size)?;
         let topology = Topology::new(Some(&settings.nats.prefix)).context("nats.prefix")?;
         let bus = Bus::connect(&settings.nats.url, topology).await?;
-        Ok(Self { pool, bus })
+        Ok(Self::new(pool, bus))
     }
 
     /// What `/readyz` checks: both answer.

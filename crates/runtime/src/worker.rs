@@ -22,11 +22,21 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let connections = Connections::open(settings, service).await?;
+    let shutdown = shutdown_token();
+    crate::metrics::sample_pool(
+        connections.pool.clone(),
+        "main",
+        &connections.metrics,
+        shutdown.clone(),
+    );
     let readiness = web::Data::new(crate::liveness(settings, service, &connections)?);
+    let registry = web::Data::new(connections.metrics.clone());
     let health = HttpServer::new(move || {
         App::new()
             .app_data(readiness.clone())
+            .app_data(registry.clone())
             .configure(health_routes)
+            .configure(crate::metrics::metrics_route)
     })
     .workers(1)
     .disable_signals()
@@ -35,7 +45,7 @@ where
     let health_handle = health.handle();
     let health_task = tokio::spawn(health);
     tracing::info!(%health_bind, "{service} started");
-    let result = work(connections, shutdown_token()).await;
+    let result = work(connections, shutdown).await;
     health_handle.stop(true).await;
     let _ = health_task.await;
     tracing::info!("{service} stopped");

@@ -25,9 +25,8 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{App, HttpServer, web};
-use aurora_bus::Bus;
-use aurora_db::DbPool;
-use aurora_runtime::{Readiness, health_routes, shutdown_token};
+use aurora_runtime::metrics::{HttpMetrics, http_metrics as http_metrics_layer, metrics_route};
+use aurora_runtime::{Connections, Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 
 use crate::error::ApiError;
@@ -79,27 +78,32 @@ pub fn routes(config: &mut web::ServiceConfig) {
         );
 }
 
-/// Builds the API server on `listener` (port 0 in tests); `hub` serves the live stream (keep
-/// a clone to watch it).
+/// Builds the API server over `connections` (its metrics in their registry) on `listener`
+/// (port 0 in tests); `hub` serves the live stream (keep a clone to watch it).
 pub fn server(
-    pool: DbPool,
-    bus: Bus,
+    connections: Connections,
     hub: StreamHub,
     readiness: Readiness,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
-    let pool = web::Data::new(pool);
-    let bus = web::Data::new(bus);
+    let http_metrics = web::Data::new(HttpMetrics::new("api", &connections.metrics));
+    let registry = web::Data::new(connections.metrics);
+    let pool = web::Data::new(connections.pool);
+    let bus = web::Data::new(connections.bus);
     let hub = web::Data::new(hub);
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(aurora_runtime::access_log))
+            .wrap(actix_web::middleware::from_fn(http_metrics_layer))
             .app_data(pool.clone())
             .app_data(bus.clone())
             .app_data(hub.clone())
             .app_data(readiness.clone())
+            .app_data(registry.clone())
+            .app_data(http_metrics.clone())
             .configure(health_routes)
+            .configure(metrics_route)
             .configure(routes)
     })
     // A client that closes its side is gone (browsers and HTTP clients never half-close while
@@ -116,15 +120,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let connections = aurora_runtime::Connections::open(&settings, "api").await?;
     let listener = TcpListener::bind(settings.api.bind)?;
     let hub = StreamHub::new(connections.bus.clone(), StreamLimits::from(&settings.api));
-    let server = server(
-        connections.pool.clone(),
-        connections.bus.clone(),
-        hub.clone(),
-        aurora_runtime::liveness(&settings, "api", &connections)?,
-        listener,
-    )?;
-    let handle = server.handle();
     let shutdown = shutdown_token();
+    aurora_runtime::metrics::sample_pool(
+        connections.pool.clone(),
+        "main",
+        &connections.metrics,
+        shutdown.clone(),
+    );
+    let readiness = aurora_runtime::liveness(&settings, "api", &connections)?;
+    let server = server(connections, hub.clone(), readiness, listener)?;
+    let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
         // Live streams never finish on their own: end them, so stopping does not wait them

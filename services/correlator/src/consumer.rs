@@ -52,14 +52,22 @@ pub async fn run(
         .bus
         .stream_epoch(&topology.alerts_stream())
         .await?;
-    let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules);
+    let correlator = Correlator::new(connections.pool.clone(), connections.bus.clone(), rules)
+        .with_metrics(&connections.metrics);
+    aurora_runtime::metrics::sample_consumer(
+        connections.bus.clone(),
+        topology.alerts_stream(),
+        Topology::CORRELATOR,
+        &connections.metrics,
+        shutdown.clone(),
+    );
     let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
     let relay = tokio::spawn(outbox::run(
         connections.pool.clone(),
         connections.bus.clone(),
         shutdown.clone(),
     ));
-    let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
+    let dead_letters = aurora_runtime::DbDeadLetters::new(&connections);
     let consumed = consume_batches(
         consumer,
         &dead_letters,

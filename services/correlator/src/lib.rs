@@ -12,6 +12,7 @@
 
 pub mod auto_resolve;
 pub mod consumer;
+mod metrics;
 pub mod outbox;
 pub mod process;
 mod publish;

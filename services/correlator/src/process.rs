@@ -19,6 +19,7 @@ use aurora_domain::{SourceType, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::metrics::CorrelationMetrics;
 use crate::publish::{self, Publication};
 
 /// What processing a delivery did.
@@ -40,6 +41,7 @@ pub struct Correlator {
     pool: DbPool,
     bus: Bus,
     rules: Arc<Rules>,
+    metrics: CorrelationMetrics,
 }
 
 /// What one transaction stored, before anything is published.
@@ -54,7 +56,18 @@ pub struct Stored {
 impl Correlator {
     /// A correlator over these connections and rules.
     pub fn new(pool: DbPool, bus: Bus, rules: Arc<Rules>) -> Self {
-        Self { pool, bus, rules }
+        Self {
+            pool,
+            bus,
+            rules,
+            metrics: CorrelationMetrics::new(None),
+        }
+    }
+
+    /// The same, counting its decisions in `registry`.
+    pub fn with_metrics(mut self, registry: &prometheus::Registry) -> Self {
+        self.metrics = CorrelationMetrics::new(Some(registry));
+        self
     }
 
     /// The rules it applies.
@@ -110,6 +123,7 @@ impl Correlator {
             })
             .await
             .map_err(classify)?;
+        self.metrics.record(arrivals, &plan);
         let publication = publish::of_plan(user, arrivals, &plan, &written, now);
         let mut outcomes = outcomes(arrivals.len(), &plan, &written);
         for &index in &plan.already_processed {
@@ -172,6 +186,7 @@ impl Correlator {
             .await
             .map_err(classify)?;
         drop(conn);
+        self.metrics.record(&[], &plan);
         let publication = publish::of_plan(user, &[], &plan, &written, now);
         publish::publish(&self.bus, &self.pool, user, &publication).await?;
         // No delivery will republish these: they stay in the outbox until marked.

@@ -11,6 +11,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use aurora_domain::SourceType;
 use aurora_ingress::{ClientFailures, IngressState, RateLimiter, RequestLimits, SystemClock};
+use aurora_runtime::metrics::{HttpMetrics, http_metrics as http_metrics_layer, metrics_route};
 use aurora_runtime::{Readiness, health_routes, shutdown_token};
 use aurora_settings::Settings;
 use aurora_vendors::Vendor;
@@ -25,14 +26,20 @@ pub fn server(
     readiness: Readiness,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
+    let registry = web::Data::new(state.metrics.registry().clone());
+    let http_metrics = web::Data::new(HttpMetrics::new("ingress", &registry));
     let state = web::Data::new(state);
     let readiness = web::Data::new(readiness);
     Ok(HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(aurora_runtime::access_log))
+            .wrap(actix_web::middleware::from_fn(http_metrics_layer))
             .app_data(state.clone())
             .app_data(readiness.clone())
+            .app_data(registry.clone())
+            .app_data(http_metrics.clone())
             .configure(health_routes)
+            .configure(metrics_route)
             .configure(aurora_ingress::routes(vendors.clone()))
     })
     .disable_signals()
@@ -57,7 +64,15 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
     let secret_box = aurora_db::secret_box::SecretBox::from_settings(key, previous_keys)
         .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
     let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
+    let shutdown = shutdown_token();
+    aurora_runtime::metrics::sample_pool(
+        connections.pool.clone(),
+        "main",
+        &connections.metrics,
+        shutdown.clone(),
+    );
     let state = IngressState {
+        metrics: aurora_ingress::IngressMetrics::new(&connections.metrics),
         pool: connections.pool.clone(),
         bus: connections.bus.clone(),
         clock: Arc::new(SystemClock),
@@ -83,7 +98,6 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         ),
     };
     know_live_tokens(&state).await;
-    let shutdown = shutdown_token();
     let changes = aurora_ingress::follow_changes(
         connections.bus.clone(),
         state.integrations.clone(),

@@ -3,6 +3,7 @@
 //! allowlist pattern (and always when they could smuggle an option or a NUL), a time limit, an
 //! output cap, an environment cleared but for an allowlist, and a limit on concurrent commands.
 
+use prometheus::{IntCounterVec, Opts};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,22 +60,48 @@ impl Ran {
 }
 
 /// Runs runbook commands for one worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CommandRunner {
     runbooks: Vec<Runbook>,
     limits: CommandLimits,
     slots: Arc<Semaphore>,
+    /// `aurora_command_runs_total{outcome}`: `ok`, `failed`, `timed_out`, `refused`;
+    /// registered with the investigator's metrics.
+    runs: IntCounterVec,
+}
+
+impl std::fmt::Debug for CommandRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandRunner")
+            .field("runbooks", &self.runbooks)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CommandRunner {
     /// A runner for these runbooks and limits.
     pub fn new(runbooks: Vec<Runbook>, limits: CommandLimits) -> Self {
         let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        let runs = IntCounterVec::new(
+            Opts::new(
+                "aurora_command_runs_total",
+                "Diagnostic commands by outcome: ok, failed, timed_out, refused",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid counter");
         Self {
             runbooks,
             limits,
             slots,
+            runs,
         }
+    }
+
+    /// Its count of command runs, to register with the service's metrics.
+    pub fn runs_metric(&self) -> &IntCounterVec {
+        &self.runs
     }
 
     /// No runbooks, so nothing ever runs.
@@ -117,11 +144,14 @@ impl CommandRunner {
                             pattern: runbook.pattern().map(str::to_owned),
                             argv,
                         },
-                        Err(reason) => Planned::Refused {
-                            runbook: runbook.name().to_owned(),
-                            template: template.clone(),
-                            reason,
-                        },
+                        Err(reason) => {
+                            self.runs.with_label_values(&["refused"]).inc();
+                            Planned::Refused {
+                                runbook: runbook.name().to_owned(),
+                                template: template.clone(),
+                                reason,
+                            }
+                        }
                     }
                 })
             })
@@ -156,6 +186,14 @@ impl CommandRunner {
         argv: &[String],
     ) -> Result<Ran, crate::lease::Interrupted> {
         let ran = self.run(argv).await;
+        let outcome = match ran.exit_code {
+            Some(0) => "ok",
+            Some(_) => "failed",
+            None if ran.duration >= Duration::from_secs(self.limits.timeout_secs) => "timed_out",
+            // Cut at the output cap, or could not start.
+            None => "failed",
+        };
+        self.runs.with_label_values(&[outcome]).inc();
         let recorded = aurora_db::analysis::record_command_run(
             conn,
             lease,

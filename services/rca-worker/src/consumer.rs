@@ -51,6 +51,14 @@ pub async fn run(
         leases,
         connections.bus.clone(),
         analyst,
+    )
+    .with_metrics(&connections.metrics);
+    aurora_runtime::metrics::sample_consumer(
+        connections.bus.clone(),
+        topology.incidents_stream(),
+        Topology::RCA_WORKER,
+        &connections.metrics,
+        shutdown.clone(),
     );
     // One budget of analyses for the stream and the sweeps alike: each analysis holds a pooled
     // connection for its length, so together they never hold more than IN_FLIGHT of them.
@@ -58,7 +66,7 @@ pub async fn run(
     let sweeper = Sweeper::new(investigator.clone(), Arc::clone(&slots));
     let slot_freed = sweeper.slot_freed();
     let expiry = tokio::spawn(expiry::run(sweeper, shutdown.clone()));
-    let dead_letters = aurora_runtime::DbDeadLetters::new(connections.pool.clone());
+    let dead_letters = aurora_runtime::DbDeadLetters::new(&connections);
     let consumed = consume(
         consumer,
         &dead_letters,

@@ -17,6 +17,7 @@ use crate::commands::{CommandRunner, Planned};
 use crate::context;
 use crate::lease::{self, Interrupted};
 use crate::llm::{LlmAnalyst, LlmError};
+use crate::metrics::RcaMetrics;
 use crate::outcome::{Outcome, complete, release_after_failure};
 
 /// What an investigation did.
@@ -77,6 +78,7 @@ pub struct Investigator {
     leases: DbPool,
     bus: Bus,
     analyst: Arc<Analyst>,
+    metrics: RcaMetrics,
 }
 
 fn transient(err: impl ToString) -> HandlerError {
@@ -93,7 +95,15 @@ impl Investigator {
             leases,
             bus,
             analyst,
+            metrics: RcaMetrics::new(),
         }
+    }
+
+    /// The same, its analyses and commands counted in `registry`.
+    pub fn with_metrics(self, registry: &prometheus::Registry) -> Self {
+        self.metrics
+            .register(registry, self.analyst.commands.runs_metric());
+        self
     }
 
     /// What it knows and may do.
@@ -106,11 +116,23 @@ impl Investigator {
         &self.pool
     }
 
-    /// Investigates one incident, unless it was already claimed.
+    /// Investigates one incident, unless it was already claimed; counted.
     pub async fn investigate(
         &self,
         incident_id: Uuid,
     ) -> Result<InvestigationOutcome, HandlerError> {
+        let started = std::time::Instant::now();
+        let outcome = self.attempt(incident_id).await;
+        let analyst = if self.analyst.llm.is_some() {
+            "llm"
+        } else {
+            "builtin"
+        };
+        self.metrics.attempted(analyst, &outcome, started.elapsed());
+        outcome
+    }
+
+    async fn attempt(&self, incident_id: Uuid) -> Result<InvestigationOutcome, HandlerError> {
         let mut conn = self.pool.get().await.map_err(transient)?;
         let claim = analysis::claim(
             &mut conn,

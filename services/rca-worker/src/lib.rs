@@ -19,6 +19,7 @@ pub mod expiry;
 pub mod investigation;
 pub mod lease;
 pub mod llm;
+mod metrics;
 mod outcome;
 
 pub use consumer::{run, serve};
