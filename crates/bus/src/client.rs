@@ -66,6 +66,8 @@ pub struct Bus {
     client: async_nats::Client,
     jetstream: jetstream::Context,
     topology: Topology,
+    /// Copies of each stream a JetStream cluster keeps (1 on a single server).
+    replicas: usize,
 }
 
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a repeat publish.
@@ -82,8 +84,21 @@ const RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 pub const MAX_ACK_PENDING: i64 = 20_000;
 
 impl Bus {
-    /// Connects to NATS and creates the streams if they do not exist.
+    /// Connects to NATS and creates the streams if they do not exist, one copy each (a single
+    /// server).
     pub async fn connect(url: &str, topology: Topology) -> Result<Self, BusError> {
+        Self::connect_replicated(url, topology, 1).await
+    }
+
+    /// Connects to NATS and creates the streams if they do not exist with `replicas` copies
+    /// each (`nats.stream_replicas`: 3 on a three-node JetStream cluster, so a message whose
+    /// publish was acknowledged survives the loss of a node). Existing streams keep theirs:
+    /// change a live stream's replicas with `nats stream edit`.
+    pub async fn connect_replicated(
+        url: &str,
+        topology: Topology,
+        replicas: usize,
+    ) -> Result<Self, BusError> {
         let client = async_nats::ConnectOptions::new()
             .name("aurora")
             .retry_on_initial_connect()
@@ -94,6 +109,7 @@ impl Bus {
             jetstream: jetstream::new(client.clone()),
             client,
             topology,
+            replicas,
         };
         bus.ensure_streams().await?;
         Ok(bus)
@@ -127,6 +143,7 @@ impl Bus {
                 storage: stream::StorageType::File,
                 duplicate_window: DUPLICATE_WINDOW,
                 max_age: RETENTION,
+                num_replicas: self.replicas,
                 ..Default::default()
             };
             self.jetstream

@@ -48,7 +48,9 @@ impl Connections {
     pub async fn open(settings: &Settings, application: &str) -> anyhow::Result<Self> {
         let pool = database_pool(settings, application, settings.database.pool_size)?;
         let topology = Topology::new(Some(&settings.nats.prefix)).context("nats.prefix")?;
-        let bus = Bus::connect(&settings.nats.url, topology).await?;
+        let bus =
+            Bus::connect_replicated(&settings.nats.url, topology, settings.nats.stream_replicas)
+                .await?;
         Ok(Self::new(pool, bus))
     }
 

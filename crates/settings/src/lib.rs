@@ -13,6 +13,7 @@
 //! | `database.liveness_after_secs` | `120` | a worker or the API that could not reach PostgreSQL this long (over a probe connection of its own: a busy pool does not count) answers `/healthz` with 503, so it is restarted (`0`: never; the ingress never, as it serves known tokens without PostgreSQL) |
 //! | `nats.url` | `nats://127.0.0.1:4222` | NATS with JetStream |
 //! | `nats.prefix` | empty | prefix for stream and subject names (isolated test or tenant) |
+//! | `nats.stream_replicas` | `1` | copies of each stream JetStream keeps when it creates them: `3` on a three-node cluster, so an acknowledged alert survives losing a node |
 //! | `ingress.bind` | `127.0.0.1:8080` | webhook listener |
 //! | `ingress.public_url` | `http://127.0.0.1:8080` | base of webhook URLs printed for users |
 //! | `ingress.body_limit_bytes` | `1048576` | larger bodies get 413 |
@@ -287,6 +288,8 @@ pub struct NatsSettings {
     pub url: String,
     /// Prefix for stream and subject names; empty in production.
     pub prefix: String,
+    /// Copies of each stream JetStream keeps when it creates them (3 on a three-node cluster).
+    pub stream_replicas: usize,
 }
 
 /// Webhook ingress settings.
@@ -390,6 +393,7 @@ liveness_after_secs = 120
 [nats]
 url = "nats://127.0.0.1:4222"
 prefix = ""
+stream_replicas = 1
 
 [ingress]
 bind = "127.0.0.1:8080"
@@ -502,6 +506,11 @@ impl Settings {
         if !(1..=10_000).contains(&self.correlator.batch_max_messages) {
             return Err(SettingsError(
                 "correlator.batch_max_messages must be between 1 and 10000".into(),
+            ));
+        }
+        if !(1..=5).contains(&self.nats.stream_replicas) {
+            return Err(SettingsError(
+                "nats.stream_replicas must be between 1 and 5".into(),
             ));
         }
         if self.database.pool_size == 0 || self.database.pool_timeout_ms == 0 {
@@ -647,6 +656,17 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("api.stream_connections_per_user")
+        );
+        assert_eq!(defaults.nats.stream_replicas, 1);
+        let clustered =
+            Settings::load_from(None, env(&[("AURORA__NATS__STREAM_REPLICAS", "3")])).unwrap();
+        assert_eq!(clustered.nats.stream_replicas, 3);
+        let too_many = Settings::load_from(None, env(&[("AURORA__NATS__STREAM_REPLICAS", "7")]));
+        assert!(
+            too_many
+                .unwrap_err()
+                .to_string()
+                .contains("nats.stream_replicas")
         );
     }
 
