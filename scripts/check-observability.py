@@ -49,13 +49,11 @@ METRICS = {
     "aurora_consumer_pending": ("gauge", CONSUMER),
     "aurora_consumer_ack_pending": ("gauge", CONSUMER),
     "aurora_consumer_redelivered": ("gauge", CONSUMER),
-    "aurora_deliveries_total": ("counter", {
-        "consumer": None, "outcome": {"acked", "retried", "dead_lettered"}}),
     "aurora_dead_letters_total": ("counter", {"consumer": None}),
     "aurora_rca_analyses_total": ("counter", RCA),
     "aurora_rca_duration_seconds": ("histogram", RCA),
     "aurora_command_runs_total": ("counter", {"outcome": {"ok", "failed", "timed_out", "refused"}}),
-    "aurora_db_pool_wait_seconds": ("histogram", {"pool": None}),
+    "aurora_db_pool_waiting": ("gauge", {"pool": None}),
     "aurora_db_pool_connections": ("gauge", {"pool": None, "state": {"idle", "in_use"}}),
 }
 ALERTS = {"AuroraIngressRefusing", "AuroraIngressBusUnavailable", "AuroraConsumerLagGrowing",
