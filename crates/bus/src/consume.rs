@@ -34,6 +34,9 @@ pub struct Delivery<T> {
     pub attempt: u64,
     /// Its sequence in the stream: the order in which JetStream accepted it.
     pub sequence: u64,
+    /// The trace its publisher was in (empty when it sent none): work done for this delivery
+    /// in a batch continues it ([`crate::trace::continue_context`]).
+    pub trace: opentelemetry::Context,
 }
 
 /// A message that can never be processed: undecodable, poison, or failing on every retry.
@@ -256,6 +259,7 @@ fn decode<T: DeserializeOwned>(message: &Message) -> Result<Delivery<T>, Handler
         payload,
         attempt: attempt(&info),
         sequence: info.stream_sequence,
+        trace: trace::context_of(message.headers.as_ref()),
     })
 }
 

@@ -50,6 +50,18 @@ pub fn continue_from(headers: Option<&HeaderMap>, span: &tracing::Span) {
     let _ = span.set_parent(extract(headers));
 }
 
+/// Makes `span` a child of `context` (a delivery's sender's), so what it publishes continues
+/// that trace.
+pub fn continue_context(context: &opentelemetry::Context, span: &tracing::Span) {
+    // Fails only when the span is disabled; then there is nothing to continue.
+    let _ = span.set_parent(context.clone());
+}
+
+/// The trace context a message's headers carry (an empty one when they carry none).
+pub(crate) fn context_of(headers: Option<&HeaderMap>) -> opentelemetry::Context {
+    headers.map_or_else(opentelemetry::Context::new, extract)
+}
+
 /// The trace context `headers` carry (an empty one when they carry none).
 fn extract(headers: &HeaderMap) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|propagator| {

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use aurora_domain::{AlertBatch, UserId};
 use aurora_vendors::{Headers, Vendor, WebhookRequest};
 use futures::StreamExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::signature::{self, SignatureCheck, TimestampPolicy};
@@ -25,7 +26,12 @@ pub(crate) async fn receive(
 ) -> Result<HttpResponse, IngressError> {
     let source = vendor.source_type();
     state.metrics.received(source.as_str());
-    let answer = handle(request, payload, &state, vendor.get_ref()).await;
+    // The trace of this webhook: its delivery's message carries it to the correlator, and on
+    // to the analysis.
+    let span = tracing::info_span!("ingress.webhook", %source);
+    let answer = handle(request, payload, &state, vendor.get_ref())
+        .instrument(span)
+        .await;
     if let Err(err) = &answer {
         state.metrics.refused(source.as_str(), err);
     }

@@ -155,7 +155,14 @@ async fn handle_group(
         .iter()
         .map(|&index| arrival(epoch, deliveries, index))
         .collect();
-    let outcome = correlator.handle(user, &arrivals).await.map(drop);
+    let traces: Vec<opentelemetry::Context> = members
+        .iter()
+        .map(|&index| deliveries[index].trace.clone())
+        .collect();
+    let outcome = correlator
+        .handle_traced(user, &arrivals, &traces)
+        .await
+        .map(drop);
     (members, outcome)
 }
 

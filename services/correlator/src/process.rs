@@ -92,8 +92,19 @@ impl Correlator {
         user: &UserId,
         arrivals: &[Arrival<'_>],
     ) -> Result<Vec<DeliveryOutcome>, HandlerError> {
+        self.handle_traced(user, arrivals, &[]).await
+    }
+
+    /// [`Correlator::handle`], each message published for an arrival continuing the trace of
+    /// its delivery (`traces`, by arrival index).
+    pub async fn handle_traced(
+        &self,
+        user: &UserId,
+        arrivals: &[Arrival<'_>],
+        traces: &[opentelemetry::Context],
+    ) -> Result<Vec<DeliveryOutcome>, HandlerError> {
         let stored = self.store(user, arrivals).await?;
-        publish::publish(&self.bus, &self.pool, user, &stored.publication).await?;
+        publish::publish(&self.bus, &self.pool, user, &stored.publication, traces).await?;
         Ok(stored.outcomes)
     }
 
@@ -188,7 +199,7 @@ impl Correlator {
         drop(conn);
         self.metrics.record(&[], &plan);
         let publication = publish::of_plan(user, &[], &plan, &written, now);
-        publish::publish(&self.bus, &self.pool, user, &publication).await?;
+        publish::publish(&self.bus, &self.pool, user, &publication, &[]).await?;
         // No delivery will republish these: they stay in the outbox until marked.
         let mut conn = self
             .pool

@@ -12,6 +12,7 @@ use aurora_db::{DbPool, events, incidents, time};
 use aurora_domain::{IncidentChange, IncidentChanged, IncidentCreated, UserId};
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::process::{DeliveryOutcome, classify};
@@ -21,6 +22,10 @@ use crate::process::{DeliveryOutcome, classify};
 pub(crate) struct Publication {
     created: Vec<IncidentCreated>,
     changes: Vec<IncidentChanged>,
+    /// The arrival (by index) whose delivery caused each message, by incident (created) and
+    /// by event id (changes): its publish continues that delivery's trace.
+    created_by: HashMap<Uuid, usize>,
+    changed_by: HashMap<i64, usize>,
     /// Incidents opened by redelivered deliveries, read back to publish again.
     reopened_created: Vec<Uuid>,
     /// Events recorded by redelivered deliveries, read back to publish again.
@@ -49,6 +54,21 @@ pub(crate) fn of_plan(
             }
         })
         .collect();
+    let created_by = plan
+        .new_incidents
+        .iter()
+        .map(|incident| (incident.id, incident.arrival))
+        .collect();
+    let changed_by = plan
+        .processed
+        .iter()
+        .flat_map(|processed| {
+            processed
+                .events
+                .iter()
+                .map(|&event| (written.event_ids[event], processed.arrival))
+        })
+        .collect();
     let changes = plan
         .events
         .iter()
@@ -66,6 +86,8 @@ pub(crate) fn of_plan(
     Publication {
         created,
         changes,
+        created_by,
+        changed_by,
         ..Publication::default()
     }
 }
@@ -83,13 +105,23 @@ impl Publication {
     }
 }
 
-/// Publishes everything, created incidents first; answers once JetStream has it all.
+/// Publishes everything, created incidents first; answers once JetStream has it all. Each
+/// message caused by one of the arrivals whose trace contexts `traces` holds (by arrival
+/// index) continues that trace: one trace from the webhook to the analysis.
 pub(crate) async fn publish(
     bus: &Bus,
     pool: &DbPool,
     user: &UserId,
     publication: &Publication,
+    traces: &[opentelemetry::Context],
 ) -> Result<(), HandlerError> {
+    let span_for = |name: &'static str, incident: Uuid, arrival: Option<&usize>| {
+        let span = tracing::info_span!("correlator.publish", message = name, %incident);
+        if let Some(context) = arrival.and_then(|&arrival| traces.get(arrival)) {
+            aurora_bus::trace::continue_context(context, &span);
+        }
+        span
+    };
     let mut created = publication.created.clone();
     let mut changes = publication.changes.clone();
     if !publication.reopened_created.is_empty() || !publication.recorded_changes.is_empty() {
@@ -98,9 +130,17 @@ pub(crate) async fn publish(
         changes.extend(again_changes);
     }
     let subject = bus.topology().incident_subject(IncidentSubject::Created);
-    try_join_all(created.iter().map(|event| async {
-        bus.publish(subject.clone(), &event.message_id(), event)
-            .await
+    try_join_all(created.iter().map(|event| {
+        let span = span_for(
+            "incidents.created",
+            event.incident_id,
+            publication.created_by.get(&event.incident_id),
+        );
+        async {
+            bus.publish(subject.clone(), &event.message_id(), event)
+                .await
+        }
+        .instrument(span)
     }))
     .await
     .map_err(|err| HandlerError::Transient(err.to_string()))?;
@@ -116,7 +156,12 @@ pub(crate) async fn publish(
     try_join_all(by_incident.into_values().map(|mut changes| async move {
         changes.sort_by_key(|change| change.event_id);
         for change in changes {
-            bus.publish_incident_change(change).await?;
+            let span = span_for(
+                "incident change",
+                change.incident_id,
+                publication.changed_by.get(&change.event_id),
+            );
+            bus.publish_incident_change(change).instrument(span).await?;
         }
         Ok::<_, aurora_bus::BusError>(())
     }))

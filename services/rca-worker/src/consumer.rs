@@ -11,6 +11,7 @@ use aurora_runtime::Connections;
 use aurora_settings::Settings;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use aurora_rca::KnowledgeBase;
 
@@ -78,10 +79,12 @@ pub async fn run(
             let investigator = investigator.clone();
             let slots = Arc::clone(&slots);
             let slot_freed = Arc::clone(&slot_freed);
+            let incident_id = delivery.payload.incident_id;
             async move {
                 let slot = slots.acquire_owned().await.expect("never closed");
                 let outcome = investigator
-                    .investigate(delivery.payload.incident_id)
+                    .investigate(incident_id)
+                    .instrument(tracing::info_span!("rca.investigate", %incident_id))
                     .await
                     .map(drop);
                 drop(slot);
