@@ -34,7 +34,6 @@ services/ingress/src/bin) from templates/ingress.yaml.in.
 
 from __future__ import annotations
 
-import copy
 import re
 import subprocess
 import sys
@@ -392,6 +391,23 @@ def selects(selector: dict, labels: dict) -> bool:
     return bool(match) and all(labels.get(k) == v for k, v in match.items())
 
 
+def config_references(node):
+    """(kind, name) of every ConfigMap and Secret a pod spec reads (env, envFrom, volumes)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("configMapRef", "configMapKeyRef", "configMap") and isinstance(value, dict):
+                yield "ConfigMap", value["name"]
+            elif key in ("secretRef", "secretKeyRef") and isinstance(value, dict):
+                yield "Secret", value["name"]
+            elif key == "secret" and isinstance(value, dict):
+                yield "Secret", value["secretName"]
+            else:
+                yield from config_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from config_references(item)
+
+
 def check_references(name: str, resources: list[dict], errors: list[str]) -> None:
     by_kind: dict[str, dict[str, dict]] = {}
     for r in resources:
@@ -419,13 +435,10 @@ def check_references(name: str, resources: list[dict], errors: list[str]) -> Non
                     if target is None or service["port"].get("name") not in port_names:
                         errors.append(f"{where}: {path['path']} goes to {service['name']}:{service['port']}, which is not here")
         for _, pod in pod_specs(r):
-            text = yaml.safe_dump(pod)
-            for ref in re.findall(r"configMap(?:Ref|KeyRef)?:\s*\n\s*(?:key: \S+\n\s*)?name: (\S+)", text):
-                if ref not in by_kind.get("ConfigMap", {}):
-                    errors.append(f"{where}: ConfigMap {ref} is not here")
-            for ref in re.findall(r"secret(?:Ref|KeyRef):\s*\n\s*(?:key: \S+\n\s*)?name: (\S+)", text):
-                if ref not in by_kind.get("Secret", {}) and ref not in EXTERNAL_SECRETS:
-                    errors.append(f"{where}: Secret {ref} is neither here nor made outside (EXTERNAL_SECRETS)")
+            for kind_, ref in config_references(pod):
+                if ref in by_kind.get(kind_, {}) or (kind_ == "Secret" and ref in EXTERNAL_SECRETS):
+                    continue
+                errors.append(f"{where}: {kind_} {ref} is not here" + (" nor in EXTERNAL_SECRETS" if kind_ == "Secret" else ""))
 
 
 def config_of(resources: list[dict]) -> dict:
