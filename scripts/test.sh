@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make test`: ensures PostgreSQL and NATS the way `make up` does, then runs every test.
+# `make test`: checks deploy/, ensures PostgreSQL and NATS the way `make up` does, then runs every
+# test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Kubernetes manifests and the container build, first: a few seconds, no services needed.
+scripts/check-deploy.sh
 scripts/ensure-services.sh
 # The Prometheus rules (promtool) and the Grafana dashboard, against the exported metrics.
 scripts/check-observability.sh
