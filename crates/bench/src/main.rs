@@ -207,6 +207,7 @@ async fn bench(options: &Options, stack: &mut Stack, work: &Path) -> anyhow::Res
     aurora_phases(options, &storm, &mut db, &mut run).await?;
     run.figures.mix = storm.planner.lock().expect("not poisoned").mix;
     run.figures.rss_kib = stack.peak_rss_kib();
+    run.failures.extend(stack.missing_metrics().await);
     // Aurora stops before Alertmanager starts, so neither takes CPU from the other.
     drop(db);
     drop(statistics);

@@ -33,6 +33,9 @@ pub struct StackSettings {
 /// A running service and the name the report gives it.
 struct Running {
     label: String,
+    binary: &'static str,
+    /// Where it answers `/healthz`, `/readyz` and `/metrics`.
+    port: u16,
     service: Service,
 }
 
@@ -203,11 +206,61 @@ encryption_key = "{encryption_key}"
         let service = Service::new(binary, &self.settings.bin_dir, env, &dir, port);
         self.services.push(Running {
             label: label.to_owned(),
+            binary,
+            port,
             service,
         });
         let http = reqwest::Client::new();
         let last = self.services.last_mut().expect("just pushed");
         last.service.start(&http).await
+    }
+
+    /// Scrapes every service's `/metrics` after a run and answers what is missing: each must
+    /// serve the series its work moves (the ingress its accepted webhooks, a correlator the
+    /// alerts it processed, an rca-worker its analyses, the api its requests).
+    pub async fn missing_metrics(&self) -> Vec<String> {
+        let http = reqwest::Client::new();
+        let mut missing = Vec::new();
+        let mut processed = 0.0;
+        for running in &self.services {
+            let url = format!("http://127.0.0.1:{}/metrics", running.port);
+            let text = match http.get(&url).send().await {
+                Ok(answer) if answer.status().is_success() => {
+                    answer.text().await.unwrap_or_default()
+                }
+                Ok(answer) => {
+                    missing.push(format!(
+                        "{} answered {} at {url}",
+                        running.label,
+                        answer.status()
+                    ));
+                    continue;
+                }
+                Err(err) => {
+                    missing.push(format!("{}: {url}: {err}", running.label));
+                    continue;
+                }
+            };
+            let series = match running.binary {
+                "ingress" => "aurora_webhooks_accepted_total",
+                "correlator" => {
+                    processed += sum_of(&text, "aurora_alerts_processed_total");
+                    continue;
+                }
+                "rca-worker" => "aurora_rca_analyses_total",
+                _ => "aurora_http_request_duration_seconds_count",
+            };
+            if sum_of(&text, series) <= 0.0 {
+                missing.push(format!(
+                    "{}'s /metrics has no {series} above 0",
+                    running.label
+                ));
+            }
+        }
+        if processed <= 0.0 {
+            missing.push("no correlator's /metrics counts an alert processed".to_owned());
+        }
+        missing
     }
 
     /// Each running service's peak resident memory (`VmHWM`), in KiB.
@@ -288,4 +341,15 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The sum of every series named `name` in Prometheus text.
+fn sum_of(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
