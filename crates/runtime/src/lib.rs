@@ -54,6 +54,11 @@ impl Connections {
         Ok(Self::new(pool, bus))
     }
 
+    /// Samples its pool's connections into its registry until `shutdown`.
+    pub fn sample_pool(&self, shutdown: tokio_util::sync::CancellationToken) {
+        metrics::sample_pool(self.pool.clone(), "main", &self.metrics, shutdown);
+    }
+
     /// What `/readyz` checks: both answer.
     pub fn readiness(&self) -> Readiness {
         Readiness::new(self.pool.clone(), self.bus.clone())

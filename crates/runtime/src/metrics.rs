@@ -122,13 +122,14 @@ pub fn sample_pool(pool: DbPool, name: &str, registry: &Registry, shutdown: Canc
         .expect("a valid gauge"),
     );
     let name = name.to_owned();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SAMPLE_EVERY);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = every.tick() => {}
-            }
+    sample_every(shutdown, move || {
+        let (pool, name, connections, waiting) = (
+            pool.clone(),
+            name.clone(),
+            connections.clone(),
+            waiting.clone(),
+        );
+        async move {
             let status = pool.status();
             let idle = status.available as i64;
             connections.with_label_values(&[&name, "idle"]).set(idle);
@@ -171,13 +172,11 @@ pub fn sample_consumer(
         "aurora_consumer_redelivered",
         "Messages delivered more than once and not yet acknowledged",
     );
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SAMPLE_EVERY);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = every.tick() => {}
-            }
+    sample_every(shutdown, move || {
+        let (bus, stream) = (bus.clone(), stream.clone());
+        let (pending, ack_pending, redelivered) =
+            (pending.clone(), ack_pending.clone(), redelivered.clone());
+        async move {
             match bus.consumer_backlog(&stream, consumer).await {
                 Ok(backlog) => {
                     let labels = [stream.as_str(), consumer];
@@ -192,6 +191,23 @@ pub fn sample_consumer(
                         .set(backlog.redelivered as i64);
                 }
                 Err(err) => tracing::debug!(error = %err, "cannot read the consumer's backlog"),
+            }
+        }
+    });
+}
+
+/// Runs `sample` now and every [`SAMPLE_EVERY`] until `shutdown`, in a task of its own.
+fn sample_every<F, Fut>(shutdown: CancellationToken, mut sample: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = every.tick() => sample().await,
             }
         }
     });

@@ -23,12 +23,7 @@ where
 {
     let connections = Connections::open(settings, service).await?;
     let shutdown = shutdown_token();
-    crate::metrics::sample_pool(
-        connections.pool.clone(),
-        "main",
-        &connections.metrics,
-        shutdown.clone(),
-    );
+    connections.sample_pool(shutdown.clone());
     let readiness = web::Data::new(crate::liveness(settings, service, &connections)?);
     let registry = web::Data::new(connections.metrics.clone());
     let health = HttpServer::new(move || {

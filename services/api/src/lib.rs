@@ -121,12 +121,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.api.bind)?;
     let hub = StreamHub::new(connections.bus.clone(), StreamLimits::from(&settings.api));
     let shutdown = shutdown_token();
-    aurora_runtime::metrics::sample_pool(
-        connections.pool.clone(),
-        "main",
-        &connections.metrics,
-        shutdown.clone(),
-    );
+    connections.sample_pool(shutdown.clone());
     let readiness = aurora_runtime::liveness(&settings, "api", &connections)?;
     let server = server(connections, hub.clone(), readiness, listener)?;
     let handle = server.handle();

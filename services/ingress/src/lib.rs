@@ -65,12 +65,7 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         .map_err(|err| anyhow::anyhow!("secrets.encryption_key: {err}"))?;
     let connections = aurora_runtime::Connections::open(&settings, "ingress").await?;
     let shutdown = shutdown_token();
-    aurora_runtime::metrics::sample_pool(
-        connections.pool.clone(),
-        "main",
-        &connections.metrics,
-        shutdown.clone(),
-    );
+    connections.sample_pool(shutdown.clone());
     let state = IngressState {
         metrics: aurora_ingress::IngressMetrics::new(&connections.metrics),
         pool: connections.pool.clone(),
