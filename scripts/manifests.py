@@ -374,12 +374,10 @@ def check_containers(name: str, resources: list[dict], config: dict, errors: lis
                 annotations = metadata.get("annotations", {})
                 if annotations.get("prometheus.io/scrape") != "true" or annotations.get("prometheus.io/port") != str(port):
                     errors.append(f"{cwhere}: prometheus.io annotations must name port {port}")
-                for probe, paths in (("startupProbe", {"/healthz"}), ("readinessProbe", {"/readyz", "/healthz"}), ("livenessProbe", {"/healthz"})):
+                for probe, paths in (("startupProbe", {"/healthz"}), ("readinessProbe", {"/readyz"}), ("livenessProbe", {"/healthz"})):
                     get = container.get(probe, {}).get("httpGet", {})
                     if get.get("path") not in paths or get.get("port") != "http":
                         errors.append(f"{cwhere}: {probe} must get {' or '.join(sorted(paths))} on port http")
-                if not command.startswith("ingress") and container.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
-                    errors.append(f"{cwhere}: readiness is /readyz (only the ingress is ready without PostgreSQL)")
                 grace = spec.get("terminationGracePeriodSeconds", 30)
                 least = budget if command == "rca-worker" else 35
                 if grace <= least:

@@ -26,6 +26,8 @@ pub struct Readiness {
     liveness: Option<(DbPool, Duration)>,
     /// Since when PostgreSQL has not answered the liveness probe.
     unreachable_since: Arc<Mutex<Option<Instant>>>,
+    /// Whether the service can do its work only with PostgreSQL (all but the ingress).
+    needs_database: bool,
 }
 
 /// A readiness probe answers within this, or the service is not ready.
@@ -39,7 +41,16 @@ impl Readiness {
             bus,
             liveness: None,
             unreachable_since: Arc::default(),
+            needs_database: true,
         }
+    }
+
+    /// Ready with NATS alone: the ingress serves the tokens it knows while PostgreSQL is away,
+    /// so it stays in its Service's endpoints rather than leave every sender a 503 at the load
+    /// balancer.
+    pub fn without_database(mut self) -> Self {
+        self.needs_database = false;
+        self
     }
 
     /// Also reports not live once PostgreSQL did not answer `probe` (a pool of one connection
@@ -54,7 +65,7 @@ impl Readiness {
         if !self.bus.is_connected() {
             return Err("nats");
         }
-        if ping(&self.pool).await {
+        if !self.needs_database || ping(&self.pool).await {
             Ok(())
         } else {
             Err("postgres")

@@ -104,7 +104,12 @@ pub async fn serve(settings: Settings, only: Option<SourceType>) -> anyhow::Resu
         .iter()
         .map(|v| aurora_vendors::route_path(v.source_type()))
         .collect();
-    let server = server(state, vendors, connections.readiness(), listener)?;
+    let server = server(
+        state,
+        vendors,
+        connections.readiness().without_database(),
+        listener,
+    )?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
