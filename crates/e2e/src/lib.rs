@@ -201,6 +201,57 @@ impl Stack {
         }
     }
 
+    /// Sends one firing Alertmanager alert per `(name, service, environment, severity)` for
+    /// `user` and waits until each is an analysed incident (so nothing more happens to them
+    /// under the test); answers their ids, in the same order.
+    pub async fn analysed_incidents(
+        &self,
+        user: &TestUser,
+        alerts: &[(&str, &str, &str, &str)],
+    ) -> Vec<String> {
+        use reqwest::StatusCode;
+        let token = self.integration(user, SourceType::Alertmanager, &[]).await;
+        for (name, service, environment, severity) in alerts {
+            let body = serde_json::json!({
+                "version": "4", "status": "firing", "receiver": "aurora", "externalURL": "http://am",
+                "alerts": [{
+                    "status": "firing",
+                    "labels": {"alertname": name, "service": service, "env": environment, "severity": severity},
+                    "annotations": {}, "startsAt": "2026-11-27T08:00:00Z", "fingerprint": format!("{name}-{service}-{environment}")
+                }]
+            });
+            let (status, _) = http::post_webhook(
+                &self.webhook_url(SourceType::Alertmanager),
+                Some(&token),
+                body.to_string().as_bytes(),
+                &[],
+            )
+            .await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+        }
+        let url = format!("{}/api/incidents?limit=100", self.api_url);
+        let page = eventually("the incidents", Duration::from_secs(30), || async {
+            let (_, page) = http::get_json(&url, Some(&user.api_token)).await;
+            let incidents = page["incidents"].as_array()?;
+            // Analysed, so their status no longer changes under the test.
+            let settled = incidents.iter().all(|i| i["aurora_status"] == "complete");
+            (incidents.len() == alerts.len() && settled).then_some(page.clone())
+        })
+        .await;
+        alerts
+            .iter()
+            .map(|(name, ..)| {
+                let found = page["incidents"]
+                    .as_array()
+                    .expect("a page of incidents")
+                    .iter()
+                    .find(|i| i["alert_title"] == *name)
+                    .expect("each alert is an incident");
+                found["id"].as_str().expect("an id").to_owned()
+            })
+            .collect()
+    }
+
     /// Creates an integration and answers its webhook token.
     pub async fn integration(
         &self,

@@ -4,26 +4,12 @@
 use std::time::Duration;
 
 use aurora_bus::IncidentSubject;
-use aurora_domain::SourceType;
 use aurora_e2e::http::{get_json, post_webhook};
 use aurora_e2e::{Stack, TestUser, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// An Alertmanager body with one firing alert.
-fn alert_body(name: &str, service: &str, environment: &str, severity: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "version": "4", "status": "firing", "receiver": "aurora", "externalURL": "http://am",
-        "alerts": [{
-            "status": "firing",
-            "labels": {"alertname": name, "service": service, "env": environment, "severity": severity},
-            "annotations": {}, "startsAt": "2026-11-27T08:00:00Z", "fingerprint": format!("{name}-{service}-{environment}")
-        }]
-    }))
-    .unwrap()
-}
 
 async fn patch(stack: &Stack, user: &TestUser, id: &str, body: Value) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
@@ -50,69 +36,28 @@ async fn merge(stack: &Stack, user: &TestUser, target: &str, source: &str) -> (S
     .await
 }
 
-/// Sends alerts for `user` and waits until they are incidents; answers their ids by name.
-async fn incidents_for(
-    stack: &Stack,
-    user: &TestUser,
-    alerts: &[(&str, &str, &str, &str)],
-) -> Vec<String> {
-    let token = stack.integration(user, SourceType::Alertmanager, &[]).await;
-    for (name, service, environment, severity) in alerts {
-        let body = alert_body(name, service, environment, severity);
-        let (status, _) = post_webhook(
-            &stack.webhook_url(SourceType::Alertmanager),
-            Some(&token),
-            &body,
-            &[],
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-    }
-    let url = format!("{}/api/incidents?limit=100", stack.api_url);
-    let page = eventually("the incidents", DEADLINE, || async {
-        let (_, page) = get_json(&url, Some(&user.api_token)).await;
-        let incidents = page["incidents"].as_array()?;
-        // Analysed, so their status no longer changes under the test.
-        let settled = incidents.iter().all(|i| i["aurora_status"] == "complete");
-        (incidents.len() == alerts.len() && settled).then_some(page.clone())
-    })
-    .await;
-    alerts
-        .iter()
-        .map(|(name, ..)| {
-            let found = page["incidents"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|i| i["alert_title"] == *name)
-                .unwrap();
-            found["id"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_filters_pages_and_refuses_bad_parameters() {
     let stack = Stack::start().await;
     let alice = stack.user("alice").await;
     let bob = stack.user("bob").await;
-    incidents_for(
-        &stack,
-        &alice,
-        &[
-            ("CheckoutErrors", "checkout-api", "production", "critical"),
-            ("SearchLag", "search", "production", "warning"),
-            (
-                "CheckoutStagingErrors",
-                "checkout-api",
-                "staging",
-                "critical",
-            ),
-            ("BillingDown", "billing", "production", "critical"),
-            ("QueueBacklog", "worker", "production", "info"),
-        ],
-    )
-    .await;
+    stack
+        .analysed_incidents(
+            &alice,
+            &[
+                ("CheckoutErrors", "checkout-api", "production", "critical"),
+                ("SearchLag", "search", "production", "warning"),
+                (
+                    "CheckoutStagingErrors",
+                    "checkout-api",
+                    "staging",
+                    "critical",
+                ),
+                ("BillingDown", "billing", "production", "critical"),
+                ("QueueBacklog", "worker", "production", "info"),
+            ],
+        )
+        .await;
     let base = format!("{}/api/incidents", stack.api_url);
     let titles = |page: &Value| -> Vec<String> {
         page["incidents"]
@@ -205,12 +150,12 @@ async fn patch_changes_status_tab_and_summary_and_refuses_what_it_must() {
     let alice = stack.user("alice").await;
     let bob = stack.user("bob").await;
     let [id] = <[String; 1]>::try_from(
-        incidents_for(
-            &stack,
-            &alice,
-            &[("DiskFull", "postgres", "production", "critical")],
-        )
-        .await,
+        stack
+            .analysed_incidents(
+                &alice,
+                &[("DiskFull", "postgres", "production", "critical")],
+            )
+            .await,
     )
     .unwrap();
     // Let the analysis finish first: it writes the summary too.
@@ -307,22 +252,19 @@ async fn merge_moves_alerts_and_refuses_every_bad_merge() {
     let stack = Stack::start().await;
     let alice = stack.user("alice").await;
     let bob = stack.user("bob").await;
-    let ids = incidents_for(
-        &stack,
-        &alice,
-        &[
-            ("CheckoutErrors", "checkout-api", "production", "critical"),
-            ("CardDeclines", "payments-api", "production", "high"),
-            ("SearchLag", "search", "production", "warning"),
-        ],
-    )
-    .await;
-    let bobs = incidents_for(
-        &stack,
-        &bob,
-        &[("BobAlert", "bob-svc", "production", "low")],
-    )
-    .await;
+    let ids = stack
+        .analysed_incidents(
+            &alice,
+            &[
+                ("CheckoutErrors", "checkout-api", "production", "critical"),
+                ("CardDeclines", "payments-api", "production", "high"),
+                ("SearchLag", "search", "production", "warning"),
+            ],
+        )
+        .await;
+    let bobs = stack
+        .analysed_incidents(&bob, &[("BobAlert", "bob-svc", "production", "low")])
+        .await;
     let (target, source, third) = (&ids[0], &ids[1], &ids[2]);
 
     assert_eq!(
@@ -429,7 +371,9 @@ async fn merge_moves_alerts_and_refuses_every_bad_merge() {
 async fn the_openapi_document_matches_the_routes_and_the_rows() {
     let stack = Stack::start().await;
     let alice = stack.user("alice").await;
-    let ids = incidents_for(&stack, &alice, &[("DocAlert", "svc", "production", "high")]).await;
+    let ids = stack
+        .analysed_incidents(&alice, &[("DocAlert", "svc", "production", "high")])
+        .await;
     let (status, doc) = get_json(&format!("{}/api/openapi.json", stack.api_url), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use aurora_api::StreamLimits;
-use aurora_domain::{IncidentChange, IncidentChanged, SourceType, UserId};
-use aurora_e2e::http::{get_json, post_webhook};
+use aurora_domain::{IncidentChange, IncidentChanged, UserId};
+use aurora_e2e::http::get_json;
 use aurora_e2e::sse::{Block, EventStream};
 use aurora_e2e::{Stack, TestUser, default_stream_limits, eventually};
 use futures::future::try_join_all;
@@ -21,47 +21,14 @@ const FREED: Duration = Duration::from_secs(5);
 /// How long a stream that should stay quiet is watched.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Sends one firing alert per name for `user` and waits until each is an analysed incident
-/// (so nothing more happens to them under the test); their ids in the same order.
+/// One analysed incident per name for `user`, each on a service of its own; their ids in the
+/// same order.
 async fn incidents_for(stack: &Stack, user: &TestUser, names: &[&str]) -> Vec<String> {
-    let token = stack.integration(user, SourceType::Alertmanager, &[]).await;
-    for name in names {
-        let body = json!({
-            "version": "4", "status": "firing", "receiver": "aurora", "externalURL": "http://am",
-            "alerts": [{
-                "status": "firing",
-                "labels": {"alertname": name, "service": name.to_lowercase(), "env": "production", "severity": "high"},
-                "annotations": {}, "startsAt": "2026-11-27T08:00:00Z", "fingerprint": name
-            }]
-        });
-        let (status, _) = post_webhook(
-            &stack.webhook_url(SourceType::Alertmanager),
-            Some(&token),
-            body.to_string().as_bytes(),
-            &[],
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-    }
-    let url = format!("{}/api/incidents?limit=100", stack.api_url);
-    let page = eventually("the incidents", DEADLINE, || async {
-        let (_, page) = get_json(&url, Some(&user.api_token)).await;
-        let incidents = page["incidents"].as_array()?;
-        let settled = incidents.iter().all(|i| i["aurora_status"] == "complete");
-        (incidents.len() == names.len() && settled).then_some(page.clone())
-    })
-    .await;
-    names
+    let alerts: Vec<_> = names
         .iter()
-        .map(|name| {
-            let incidents = page["incidents"].as_array().unwrap();
-            let found = incidents
-                .iter()
-                .find(|i| i["alert_title"] == *name)
-                .unwrap();
-            found["id"].as_str().unwrap().to_owned()
-        })
-        .collect()
+        .map(|name| (*name, *name, "production", "high"))
+        .collect();
+    stack.analysed_incidents(user, &alerts).await
 }
 
 /// Switches an incident's tab through the API: one `updated` change.

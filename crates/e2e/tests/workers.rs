@@ -26,6 +26,20 @@ async fn let_leases_lapse(conn: &mut aurora_db::AsyncPgConnection) {
     .unwrap();
 }
 
+/// Claims an idle incident's analysis as a worker would (per-user limit 3); its lease.
+async fn claim_idle(
+    conn: &mut aurora_db::AsyncPgConnection,
+    incident_id: uuid::Uuid,
+) -> analysis::Lease {
+    let analysis::Claim::Claimed(_, lease) = analysis::claim(conn, incident_id, 3, lease::LEASE)
+        .await
+        .unwrap()
+    else {
+        panic!("an idle analysis is claimed");
+    };
+    lease
+}
+
 /// The built-in analyst with these runbooks (commands up to a minute, four at once).
 fn analyst_with(runbooks: Vec<aurora_settings::Runbook>) -> aurora_rca_worker::Analyst {
     let limits = aurora_settings::CommandLimits {
@@ -118,13 +132,7 @@ async fn an_analysis_whose_worker_died_is_taken_over_and_completed_once() {
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     // A worker claims the analysis, writes a thought, and is killed (it never renews).
-    let analysis::Claim::Claimed(_, first_lease) =
-        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
-            .await
-            .unwrap()
-    else {
-        panic!("an idle analysis is claimed");
-    };
+    let first_lease = claim_idle(&mut conn, incident_id).await;
     analysis::add_thought(&mut conn, incident_id, "observation", "half-way")
         .await
         .unwrap();
@@ -534,13 +542,7 @@ async fn a_merge_stops_the_sources_running_analysis() {
     let source = h.send(&other).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
     // A worker is mid-analysis on the source.
-    let analysis::Claim::Claimed(_, source_lease) =
-        analysis::claim(&mut conn, source, 3, lease::LEASE)
-            .await
-            .unwrap()
-    else {
-        panic!("an idle analysis is claimed");
-    };
+    let source_lease = claim_idle(&mut conn, source).await;
     let (target_row, source_row) = (
         incidents::get(&mut conn, target).await.unwrap(),
         incidents::get(&mut conn, source).await.unwrap(),
@@ -938,13 +940,7 @@ async fn a_persons_summary_is_kept_when_an_analysis_completes_after_the_edit() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
     let mut conn = h.db.connect().await;
-    let analysis::Claim::Claimed(_, lease) =
-        analysis::claim(&mut conn, incident_id, 3, lease::LEASE)
-            .await
-            .unwrap()
-    else {
-        panic!("an idle analysis is claimed");
-    };
+    let lease = claim_idle(&mut conn, incident_id).await;
     // While the analysis runs, the on-call engineer writes what they found.
     let written = "Disk filled by a runaway audit log; rotated by hand at 03:12.";
     incidents::edit(

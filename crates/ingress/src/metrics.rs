@@ -1,6 +1,7 @@
 //! What the ingress counts: webhooks received, accepted and refused (by source, and by reason),
 //! the alerts they carried, and how long JetStream took to take each delivery.
 
+use aurora_runtime::metrics::register;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
 use crate::IngressError;
@@ -20,12 +21,10 @@ impl IngressMetrics {
     /// Registers the ingress' series in `registry`.
     pub fn new(registry: &Registry) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let counter =
-                IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter");
-            registry
-                .register(Box::new(counter.clone()))
-                .expect("registered once per service registry");
-            counter
+            register(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter"),
+            )
         };
         let publish = Histogram::with_opts(
             HistogramOpts::new(
@@ -37,9 +36,7 @@ impl IngressMetrics {
             ]),
         )
         .expect("a valid histogram");
-        registry
-            .register(Box::new(publish.clone()))
-            .expect("registered once per service registry");
+        let publish = register(registry, publish);
         Self {
             registry: registry.clone(),
             received: counter(

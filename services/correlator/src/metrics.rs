@@ -3,6 +3,7 @@
 //! (the alert-to-incident compression ratio is processed over opened).
 
 use aurora_correlation::{Arrival, EventDetail, Plan};
+use aurora_runtime::metrics::register;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// The correlator's series.
@@ -41,16 +42,10 @@ impl CorrelationMetrics {
             .expect("a valid counter"),
         };
         if let Some(registry) = registry {
-            for collector in [
-                Box::new(metrics.decisions.clone()) as Box<dyn prometheus::core::Collector>,
-                Box::new(metrics.opened.clone()),
-                Box::new(metrics.resolved.clone()),
-                Box::new(metrics.processed.clone()),
-            ] {
-                registry
-                    .register(collector)
-                    .expect("registered once per service registry");
-            }
+            register(registry, metrics.decisions.clone());
+            register(registry, metrics.opened.clone());
+            register(registry, metrics.resolved.clone());
+            register(registry, metrics.processed.clone());
         }
         metrics
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aurora_runtime::metrics::register;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::InvestigationOutcome;
@@ -43,15 +44,9 @@ impl RcaMetrics {
 
     /// Registers the series, and `commands` (the runner's counter), in `registry`.
     pub(crate) fn register(&self, registry: &Registry, commands: &IntCounterVec) {
-        for collector in [
-            Box::new(self.analyses.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(self.duration.clone()),
-            Box::new(commands.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("registered once per service registry");
-        }
+        register(registry, self.analyses.clone());
+        register(registry, self.duration.clone());
+        register(registry, commands.clone());
     }
 
     /// Counts one attempt that ended in `outcome` (`Err`: it failed) after `took`.
