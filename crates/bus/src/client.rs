@@ -157,7 +157,8 @@ impl Bus {
         Ok(())
     }
 
-    /// Creates (or finds) a durable pull consumer with explicit acks, shared by all replicas.
+    /// Creates (or finds) a durable pull consumer with explicit acks, shared by all replicas,
+    /// that starts at the beginning of the stream when it is first created.
     /// One made by an earlier version with a lower [`MAX_ACK_PENDING`] is raised to it.
     pub async fn durable_consumer(
         &self,
@@ -165,6 +166,44 @@ impl Bus {
         durable: &str,
         filter_subject: String,
         ack_wait: Duration,
+    ) -> Result<consumer::PullConsumer, BusError> {
+        self.durable_consumer_from(
+            stream_name,
+            durable,
+            filter_subject,
+            ack_wait,
+            consumer::DeliverPolicy::All,
+        )
+        .await
+    }
+
+    /// [`Bus::durable_consumer`] that, when first created, takes only messages published from
+    /// then on: a service added to a running deployment (the notifier) does not act on the
+    /// days of history the stream keeps. Once created, it resumes where it stopped.
+    pub async fn durable_consumer_from_now(
+        &self,
+        stream_name: &str,
+        durable: &str,
+        filter_subject: String,
+        ack_wait: Duration,
+    ) -> Result<consumer::PullConsumer, BusError> {
+        self.durable_consumer_from(
+            stream_name,
+            durable,
+            filter_subject,
+            ack_wait,
+            consumer::DeliverPolicy::New,
+        )
+        .await
+    }
+
+    async fn durable_consumer_from(
+        &self,
+        stream_name: &str,
+        durable: &str,
+        filter_subject: String,
+        ack_wait: Duration,
+        deliver_policy: consumer::DeliverPolicy,
     ) -> Result<consumer::PullConsumer, BusError> {
         let setup_error = |err: &dyn std::fmt::Display| BusError::Setup {
             what: format!("consumer {durable} on {stream_name}"),
@@ -181,6 +220,7 @@ impl Bus {
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait,
             max_ack_pending: MAX_ACK_PENDING,
+            deliver_policy,
             ..Default::default()
         };
         let existing = stream

@@ -64,6 +64,8 @@ impl Topology {
     pub const CORRELATOR: &'static str = "correlator";
     /// The durable consumer of the RCA workers on `incidents.created`.
     pub const RCA_WORKER: &'static str = "rca-worker";
+    /// The durable consumer of the notifiers on every incident subject.
+    pub const NOTIFIER: &'static str = "notifier";
 
     /// Names with an optional prefix; an empty prefix is none.
     pub fn new(prefix: Option<&str>) -> Result<Self, TopologyError> {

@@ -35,6 +35,7 @@ pub struct Incident {
     #[serde(serialize_with = "time::serialize_opt")]
     pub analyzed_at: Option<NaiveDateTime>,
     pub slack_message_ts: Option<String>,
+    pub slack_channel: Option<String>,
     pub active_tab: Option<String>,
     #[serde(serialize_with = "time::serialize_opt")]
     pub created_at: Option<NaiveDateTime>,
@@ -74,6 +75,15 @@ pub async fn get(conn: &mut AsyncPgConnection, incident_id: Uuid) -> QueryResult
         .find(incident_id)
         .select(Incident::as_select())
         .first(conn)
+        .await
+}
+
+/// The incidents among `ids` that exist, whoever owns them (workers, not the API).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Incident>> {
+    incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select(Incident::as_select())
+        .load(conn)
         .await
 }
 

@@ -16,6 +16,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod merge;
 pub mod migrate;
+pub mod notifications;
 pub mod pool;
 #[expect(
     missing_docs,

@@ -49,6 +49,7 @@ diesel::table! {
         affected_services -> Array<Text>,
         resolved_at -> Nullable<Timestamp>,
         firing_alert_count -> Int4,
+        slack_channel -> Nullable<Varchar>,
     }
 }
 
@@ -219,7 +220,43 @@ diesel::table! {
 }
 
 diesel::joinable!(integrations -> users (user_id));
+diesel::table! {
+    notification_targets (incident_id, target) {
+        incident_id -> Uuid,
+        target -> Varchar,
+        endpoint -> Varchar,
+        rule -> Varchar,
+        announce_after -> Timestamptz,
+        announced -> Bool,
+        slack_channel -> Nullable<Varchar>,
+        slack_ts -> Nullable<Varchar>,
+        pagerduty_state -> Nullable<Varchar>,
+    }
+}
+
+diesel::table! {
+    notification_deliveries (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        target -> Varchar,
+        endpoint -> Varchar,
+        action -> Varchar,
+        event_key -> Varchar,
+        event_type -> Varchar,
+        state -> Varchar,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        attempt_started_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(analysis_claims -> incidents (incident_id));
+diesel::joinable!(notification_targets -> incidents (incident_id));
+diesel::joinable!(notification_deliveries -> incidents (incident_id));
 diesel::joinable!(alerts -> incidents (incident_id));
 diesel::joinable!(alerts -> raw_payloads (raw_payload_id));
 diesel::joinable!(incident_alerts -> incidents (incident_id));
@@ -247,4 +284,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     command_runs,
     deployments,
     incident_events,
+    notification_targets,
+    notification_deliveries,
 );

@@ -4,6 +4,7 @@
 
 pub mod harness;
 pub mod http;
+pub mod saas;
 pub mod sse;
 
 use std::future::Future;
@@ -273,10 +274,94 @@ impl Stack {
         .token
     }
 
+    /// Starts a notifier (another replica with each call) whose `[notifications]` settings are
+    /// `notifications_toml`, reading the secrets its destinations name from `secrets`; answers
+    /// once its consumer exists, so every incident event from then on reaches it.
+    pub async fn start_notifier(
+        &self,
+        notifications_toml: &str,
+        secrets: &[(&str, &str)],
+    ) -> TestNotifier {
+        let settings = settings_with(notifications_toml);
+        let secrets: std::collections::HashMap<String, String> = secrets
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let destinations =
+            aurora_notifier::Destinations::from_settings(&settings.notifications, |name| {
+                secrets.get(name).cloned()
+            })
+            .expect("the notifier's destinations");
+        let router = aurora_notifier::Router::new(settings.notifications.routes.clone());
+        let connections = Connections::new(self.db.pool(), self.bus.bus.clone());
+        let metrics = connections.metrics.clone();
+        let stop = self.shutdown.child_token();
+        let task = tokio::spawn(aurora_notifier::run(
+            connections,
+            Arc::new(router),
+            Arc::new(destinations),
+            stop.clone(),
+        ));
+        let topology = self.bus.bus.topology();
+        eventually(
+            "the notifier's consumer",
+            Duration::from_secs(10),
+            || async {
+                self.bus
+                    .bus
+                    .consumer_backlog(&topology.incidents_stream(), aurora_bus::Topology::NOTIFIER)
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+        TestNotifier {
+            stop,
+            task: Some(task),
+            metrics,
+        }
+    }
+
     /// The URL of a source's webhook route.
     pub fn webhook_url(&self, source: SourceType) -> String {
         format!("{}{}", self.ingress_url, aurora_vendors::route_path(source))
     }
+}
+
+/// A notifier a test started.
+pub struct TestNotifier {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Its metrics.
+    pub metrics: prometheus::Registry,
+}
+
+impl TestNotifier {
+    /// Stops it as SIGTERM does (its sends in flight finish) and waits until it has.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("the notifier ran")
+                .expect("the notifier stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestNotifier {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Settings with no configuration but `toml` (a file's text).
+pub fn settings_with(toml: &str) -> aurora_settings::Settings {
+    let path = std::env::temp_dir().join(format!("aurora-e2e-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, toml).expect("a temporary settings file");
+    let settings =
+        aurora_settings::Settings::load_from(Some(path.clone()), Some(Default::default()));
+    let _ = std::fs::remove_file(&path);
+    settings.expect("valid settings")
 }
 
 impl Drop for Stack {

@@ -51,6 +51,13 @@
 //! | `rca.claim_idle_after_secs` | `2` | an incident still `idle` this long after it opened (it waited for one of its user's slots, or its event was set aside) is claimed by the next worker with a free slot that looks (every 5 s, and whenever one of its analyses ends) and finds its user a free slot |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
 //! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
+//! | `notifier.bind` | `127.0.0.1:8084` | notifier health and readiness |
+//! | `notifications.console_url` | `http://127.0.0.1:8081` | messages link to `<console_url>/incidents/<id>` |
+//! | `notifications.{max_attempts,request_timeout_secs,lease_secs}` | `12`, `10`, `30` | attempts per delivery (backoff from 2 s to 10 min, or the destination's `Retry-After`) before it is kept as failed; longest request; when a delivery whose notifier died is tried again |
+//! | `notifications.slack.{bot_token_env,api_url}` | unset, `https://slack.com/api` | Slack's Web API: the variable holding the bot token |
+//! | `notifications.pagerduty.events_url` | `https://events.pagerduty.com/v2/enqueue` | PagerDuty's Events API v2 |
+//! | `notifications.webhooks` | none | `[[notifications.webhooks]]` name, url, secret_env (the variable holding its signing secret) |
+//! | `notifications.routes` | none | `[[notifications.routes]]` name, user (required), services, environments, severities, sources (empty: any), notify_after_secs (`0`), slack_channel (an ID), pagerduty_routing_key_env, webhooks (names), continue (`false`: the first matching rule of the user decides) |
 //! | `rca.runbooks` | none | `[[rca.runbooks]]` name, user (required: runs only for that user's incidents), match_terms, pattern, commands (argument lists; with `ssh`, a placeholder only as the host), placeholder_patterns (placeholder → regex its whole value must match; default `[A-Za-z0-9._:/-]{1,253}`) |
 
 use std::collections::HashMap;
@@ -61,7 +68,12 @@ use config::{Config, Environment, File};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod notifications;
 mod runbooks;
+
+pub use notifications::{
+    NotificationRoute, NotificationSettings, PagerDutySettings, SlackSettings, WebhookEndpoint,
+};
 
 pub use runbooks::{
     DEFAULT_PLACEHOLDER_PATTERN, Piece, PlaceholderPattern, Runbook, RunbookError, RunbookSpec,
@@ -92,6 +104,10 @@ pub struct Settings {
     /// Keys for secrets at rest.
     #[serde(default)]
     pub secrets: SecretsSettings,
+    /// Notifier: health and readiness listener.
+    pub notifier: ListenSettings,
+    /// Where incidents are announced.
+    pub notifications: NotificationSettings,
 }
 
 /// Keys for secrets at rest.
@@ -380,7 +396,7 @@ pub enum LogFormat {
 /// Settings that could not be loaded; the message names the setting.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
-pub struct SettingsError(String);
+pub struct SettingsError(pub(crate) String);
 
 const DEFAULTS: &str = r#"
 [database]
@@ -421,6 +437,18 @@ batch_max_wait_ms = 5
 
 [rca_worker]
 bind = "127.0.0.1:8083"
+
+[notifier]
+bind = "127.0.0.1:8084"
+
+[notifications]
+console_url = "http://127.0.0.1:8081"
+max_attempts = 12
+request_timeout_secs = 10
+lease_secs = 30
+
+[notifications.pagerduty]
+events_url = "https://events.pagerduty.com/v2/enqueue"
 
 [telemetry]
 log_format = "text"
@@ -491,6 +519,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         self.correlation.validate()?;
+        self.notifications.validate()?;
         if self.rca.commands.max_concurrent == 0 || self.rca.commands.timeout_secs == 0 {
             return Err(SettingsError(
                 "rca.commands.max_concurrent and rca.commands.timeout_secs must be at least 1"

@@ -1,0 +1,487 @@
+//! The notifier's records: where each incident is announced (`notification_targets`) and what
+//! is still to be sent there (`notification_deliveries`).
+//!
+//! A delivery is recorded once per (incident, destination, action, event), so a redelivered
+//! event, a restart or a second notifier replica cannot record it twice. The rows of one
+//! incident and destination are sent one at a time in id order ([`claim`]): an update never
+//! overtakes the message it updates. Claims are leases judged by PostgreSQL's clock alone, as
+//! the analyses' are.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::QueryResult;
+
+/// A destination a routing rule chose for an incident.
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    /// The incident.
+    pub incident_id: Uuid,
+    /// `slack:<channel>`, `pagerduty:<rule>` or `webhook:<endpoint>`.
+    pub target: String,
+    /// The delivery loop that serves it.
+    pub endpoint: String,
+    /// The rule's name.
+    pub rule: String,
+    /// Nothing is sent before the incident is this old.
+    pub notify_after: Duration,
+}
+
+/// Something to send to a destination because of an incident event.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The incident.
+    pub incident_id: Uuid,
+    /// Its destination (a target recorded for the incident).
+    pub target: String,
+    /// The delivery loop that serves it.
+    pub endpoint: String,
+    /// `sync`, `summary` or `event`.
+    pub action: &'static str,
+    /// `created`, or the `incident_events` id.
+    pub event_key: String,
+    /// `incident.created`, `incident.correlated` …
+    pub event_type: String,
+}
+
+/// A row of `notification_targets`: a destination and what it already holds.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Target {
+    /// The incident.
+    #[diesel(sql_type = SqlUuid)]
+    pub incident_id: Uuid,
+    /// The destination.
+    #[diesel(sql_type = Text)]
+    pub target: String,
+    /// The rule that chose it.
+    #[diesel(sql_type = Text)]
+    pub rule: String,
+    /// Something was sent there.
+    #[diesel(sql_type = Bool)]
+    pub announced: bool,
+    /// Seconds from the incident's opening to when it may be announced.
+    #[diesel(sql_type = Double)]
+    pub notify_after_secs: f64,
+    /// Slack: the channel of the incident's message.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub slack_channel: Option<String>,
+    /// Slack: the message's `ts`.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub slack_ts: Option<String>,
+    /// PagerDuty: `triggered` or `resolved`, as last sent.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub pagerduty_state: Option<String>,
+}
+
+/// A claimed delivery: the caller's to send until its lease ends.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Claimed {
+    /// Row id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The incident.
+    #[diesel(sql_type = SqlUuid)]
+    pub incident_id: Uuid,
+    /// The destination.
+    #[diesel(sql_type = Text)]
+    pub target: String,
+    /// `sync`, `summary` or `event`.
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    /// `created`, or the `incident_events` id.
+    #[diesel(sql_type = Text)]
+    pub event_key: String,
+    /// The webhook's event type.
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    /// Attempts so far, this one included.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    /// An earlier attempt was cut off (its notifier died) and may have reached the
+    /// destination: look before sending again where the destination allows it.
+    #[diesel(sql_type = Bool)]
+    pub in_doubt: bool,
+    /// Seconds since the delivery was recorded.
+    #[diesel(sql_type = Double)]
+    pub age_secs: f64,
+}
+
+/// A delivery that failed for good, for people to look at and retry.
+#[derive(Debug, Clone, QueryableByName, Serialize)]
+pub struct DeadDelivery {
+    /// Row id (`aurora notifications retry ID`).
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The incident.
+    #[diesel(sql_type = SqlUuid)]
+    pub incident_id: Uuid,
+    /// The destination.
+    #[diesel(sql_type = Text)]
+    pub target: String,
+    /// What was to be sent.
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    /// The event that caused it.
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    /// Attempts made.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    /// Why it failed.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_error: Option<String>,
+    /// When it was given up, RFC 3339.
+    #[diesel(sql_type = Text)]
+    pub finished_at: String,
+}
+
+/// Records the targets not yet recorded and the deliveries not yet recorded (both are only
+/// ever added); answers how many deliveries are new. A delivery to a destination that has
+/// announced nothing yet is first due when its rule's delay has passed.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    targets: &[NewTarget],
+    deliveries: &[NewDelivery],
+) -> QueryResult<usize> {
+    if !targets.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO notification_targets (incident_id, target, endpoint, rule, announce_after) \
+             SELECT t.incident_id, t.target, t.endpoint, t.rule, \
+                    (coalesce(i.created_at, i.started_at) AT TIME ZONE 'UTC') + make_interval(secs => t.delay) \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+                  AS t(incident_id, target, endpoint, rule, delay) \
+             JOIN incidents i ON i.id = t.incident_id \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind::<Array<SqlUuid>, _>(targets.iter().map(|t| t.incident_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(targets.iter().map(|t| t.target.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(targets.iter().map(|t| t.endpoint.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(targets.iter().map(|t| t.rule.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Double>, _>(
+            targets
+                .iter()
+                .map(|t| t.notify_after.as_secs_f64())
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+    }
+    if deliveries.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "INSERT INTO notification_deliveries \
+             (incident_id, target, endpoint, action, event_key, event_type, next_attempt_at) \
+         SELECT d.incident_id, d.target, d.endpoint, d.action, d.event_key, d.event_type, \
+                CASE WHEN t.announced THEN now() ELSE greatest(now(), t.announce_after) END \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              WITH ORDINALITY AS d(incident_id, target, endpoint, action, event_key, event_type, n) \
+         JOIN notification_targets t ON t.incident_id = d.incident_id AND t.target = d.target \
+         ORDER BY d.n \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<SqlUuid>, _>(deliveries.iter().map(|d| d.incident_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(deliveries.iter().map(|d| d.target.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(deliveries.iter().map(|d| d.endpoint.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(deliveries.iter().map(|d| d.action).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(deliveries.iter().map(|d| d.event_key.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(deliveries.iter().map(|d| d.event_type.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await
+}
+
+/// Claims up to `limit` due deliveries of `endpoint` for `lease`: of each incident and
+/// destination only the oldest pending one, and none another notifier holds.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    endpoint: &str,
+    limit: i64,
+    lease: Duration,
+) -> QueryResult<Vec<Claimed>> {
+    diesel::sql_query(
+        "WITH due AS ( \
+             SELECT d.id, d.attempt_started_at IS NOT NULL AS in_doubt \
+             FROM notification_deliveries d \
+             WHERE d.endpoint = $1 AND d.state = 'pending' AND d.next_attempt_at <= now() \
+               AND (d.locked_until IS NULL OR d.locked_until < now()) \
+               AND NOT EXISTS ( \
+                   SELECT 1 FROM notification_deliveries e \
+                   WHERE e.incident_id = d.incident_id AND e.target = d.target \
+                     AND e.state = 'pending' AND e.id < d.id) \
+             ORDER BY d.next_attempt_at, d.id \
+             LIMIT $2 \
+             FOR UPDATE SKIP LOCKED) \
+         UPDATE notification_deliveries d \
+         SET locked_until = now() + make_interval(secs => $3), attempts = d.attempts + 1, \
+             attempt_started_at = now() \
+         FROM due WHERE d.id = due.id \
+         RETURNING d.id, d.incident_id, d.target, d.action, d.event_key, d.event_type, d.attempts, \
+                   due.in_doubt, extract(epoch FROM now() - d.created_at)::float8 AS age_secs",
+    )
+    .bind::<Text, _>(endpoint)
+    .bind::<BigInt, _>(limit)
+    .bind::<Double, _>(lease.as_secs_f64())
+    .load(conn)
+    .await
+}
+
+/// The newest pending delivery (of `action`, when given) to an incident's destination: read
+/// before the incident's state, so a delivery that succeeds covers every one up to it.
+pub async fn newest_pending(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+    action: Option<&str>,
+) -> QueryResult<Option<i64>> {
+    use crate::schema::notification_deliveries as d;
+    let mut query = d::table
+        .filter(d::incident_id.eq(incident_id))
+        .filter(d::target.eq(target))
+        .filter(d::state.eq("pending"))
+        .into_boxed();
+    if let Some(action) = action {
+        query = query.filter(d::action.eq(action));
+    }
+    query.select(diesel::dsl::max(d::id)).first(conn).await
+}
+
+/// Marks a claimed delivery sent, and the pending deliveries of the same action to the same
+/// destination up to `covers` (they asked for the state this one sent) `coalesced`.
+pub async fn delivered(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    covers: Option<i64>,
+) -> QueryResult<()> {
+    finish(conn, claimed.id, "delivered", None).await?;
+    if let Some(covers) = covers {
+        settle_pending(conn, claimed, covers, "coalesced", Some(&claimed.action)).await?;
+    }
+    Ok(())
+}
+
+/// Marks a claimed delivery, and every pending one to the same destination up to `covers`,
+/// `skipped` for `reason` (the incident resolved before it was announced).
+pub async fn skipped(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    covers: Option<i64>,
+    reason: &str,
+) -> QueryResult<()> {
+    finish(conn, claimed.id, "skipped", Some(reason)).await?;
+    settle_pending(conn, claimed, covers.unwrap_or(claimed.id), "skipped", None).await
+}
+
+/// Marks a claimed delivery failed for good.
+pub async fn dead(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> QueryResult<()> {
+    finish(conn, id, "dead", Some(reason)).await
+}
+
+/// Releases a claimed delivery for another attempt after `delay`; `maybe_sent` keeps it in
+/// doubt (the attempt may have reached the destination), so the next one looks first.
+pub async fn retry_later(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    delay: Duration,
+    reason: &str,
+    maybe_sent: bool,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE notification_deliveries \
+         SET next_attempt_at = now() + make_interval(secs => $2), locked_until = NULL, \
+             attempt_started_at = CASE WHEN $4 THEN attempt_started_at END, last_error = $3 \
+         WHERE id = $1 AND state = 'pending'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Double, _>(delay.as_secs_f64())
+    .bind::<Text, _>(reason)
+    .bind::<Bool, _>(maybe_sent)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+async fn finish(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    state: &str,
+    reason: Option<&str>,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE notification_deliveries \
+         SET state = $2, finished_at = now(), locked_until = NULL, attempt_started_at = NULL, \
+             last_error = coalesce($3, last_error) \
+         WHERE id = $1 AND state = 'pending'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(state)
+    .bind::<Nullable<Text>, _>(reason)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+async fn settle_pending(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    through: i64,
+    state: &str,
+    action: Option<&str>,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE notification_deliveries \
+         SET state = $4, finished_at = now() \
+         WHERE incident_id = $1 AND target = $2 AND state = 'pending' AND id <= $3 \
+           AND ($5::text IS NULL OR action = $5) \
+           AND (locked_until IS NULL OR locked_until < now())",
+    )
+    .bind::<SqlUuid, _>(claimed.incident_id)
+    .bind::<Text, _>(&claimed.target)
+    .bind::<BigInt, _>(through)
+    .bind::<Text, _>(state)
+    .bind::<Nullable<Text>, _>(action)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// An incident's destination and what it holds.
+pub async fn target(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+) -> QueryResult<Option<Target>> {
+    diesel::sql_query(
+        "SELECT t.incident_id, t.target, t.rule, t.announced, t.slack_channel, t.slack_ts, \
+                t.pagerduty_state, \
+                extract(epoch FROM t.announce_after - \
+                    (coalesce(i.created_at, i.started_at) AT TIME ZONE 'UTC'))::float8 AS notify_after_secs \
+         FROM notification_targets t JOIN incidents i ON i.id = t.incident_id \
+         WHERE t.incident_id = $1 AND t.target = $2",
+    )
+    .bind::<SqlUuid, _>(incident_id)
+    .bind::<Text, _>(target)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The destinations recorded for these incidents (`(incident, target, endpoint)`).
+pub async fn targets_of(
+    conn: &mut AsyncPgConnection,
+    incident_ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, String, String)>> {
+    use crate::schema::notification_targets as t;
+    t::table
+        .filter(t::incident_id.eq_any(incident_ids))
+        .select((t::incident_id, t::target, t::endpoint))
+        .load(conn)
+        .await
+}
+
+/// The analysis' conclusion in one line (its last `conclusion` thought), once there is one.
+pub async fn likely_cause(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Option<String>> {
+    use crate::schema::incident_thoughts as t;
+    t::table
+        .filter(t::incident_id.eq(incident_id))
+        .filter(t::kind.eq("conclusion"))
+        .order(t::id.desc())
+        .select(t::content)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Notes that something was sent to a destination.
+pub async fn mark_announced(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+) -> QueryResult<()> {
+    use crate::schema::notification_targets as t;
+    diesel::update(t::table.find((incident_id, target)))
+        .set(t::announced.eq(true))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Keeps the Slack message posted for an incident at a destination; the first one an incident
+/// gets is also its `slack_channel` and `slack_message_ts`.
+pub async fn set_slack_message(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+    channel: &str,
+    ts: &str,
+) -> QueryResult<()> {
+    use crate::schema::{incidents, notification_targets as t};
+    diesel::update(t::table.find((incident_id, target)))
+        .set((
+            t::announced.eq(true),
+            t::slack_channel.eq(channel),
+            t::slack_ts.eq(ts),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::update(incidents::table.find(incident_id))
+        .filter(incidents::slack_message_ts.is_null())
+        .set((
+            incidents::slack_channel.eq(channel),
+            incidents::slack_message_ts.eq(ts),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Keeps what PagerDuty was last sent for an incident (`triggered` or `resolved`).
+pub async fn set_pagerduty_state(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+    state: &str,
+) -> QueryResult<()> {
+    use crate::schema::notification_targets as t;
+    diesel::update(t::table.find((incident_id, target)))
+        .set((t::announced.eq(true), t::pagerduty_state.eq(state)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Deliveries that failed for good, newest first.
+pub async fn dead_deliveries(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<Vec<DeadDelivery>> {
+    diesel::sql_query(
+        "SELECT id, incident_id, target, action, event_type, attempts, last_error, \
+                to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at \
+         FROM notification_deliveries WHERE state = 'dead' \
+         ORDER BY finished_at DESC, id DESC LIMIT $1",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Makes a dead delivery pending again, due now; `false` when no dead delivery has that id.
+pub async fn revive(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    diesel::sql_query(
+        "UPDATE notification_deliveries \
+         SET state = 'pending', attempts = 0, next_attempt_at = now(), finished_at = NULL \
+         WHERE id = $1 AND state = 'dead'",
+    )
+    .bind::<BigInt, _>(id)
+    .execute(conn)
+    .await
+    .map(|changed| changed == 1)
+}
