@@ -10,7 +10,7 @@ down:
 test:
 	@scripts/test.sh
 
-# Load, seven faults (kill -9, restarts, NATS outage, SIGTERM), then lost=0 duplicated=0 or a
+# Load, eight faults (kill -9, restarts, NATS outage, SIGTERM), then lost=0 duplicated=0 or a
 # non-zero exit. Takes about five minutes after the release build.
 chaos:
 	@scripts/chaos.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make chaos`: the stack as separate processes under load, crashed and restarted seven ways,
+# `make chaos`: the stack as separate processes under load, crashed and restarted eight ways,
 # then checked for lost and duplicated alerts. Brings its own PostgreSQL and NATS; it only
 # needs their programs, which ensure-services installs when they are missing.
 set -euo pipefail

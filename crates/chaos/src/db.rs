@@ -1,10 +1,40 @@
 //! What the chaos run reads from the database: plain SQL, read-only, over one connection
 //! that is made again whenever PostgreSQL restarts under it.
 
+use std::collections::HashMap;
+
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
+
+#[derive(QueryableByName)]
+struct IncidentCount {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+#[derive(QueryableByName)]
+struct OwnedEvent {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = SqlUuid)]
+    incident_id: Uuid,
+    #[diesel(sql_type = Text)]
+    user_id: String,
+}
+
+#[derive(QueryableByName)]
+struct StateCount {
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
 
 /// A connection that reconnects after an error.
 pub struct Reader {
@@ -213,6 +243,67 @@ impl Reader {
     /// Messages set aside as dead letters.
     pub async fn dead_letters(&mut self) -> anyhow::Result<i64> {
         self.count("SELECT count(*) AS count FROM dead_letters")
+            .await
+    }
+
+    /// Every incident's owner and status.
+    pub async fn incident_states(
+        &mut self,
+    ) -> anyhow::Result<Vec<crate::notifications::IncidentState>> {
+        self.load(diesel::sql_query(
+            "SELECT id, user_id, status FROM incidents",
+        ))
+        .await
+    }
+
+    /// Completed analyses per incident.
+    pub async fn analyses_completed(&mut self) -> anyhow::Result<HashMap<Uuid, i64>> {
+        let rows: Vec<IncidentCount> = self
+            .load(diesel::sql_query(
+                "SELECT incident_id AS id, count(*) AS count FROM incident_events \
+                 WHERE kind = 'analysis_completed' GROUP BY incident_id",
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, row.count)).collect())
+    }
+
+    /// Every incident event that announces a change: (event id, incident, owner).
+    pub async fn announced_events(&mut self) -> anyhow::Result<Vec<(i64, Uuid, String)>> {
+        let rows: Vec<OwnedEvent> = self
+            .load(diesel::sql_query(
+                "SELECT e.id, e.kind, e.incident_id, i.user_id \
+                 FROM incident_events e JOIN incidents i ON i.id = e.incident_id",
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| aurora_domain::IncidentChange::of_event_kind(&row.kind).is_some())
+            .map(|row| (row.id, row.incident_id, row.user_id))
+            .collect())
+    }
+
+    /// Notification deliveries by state.
+    pub async fn delivery_states(&mut self) -> anyhow::Result<HashMap<String, i64>> {
+        let rows: Vec<StateCount> = self
+            .load(diesel::sql_query(
+                "SELECT state, count(*) AS count FROM notification_deliveries GROUP BY state",
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.state, row.count)).collect())
+    }
+
+    /// Notification deliveries a notifier is sending now.
+    pub async fn deliveries_in_flight(&mut self) -> anyhow::Result<i64> {
+        self.count(
+            "SELECT count(*) AS count FROM notification_deliveries \
+             WHERE state = 'pending' AND locked_until > now()",
+        )
+        .await
+    }
+
+    /// Notification deliveries not yet sent.
+    pub async fn deliveries_pending(&mut self) -> anyhow::Result<i64> {
+        self.count("SELECT count(*) AS count FROM notification_deliveries WHERE state = 'pending'")
             .await
     }
 

@@ -10,6 +10,7 @@ mod check;
 mod churn;
 mod db;
 mod load;
+mod notifications;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use anyhow::Context;
 use aurora_chaos::infra::{Nats, Postgres, free_port};
 use aurora_chaos::payload::Vendor;
 use aurora_chaos::stack::{Service, run_cli, run_cli_with_input};
-use aurora_chaos::wait_until;
+use aurora_chaos::{wait_until, wait_until_every};
 use base64::Engine;
 use clap::Parser;
 use rand::RngCore;
@@ -58,8 +59,8 @@ struct Options {
     keep: bool,
 }
 
-/// The fault-free warm-up, then the seven faults, in order.
-const PHASES: [&str; 8] = [
+/// The fault-free warm-up, then the eight faults, in order.
+const PHASES: [&str; 9] = [
     "none (warm-up)",
     "kill -9 correlator mid-batch, restart",
     "kill -9 rca-worker mid-analysis, restart",
@@ -68,6 +69,7 @@ const PHASES: [&str; 8] = [
     "NATS stopped 10 s (ingress must answer 503)",
     "SIGTERM ingress under load, restart",
     "kill -9 api amid incident changes, restart",
+    "kill -9 notifier mid-delivery, restart",
 ];
 
 /// The running system: infrastructure, services and where to reach them.
@@ -78,6 +80,9 @@ struct Stack {
     correlator: Service,
     rca_worker: Service,
     api: Service,
+    notifier: Service,
+    /// Slack, PagerDuty and a webhook receiver, as the notifier's destinations.
+    stand_ins: aurora_e2e::saas::StandIns,
     http: reqwest::Client,
     database_url: String,
     ingress_url: String,
@@ -87,6 +92,8 @@ struct Stack {
     env: Vec<(String, String)>,
     /// The users' names, each with its own runbook.
     users: Vec<String>,
+    /// The users' ids, each with its own notification rule.
+    user_ids: Vec<String>,
     /// The first user's API token, for changes made through the API.
     api_token: String,
 }
@@ -127,6 +134,7 @@ async fn run(options: &Options, work: &Path) -> anyhow::Result<check::Report> {
         &mut stack.ingress,
         &mut stack.correlator,
         &mut stack.rca_worker,
+        &mut stack.notifier,
     ] {
         let _ = service.kill().await;
     }
@@ -144,6 +152,7 @@ async fn start_stack(options: &Options, work: &Path) -> anyhow::Result<Stack> {
     let correlator_port = free_port()?;
     let rca_port = free_port()?;
     let api_port = free_port()?;
+    let notifier_port = free_port()?;
     let prefix = format!("chaos{}", std::process::id());
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
@@ -165,6 +174,8 @@ bind = "127.0.0.1:{correlator_port}"
 bind = "127.0.0.1:{rca_port}"
 [api]
 bind = "127.0.0.1:{api_port}"
+[notifier]
+bind = "127.0.0.1:{notifier_port}"
 [secrets]
 encryption_key = "{encryption_key}"
 "#,
@@ -172,16 +183,18 @@ encryption_key = "{encryption_key}"
     );
     let config_path = work.join("aurora.toml");
     std::fs::write(&config_path, &config)?;
-    let env = vec![(
+    let mut env = vec![(
         "AURORA_CONFIG".to_owned(),
         config_path.display().to_string(),
     )];
+    env.extend(notifications::secrets());
     let cli = options.bin_dir.join("aurora");
     run_cli(&cli, &env, &["migrate"]).await?;
     // Every analysis runs one diagnostic command that takes a second, so there is always an
     // analysis to kill mid-way. A runbook runs only for its user's incidents: the users come
     // first, then each gets the runbook before the rca-worker reads the file.
     let mut users = Vec::new();
+    let mut user_ids = Vec::new();
     let mut api_tokens = Vec::new();
     let mut runbooks = String::new();
     for user in 0..options.users {
@@ -194,6 +207,7 @@ encryption_key = "{encryption_key}"
             "[[rca.runbooks]]\nname = \"chaos\"\nuser = \"{id}\"\nmatch_terms = [\"chaos\"]\ncommands = [[\"sleep\", \"1\"]]\n"
         ));
         users.push(name);
+        user_ids.push(id.to_owned());
         api_tokens.push(
             created["api_token"]
                 .as_str()
@@ -201,7 +215,14 @@ encryption_key = "{encryption_key}"
                 .to_owned(),
         );
     }
-    std::fs::write(&config_path, format!("{config}{runbooks}"))?;
+    let stand_ins = notifications::start();
+    std::fs::write(
+        &config_path,
+        format!(
+            "{config}{runbooks}{}",
+            notifications::settings(&stand_ins, &user_ids)
+        ),
+    )?;
     let http = reqwest::Client::new();
     let mut ingress = Service::new("ingress", &options.bin_dir, env.clone(), work, ingress_port);
     let mut correlator = Service::new(
@@ -213,7 +234,20 @@ encryption_key = "{encryption_key}"
     );
     let mut rca_worker = Service::new("rca-worker", &options.bin_dir, env.clone(), work, rca_port);
     let mut api = Service::new("api", &options.bin_dir, env.clone(), work, api_port);
-    for service in [&mut ingress, &mut correlator, &mut rca_worker, &mut api] {
+    let mut notifier = Service::new(
+        "notifier",
+        &options.bin_dir,
+        env.clone(),
+        work,
+        notifier_port,
+    );
+    for service in [
+        &mut ingress,
+        &mut correlator,
+        &mut rca_worker,
+        &mut api,
+        &mut notifier,
+    ] {
         service.start(&http).await?;
     }
     Ok(Stack {
@@ -223,6 +257,8 @@ encryption_key = "{encryption_key}"
         correlator,
         rca_worker,
         api,
+        notifier,
+        stand_ins,
         http,
         database_url,
         ingress_url: format!("http://127.0.0.1:{ingress_port}"),
@@ -230,6 +266,7 @@ encryption_key = "{encryption_key}"
         prefix,
         env,
         users,
+        user_ids,
         api_token: api_tokens.into_iter().next().context("at least one user")?,
     })
 }
@@ -404,7 +441,23 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
                 let changed = churn.stop().await;
                 println!("chaos: {changed} incident changes confirmed by the api");
             }
-            _ => unreachable!("seven faults"),
+            8 => {
+                wait_until_every(
+                    Duration::from_millis(20),
+                    Duration::from_secs(30),
+                    "a notification in flight",
+                    async || db.deliveries_in_flight().await.unwrap_or(0) > 0,
+                )
+                .await?;
+                fault.at = seconds(Instant::now());
+                fault.down_from = fault.at;
+                let in_flight = db.deliveries_in_flight().await.unwrap_or(0);
+                println!("chaos: killing the notifier with {in_flight} notifications in flight");
+                stack.notifier.kill().await?;
+                stack.notifier.start(&stack.http).await?;
+                fault.until = seconds(Instant::now());
+            }
+            _ => unreachable!("eight faults"),
         }
         if fault.until == fault.at {
             fault.until = seconds(Instant::now());
@@ -457,6 +510,16 @@ async fn drive(options: &Options, stack: &mut Stack) -> anyhow::Result<check::Re
     report.violations.extend(
         check::incident_changes_on_the_bus(&mut db, &stack.nats.url(), &stack.prefix).await?,
     );
+    let notified = notifications::check(
+        &stack.stand_ins,
+        &mut db,
+        stack.user_ids.first().context("at least one user")?,
+    )
+    .await?;
+    println!("chaos: notifications: {}", notified.summary);
+    report.lost += notified.lost;
+    report.duplicated += notified.duplicated;
+    report.violations.extend(notified.violations);
     for violation in &report.violations {
         println!("chaos: FAILED: {violation}");
     }
@@ -541,8 +604,11 @@ async fn drain(
         }
         let correlator = consumer_backlog(&url, prefix, "ALERTS", aurora_bus::Topology::CORRELATOR).await;
         let rca = consumer_backlog(&url, prefix, "INCIDENTS", aurora_bus::Topology::RCA_WORKER).await;
+        let notifier = consumer_backlog(&url, prefix, "INCIDENTS", aurora_bus::Topology::NOTIFIER).await;
         let empty = |backlog: anyhow::Result<(u64, u64)>| backlog.is_ok_and(|(pending, ack)| pending == 0 && ack == 0);
-        empty(correlator) && empty(rca) && db.unfinished_analyses().await.is_ok_and(|n| n == 0)
+        empty(correlator) && empty(rca) && empty(notifier)
+            && db.unfinished_analyses().await.is_ok_and(|n| n == 0)
+            && db.deliveries_pending().await.is_ok_and(|n| n == 0)
     })
     .await
 }

@@ -251,15 +251,32 @@ pub async fn newest_pending(
 }
 
 /// Marks a claimed delivery sent, and the pending deliveries of the same action to the same
-/// destination up to `covers` (they asked for the state this one sent) `coalesced`.
+/// destination up to `covers` (they asked for the state this one sent) `coalesced`. With
+/// `hold`, the next of that action to that destination waits at least that long, gathering
+/// the changes meanwhile into one send (a Slack message is updated every few seconds at most
+/// during a storm, not once per alert).
 pub async fn delivered(
     conn: &mut AsyncPgConnection,
     claimed: &Claimed,
     covers: Option<i64>,
+    hold: Option<Duration>,
 ) -> QueryResult<()> {
     finish(conn, claimed.id, "delivered", None).await?;
     if let Some(covers) = covers {
         settle_pending(conn, claimed, covers, "coalesced", Some(&claimed.action)).await?;
+    }
+    if let Some(hold) = hold {
+        diesel::sql_query(
+            "UPDATE notification_deliveries \
+             SET next_attempt_at = greatest(next_attempt_at, now() + make_interval(secs => $4)) \
+             WHERE incident_id = $1 AND target = $2 AND action = $3 AND state = 'pending'",
+        )
+        .bind::<SqlUuid, _>(claimed.incident_id)
+        .bind::<Text, _>(&claimed.target)
+        .bind::<Text, _>(&claimed.action)
+        .bind::<Double, _>(hold.as_secs_f64())
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }

@@ -85,6 +85,8 @@ pub struct Recorded {
     /// When each faulted or answered request arrived, by route.
     pub arrivals: HashMap<Route, Vec<Instant>>,
     faults: HashMap<Route, VecDeque<Fault>>,
+    /// Every answer takes at least this long (a SaaS across the internet).
+    latency: Duration,
     next_ts: u64,
 }
 
@@ -185,6 +187,11 @@ impl StandIns {
             .push_back(fault);
     }
 
+    /// Makes every answer take at least `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
     /// Drops the faults not served yet.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
@@ -209,7 +216,8 @@ impl Drop for StandIns {
 
 type Shared = web::Data<Arc<Mutex<Recorded>>>;
 
-/// The fault to serve for `route`, if any, noting the arrival.
+/// The fault to serve for `route`, if any, noting the arrival; a `Slow` one when none is
+/// scripted and answers have a latency.
 fn take_fault(recorded: &Shared, route: Route) -> Option<Fault> {
     let mut recorded = recorded.lock().expect("not poisoned");
     recorded
@@ -217,10 +225,12 @@ fn take_fault(recorded: &Shared, route: Route) -> Option<Fault> {
         .entry(route)
         .or_default()
         .push(Instant::now());
+    let latency = recorded.latency;
     recorded
         .faults
         .get_mut(&route)
         .and_then(VecDeque::pop_front)
+        .or((!latency.is_zero()).then_some(Fault::Slow(latency)))
 }
 
 /// The answer a scripted fault gives instead of the normal one, or how long a `Slow` one

@@ -32,6 +32,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// The longest `Retry-After` obeyed.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// A Slack message is updated at most this often: the changes of a storm are gathered into
+/// one update (Slack allows an app about 50 `chat.update` calls a minute).
+const SLACK_UPDATE_EVERY: Duration = Duration::from_secs(5);
 
 /// Sends recorded deliveries.
 pub struct Deliverer {
@@ -47,7 +50,11 @@ pub struct Deliverer {
 #[derive(Debug)]
 enum Done {
     /// Sent; the pending deliveries up to `covers` asked for what was sent.
-    Sent { covers: Option<i64> },
+    /// One of the same kind, next, waits `hold`.
+    Sent {
+        covers: Option<i64>,
+        hold: Option<Duration>,
+    },
     /// Not sent: the incident resolved before it was announced.
     Skipped { covers: Option<i64>, reason: String },
 }
@@ -196,9 +203,11 @@ impl Deliverer {
             Ok(done) => {
                 let mut conn = self.pool.get().await.map_err(|err| err.to_string())?;
                 let settled = match done {
-                    Done::Sent { covers } => notifications::delivered(&mut conn, claimed, covers)
-                        .await
-                        .map(|()| "delivered"),
+                    Done::Sent { covers, hold } => {
+                        notifications::delivered(&mut conn, claimed, covers, hold)
+                            .await
+                            .map(|()| "delivered")
+                    }
                     Done::Skipped { covers, reason } => {
                         tracing::info!(incident = %claimed.incident_id, target = %claimed.target, %reason, "not announced");
                         notifications::skipped(&mut conn, claimed, covers, &reason)
@@ -313,16 +322,21 @@ impl Deliverer {
                 self.slack_message(claimed, &target, channel, &view).await?;
                 Ok(Done::Sent {
                     covers: covers_same,
+                    hold: Some(SLACK_UPDATE_EVERY),
                 })
             }
             (Destination::Slack { channel }, "summary") => {
                 self.slack_summary(claimed, &target, channel, &view).await?;
-                Ok(Done::Sent { covers: None })
+                Ok(Done::Sent {
+                    covers: None,
+                    hold: None,
+                })
             }
             (Destination::PagerDuty { rule }, "sync") => {
                 self.pagerduty(claimed, &target, rule, &view).await?;
                 Ok(Done::Sent {
                     covers: covers_same,
+                    hold: None,
                 })
             }
             (Destination::Webhook { name }, "event") => {
@@ -335,7 +349,10 @@ impl Deliverer {
                     notifications::mark_announced(conn, claimed.incident_id, &claimed.target).await
                 })
                 .await?;
-                Ok(Done::Sent { covers: None })
+                Ok(Done::Sent {
+                    covers: None,
+                    hold: None,
+                })
             }
             (_, action) => Err(Failure::Permanent(format!(
                 "`{action}` is not something {} takes",

@@ -312,7 +312,21 @@ mod tests {
         incident.alert_title = Some("<!channel> pay <https://evil.example|here> & now".into());
         let view = IncidentView::new(&incident, Some("<@U123> did it".into()), "http://a");
         let message = incident_message(&view);
-        let rendered = format!("{} {}", message.text, message.blocks);
+        // The header is plain text, which Slack never parses for mentions or links; every
+        // mrkdwn text and the fallback text are escaped.
+        assert_eq!(message.blocks[0]["text"]["type"], "plain_text");
+        let mut mrkdwn = vec![message.text.clone()];
+        for block in message.blocks.as_array().unwrap() {
+            for text in [&block["text"]]
+                .into_iter()
+                .chain(block["fields"].as_array().into_iter().flatten())
+            {
+                if text["type"] == "mrkdwn" {
+                    mrkdwn.push(text["text"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        let rendered = mrkdwn.join(" ");
         assert!(!rendered.contains("<!channel>"), "{rendered}");
         assert!(!rendered.contains("<https://evil"), "{rendered}");
         assert!(!rendered.contains("<@U123>"), "{rendered}");
