@@ -273,6 +273,50 @@ pub(crate) async fn list_dead_letters(json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `aurora notifications failed`.
+pub(crate) async fn failed_notifications(json: bool) -> Result<(), Failure> {
+    let (_, mut conn) = connect().await?;
+    let failed = aurora_db::notifications::dead_deliveries(&mut conn, 100)
+        .await
+        .context("listing failed notifications")?;
+    if json {
+        println!("{}", serde_json::json!({ "failed": failed }));
+        return Ok(());
+    }
+    if failed.is_empty() {
+        println!("No failed notifications.");
+    }
+    for delivery in failed {
+        println!(
+            "{}  {}  {} {} of incident {} ({} attempts): {}",
+            delivery.id,
+            delivery.finished_at,
+            delivery.target,
+            delivery.event_type,
+            delivery.incident_id,
+            delivery.attempts,
+            delivery
+                .last_error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        );
+    }
+    Ok(())
+}
+
+/// `aurora notifications retry ID`.
+pub(crate) async fn retry_notification(id: i64) -> Result<(), Failure> {
+    let (_, mut conn) = connect().await?;
+    if !aurora_db::notifications::revive(&mut conn, id)
+        .await
+        .context("retrying the notification")?
+    {
+        return Err(Failure::Usage(format!("no failed notification {id}")));
+    }
+    println!("Notification {id} is due again; a notifier sends it within seconds.");
+    Ok(())
+}
+
 /// `aurora dead-letters replay ID`.
 pub(crate) async fn replay_dead_letter(id: i64) -> Result<(), Failure> {
     let (settings, mut conn) = connect().await?;

@@ -14,6 +14,8 @@
 //! aurora normalize --source SOURCE FILE
 //! aurora dead-letters list [--json]
 //! aurora dead-letters replay ID
+//! aurora notifications failed [--json]
+//! aurora notifications retry ID
 //! ```
 //! Exit codes: 0 success, 1 failure (database unreachable …), 2 invalid input.
 
@@ -55,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
+    /// Notifications (Slack, PagerDuty, webhooks) that failed for good.
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationCommand,
+    },
     /// Print what a webhook body normalizes to, as one JSON object.
     Normalize {
         /// The vendor that sent the body.
@@ -76,6 +83,21 @@ enum DeadLetterCommand {
     /// Publish a dead letter again on its subject (after the cause is fixed).
     Replay {
         /// Its id, from `list`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationCommand {
+    /// The newest deliveries that failed for good, with why.
+    Failed {
+        /// Print one JSON object: {"failed": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a failed delivery again, now (after the cause is fixed).
+    Retry {
+        /// Its id, from `failed`.
         id: i64,
     },
 }
@@ -278,6 +300,12 @@ async fn main() -> ExitCode {
         Command::DeadLetters {
             command: DeadLetterCommand::Replay { id },
         } => commands::replay_dead_letter(id).await,
+        Command::Notifications {
+            command: NotificationCommand::Failed { json },
+        } => commands::failed_notifications(json).await,
+        Command::Notifications {
+            command: NotificationCommand::Retry { id },
+        } => commands::retry_notification(id).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

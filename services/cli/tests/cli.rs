@@ -504,3 +504,80 @@ async fn signing_secrets_come_from_a_file_and_survive_a_key_rotation() {
     assert_eq!(stored(&mut conn).await.signature_timestamp, None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_notifications_are_listed_with_their_reason_and_retried() {
+    use diesel_async::RunQueryDsl;
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let user = aurora_db::users::create(&mut conn, "dave")
+        .await
+        .unwrap()
+        .user;
+    let incident = uuid::Uuid::new_v4();
+    diesel::sql_query(
+        "INSERT INTO incidents (id, user_id, source_type, source_alert_id, started_at, created_at) \
+         VALUES ($1, $2, 'grafana', 1, now(), now())",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(incident)
+    .bind::<diesel::sql_types::Text, _>(&user.id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    use aurora_db::notifications::{self, NewDelivery, NewTarget};
+    notifications::record(
+        &mut conn,
+        &[NewTarget {
+            incident_id: incident,
+            target: "webhook:bridge".into(),
+            endpoint: "webhook:bridge".into(),
+            rule: "oncall".into(),
+            notify_after: std::time::Duration::ZERO,
+        }],
+        &[NewDelivery {
+            incident_id: incident,
+            target: "webhook:bridge".into(),
+            endpoint: "webhook:bridge".into(),
+            action: "event",
+            event_key: "created".into(),
+            event_type: "incident.created".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let claimed = notifications::claim(
+        &mut conn,
+        "webhook:bridge",
+        10,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 1);
+    notifications::dead(&mut conn, claimed[0].id, "HTTP 410: gone")
+        .await
+        .unwrap();
+
+    let listed = json(&aurora(Some(&db), &["notifications", "failed", "--json"]));
+    assert_eq!(listed["failed"][0]["id"], claimed[0].id);
+    assert_eq!(listed["failed"][0]["last_error"], "HTTP 410: gone");
+    assert_eq!(listed["failed"][0]["target"], "webhook:bridge");
+    let retried = aurora(
+        Some(&db),
+        &["notifications", "retry", &claimed[0].id.to_string()],
+    );
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    let due = notifications::claim(
+        &mut conn,
+        "webhook:bridge",
+        10,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(due.len(), 1, "due again");
+    let listed = json(&aurora(Some(&db), &["notifications", "failed", "--json"]));
+    assert_eq!(listed["failed"], serde_json::json!([]));
+    let missing = aurora(Some(&db), &["notifications", "retry", "999999"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
