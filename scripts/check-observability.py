@@ -26,6 +26,8 @@ SOURCES = {"grafana", "alertmanager", "datadog", "netdata", "pagerduty", "splunk
 CONSUMER = {"stream": None, "consumer": None}
 RCA = {"analyst": {"builtin", "llm"},
        "outcome": {"completed", "stopped", "waiting", "failed", "already_claimed"}}
+# The notifier labels a delivery whose recorded target names no known kind `unknown`.
+DESTINATIONS = {"slack", "pagerduty", "webhook", "unknown"}
 
 # What the services export (issue 12): name -> (type, {label: allowed values or None for any}).
 # Prometheus adds job and instance to every series.
@@ -55,10 +57,13 @@ METRICS = {
     "aurora_command_runs_total": ("counter", {"outcome": {"ok", "failed", "timed_out", "refused"}}),
     "aurora_db_pool_waiting": ("gauge", {"pool": None}),
     "aurora_db_pool_connections": ("gauge", {"pool": None, "state": {"idle", "in_use"}}),
+    "aurora_notifier_deliveries_total": ("counter", {"destination": DESTINATIONS, "outcome": {
+        "delivered", "retried", "failed", "skipped", "unsettled"}}),
+    "aurora_notifier_delivery_duration_seconds": ("histogram", {"destination": DESTINATIONS}),
 }
 ALERTS = {"AuroraIngressRefusing", "AuroraIngressBusUnavailable", "AuroraConsumerLagGrowing",
           "AuroraDeadLetters", "AuroraRcaErrors", "AuroraSourceSilent",
-          "AuroraDatabaseUnreachable"}
+          "AuroraDatabaseUnreachable", "AuroraNotificationsFailing"}
 SEVERITIES = {"critical", "warning", "info"}
 
 IDENT = r"[a-zA-Z_:][a-zA-Z0-9_:]*"

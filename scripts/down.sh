@@ -18,7 +18,7 @@ stop_pid() {
   rm -f "$file"
 }
 
-for service in ingress correlator rca-worker api nats-server; do stop_pid "$service"; done
+for service in ingress correlator rca-worker notifier api nats-server; do stop_pid "$service"; done
 if [ -f "$RUN_DIR/postgres-started" ]; then
   version=$(cat "$RUN_DIR/postgres-started")
   pg_ctlcluster --skip-systemctl-redirect "$version" main stop && say "stopped PostgreSQL $version"

@@ -53,9 +53,10 @@ CRD_KINDS = {
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
 }
-# Made outside these manifests: by the operator (aurora-secrets, aurora-tls) or by CloudNativePG
+# Made outside these manifests: by the operator (aurora-secrets, aurora-tls, and aurora-notifier,
+# optional, holding the variables the notification settings name) or by CloudNativePG
 # (aurora-db-app, in prod; dev renders its own).
-EXTERNAL_SECRETS = {"aurora-secrets", "aurora-tls", "aurora-db-app"}
+EXTERNAL_SECRETS = {"aurora-secrets", "aurora-tls", "aurora-db-app", "aurora-notifier"}
 CLUSTER_SCOPED = {"Namespace"}
 WORKLOADS = {"Deployment", "StatefulSet", "Job", "DaemonSet"}
 KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "namespace", "images", "patches"}
@@ -315,7 +316,7 @@ def is_aurora_image(image: str) -> bool:
 
 
 def bind_port(config: dict, command: str) -> int | None:
-    key = {"api": "API", "correlator": "CORRELATOR", "rca-worker": "RCA_WORKER"}.get(command)
+    key = {"api": "API", "correlator": "CORRELATOR", "rca-worker": "RCA_WORKER", "notifier": "NOTIFIER"}.get(command)
     if command.startswith("ingress"):
         key = "INGRESS"
     if key is None:
@@ -490,7 +491,11 @@ def check_overlay(overlay: str, resources: list[dict], errors: list[str]) -> Non
     alerts, incidents, consumers = bus_names()
     prefix = config.get("AURORA__NATS__PREFIX", "")
     stream = (lambda s: f"{prefix}_{s}") if prefix else (lambda s: s)
-    expected = {"correlator": (stream(alerts), consumers["CORRELATOR"]), "rca-worker": (stream(incidents), consumers["RCA_WORKER"])}
+    expected = {
+        "correlator": (stream(alerts), consumers["CORRELATOR"]),
+        "rca-worker": (stream(incidents), consumers["RCA_WORKER"]),
+        "notifier": (stream(incidents), consumers["NOTIFIER"]),
+    }
     namespace = next((r["metadata"].get("namespace") for r in resources if r["kind"] == "Deployment"), None)
     for scaled in (r for r in resources if r["kind"] == "ScaledObject"):
         target = scaled["spec"]["scaleTargetRef"]["name"]

@@ -34,7 +34,9 @@ BIN="$(pwd)/target/debug"
 "$BIN/aurora" migrate
 
 alive() { [ -f "$RUN_DIR/$1.pid" ] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/dev/null; }
-for service in ingress correlator rca-worker api; do
+# The notifier sends only what [[notifications.routes]] ask for: with none (the default) it
+# records nothing and sends nothing.
+for service in ingress correlator rca-worker notifier api; do
   if alive "$service"; then say "$service already running (pid $(cat "$RUN_DIR/$service.pid"))"; continue; fi
   nohup "$BIN/$service" >"$RUN_DIR/$service.log" 2>&1 &
   echo $! >"$RUN_DIR/$service.pid"
@@ -51,6 +53,7 @@ wait_ready() {
 wait_ready "$INGRESS_URL" ingress
 wait_ready "http://127.0.0.1:8082" correlator
 wait_ready "http://127.0.0.1:8083" rca-worker
+wait_ready "http://127.0.0.1:8084" notifier
 wait_ready "$API_URL" api
 
 # The demo user and one integration per source, created once; their tokens stay in .run/.
