@@ -74,7 +74,7 @@ pub struct Received {
 }
 
 /// Everything the stand-ins accepted.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Recorded {
     /// Slack messages, top-level and replies, in posting order.
     pub slack: Vec<SlackMessage>,
@@ -197,9 +197,9 @@ impl StandIns {
         self.lock().faults.clear();
     }
 
-    /// What was accepted so far.
-    pub fn recorded(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.lock()
+    /// What was accepted so far (a copy).
+    pub fn recorded(&self) -> Recorded {
+        self.lock().clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {

@@ -273,7 +273,6 @@ async fn an_incident_life_is_one_slack_message_updated_in_place_one_summary_one_
         "{:?}",
         posts[1] - posts[0]
     );
-    drop(recorded);
 
     let webhooks = webhooks_about(&stand_ins, &id);
     let types: HashSet<&str> = webhooks.iter().map(|(t, _)| t.as_str()).collect();
@@ -361,7 +360,6 @@ async fn an_incident_resolved_within_notify_after_is_never_announced() {
         "no Slack message"
     );
     assert!(recorded.pagerduty_actions(&blip).is_empty(), "no page");
-    drop(recorded);
     assert!(webhooks_about(&stand_ins, &blip).is_empty(), "no webhook");
     let skipped: i64 = count_in_state(&stack, &blip, "skipped").await;
     assert!(
@@ -490,7 +488,6 @@ async fn a_post_whose_answer_never_came_is_found_not_posted_again() {
         "later changes update that message"
     );
     let ts = messages[0].ts.clone();
-    drop(recorded);
     assert_eq!(
         incident_by_id(&stack, &user, &id).await["slack_message_ts"],
         json!(ts)
@@ -535,7 +532,6 @@ async fn two_notifier_replicas_announce_each_incident_once() {
         assert_eq!(recorded.slack_messages_of(id).len(), 1);
         assert_eq!(recorded.pagerduty_actions(id), ["trigger"]);
     }
-    drop(recorded);
     for id in &ids {
         let webhooks = webhooks_about(&stand_ins, id);
         let unique: HashSet<&String> = webhooks.iter().map(|(_, d)| d).collect();
