@@ -22,8 +22,13 @@ CREATE TABLE notification_targets (
     -- Slack: the message kept up to date.
     slack_channel VARCHAR(50),
     slack_ts VARCHAR(50),
-    -- PagerDuty: `triggered` or `resolved`, as last sent.
+    -- PagerDuty: `trigger` or `resolve`, as last sent.
     pagerduty_state VARCHAR(20),
+    -- A notifier is sending to this destination for this incident until then (by PostgreSQL's
+    -- clock): one delivery at a time per incident and destination, whichever replica sends it.
+    locked_until TIMESTAMPTZ,
+    -- The next `sync` waits until then: a Slack message is updated every few seconds at most.
+    sync_after TIMESTAMPTZ,
     PRIMARY KEY (incident_id, target)
 );
 
@@ -47,19 +52,19 @@ CREATE TABLE notification_deliveries (
     state VARCHAR(12) NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL,
-    -- A claimed row is another notifier's until then (by PostgreSQL's clock).
-    locked_until TIMESTAMPTZ,
     -- Set while an attempt runs; still set when the row is claimed again, the attempt was cut
     -- off (its notifier died) and may have reached the destination.
     attempt_started_at TIMESTAMPTZ,
+    -- When the first attempt that may have reached the destination without an answer began
+    -- (cut off, timed out): until the delivery is sent, each attempt first looks for what that
+    -- one may have posted.
+    in_doubt_since TIMESTAMPTZ,
     last_error TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     finished_at TIMESTAMPTZ,
     UNIQUE (incident_id, target, action, event_key)
 );
-CREATE INDEX notification_deliveries_due ON notification_deliveries (endpoint, next_attempt_at)
-    WHERE state = 'pending';
-CREATE INDEX notification_deliveries_queue ON notification_deliveries (incident_id, target, id)
+CREATE INDEX notification_deliveries_queue ON notification_deliveries (endpoint, incident_id, target, id)
     WHERE state = 'pending';
 CREATE INDEX notification_deliveries_dead ON notification_deliveries (finished_at)
     WHERE state = 'dead';

@@ -294,11 +294,8 @@ impl Reader {
 
     /// Notification deliveries a notifier is sending now.
     pub async fn deliveries_in_flight(&mut self) -> anyhow::Result<i64> {
-        self.count(
-            "SELECT count(*) AS count FROM notification_deliveries \
-             WHERE state = 'pending' AND locked_until > now()",
-        )
-        .await
+        self.count("SELECT count(*) AS count FROM notification_targets WHERE locked_until > now()")
+            .await
     }
 
     /// Notification deliveries not yet sent.

@@ -4,14 +4,20 @@
 //! A delivery is recorded once per (incident, destination, action, event), so a redelivered
 //! event, a restart or a second notifier replica cannot record it twice. The rows of one
 //! incident and destination are sent one at a time in id order ([`claim`]): an update never
-//! overtakes the message it updates. Claims are leases judged by PostgreSQL's clock alone, as
-//! the analyses' are.
+//! overtakes the message it updates. One sends at a time because the claim leases the
+//! destination's `notification_targets` row, a compare-and-set on one row that two notifiers
+//! cannot both win, whatever order their rows were committed in. Leases are judged by
+//! PostgreSQL's clock alone, as the analyses' are, and a delivery is settled only by the attempt
+//! that holds it (its `attempts` count), so one whose lease lapsed cannot settle another's.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -73,7 +79,7 @@ pub struct Target {
     /// Slack: the message's `ts`.
     #[diesel(sql_type = Nullable<Text>)]
     pub slack_ts: Option<String>,
-    /// PagerDuty: `triggered` or `resolved`, as last sent.
+    /// PagerDuty: `trigger` or `resolve`, as last sent.
     #[diesel(sql_type = Nullable<Text>)]
     pub pagerduty_state: Option<String>,
 }
@@ -102,13 +108,11 @@ pub struct Claimed {
     /// Attempts so far, this one included.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
-    /// An earlier attempt was cut off (its notifier died) and may have reached the
-    /// destination: look before sending again where the destination allows it.
-    #[diesel(sql_type = Bool)]
-    pub in_doubt: bool,
-    /// Seconds since the delivery was recorded.
-    #[diesel(sql_type = Double)]
-    pub age_secs: f64,
+    /// When the first attempt that may have reached the destination without an answer began
+    /// (its notifier died, or it timed out): look for what it sent before sending again,
+    /// where the destination allows it.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub in_doubt_since: Option<DateTime<Utc>>,
 }
 
 /// A delivery that failed for good, for people to look at and retry.
@@ -196,7 +200,9 @@ pub async fn record(
 }
 
 /// Claims up to `limit` due deliveries of `endpoint` for `lease`: of each incident and
-/// destination only the oldest pending one, and none another notifier holds.
+/// destination only the oldest pending one, once it is due, when no other notifier is sending
+/// to that destination for that incident (and, for a `sync`, once the destination's hold has
+/// passed).
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     endpoint: &str,
@@ -204,24 +210,32 @@ pub async fn claim(
     lease: Duration,
 ) -> QueryResult<Vec<Claimed>> {
     diesel::sql_query(
-        "WITH due AS ( \
-             SELECT d.id, d.attempt_started_at IS NOT NULL AS in_doubt \
-             FROM notification_deliveries d \
-             WHERE d.endpoint = $1 AND d.state = 'pending' AND d.next_attempt_at <= now() \
-               AND (d.locked_until IS NULL OR d.locked_until < now()) \
-               AND NOT EXISTS ( \
-                   SELECT 1 FROM notification_deliveries e \
-                   WHERE e.incident_id = d.incident_id AND e.target = d.target \
-                     AND e.state = 'pending' AND e.id < d.id) \
-             ORDER BY d.next_attempt_at, d.id \
+        "WITH candidates AS ( \
+             SELECT h.id, h.incident_id, h.target FROM ( \
+                 SELECT DISTINCT ON (incident_id, target) id, incident_id, target, action, \
+                        next_attempt_at \
+                 FROM notification_deliveries \
+                 WHERE endpoint = $1 AND state = 'pending' \
+                 ORDER BY incident_id, target, id) h \
+             JOIN notification_targets t ON t.incident_id = h.incident_id AND t.target = h.target \
+             WHERE h.next_attempt_at <= now() \
+               AND (t.locked_until IS NULL OR t.locked_until < now()) \
+               AND (h.action <> 'sync' OR t.sync_after IS NULL OR t.sync_after <= now()) \
+             ORDER BY h.next_attempt_at, h.id \
              LIMIT $2 \
-             FOR UPDATE SKIP LOCKED) \
+             FOR UPDATE OF t SKIP LOCKED), \
+         leased AS ( \
+             UPDATE notification_targets t SET locked_until = now() + make_interval(secs => $3) \
+             FROM candidates c \
+             WHERE t.incident_id = c.incident_id AND t.target = c.target \
+               AND (t.locked_until IS NULL OR t.locked_until < now()) \
+             RETURNING c.id) \
          UPDATE notification_deliveries d \
-         SET locked_until = now() + make_interval(secs => $3), attempts = d.attempts + 1, \
-             attempt_started_at = now() \
-         FROM due WHERE d.id = due.id \
-         RETURNING d.id, d.incident_id, d.target, d.action, d.event_key, d.event_type, d.attempts, \
-                   due.in_doubt, extract(epoch FROM now() - d.created_at)::float8 AS age_secs",
+         SET attempts = d.attempts + 1, attempt_started_at = now(), \
+             in_doubt_since = coalesce(d.in_doubt_since, d.attempt_started_at) \
+         FROM leased WHERE d.id = leased.id \
+         RETURNING d.id, d.incident_id, d.target, d.action, d.event_key, d.event_type, \
+                   d.attempts, d.in_doubt_since",
     )
     .bind::<Text, _>(endpoint)
     .bind::<BigInt, _>(limit)
@@ -252,33 +266,24 @@ pub async fn newest_pending(
 
 /// Marks a claimed delivery sent, and the pending deliveries of the same action to the same
 /// destination up to `covers` (they asked for the state this one sent) `coalesced`. With
-/// `hold`, the next of that action to that destination waits at least that long, gathering
-/// the changes meanwhile into one send (a Slack message is updated every few seconds at most
-/// during a storm, not once per alert).
+/// `hold`, the destination's next `sync` waits at least that long, gathering the changes
+/// meanwhile into one send (a Slack message is updated every few seconds at most during a
+/// storm, not once per alert).
 pub async fn delivered(
     conn: &mut AsyncPgConnection,
     claimed: &Claimed,
     covers: Option<i64>,
     hold: Option<Duration>,
 ) -> QueryResult<()> {
-    finish(conn, claimed.id, "delivered", None).await?;
-    if let Some(covers) = covers {
-        settle_pending(conn, claimed, covers, "coalesced", Some(&claimed.action)).await?;
-    }
-    if let Some(hold) = hold {
-        diesel::sql_query(
-            "UPDATE notification_deliveries \
-             SET next_attempt_at = greatest(next_attempt_at, now() + make_interval(secs => $4)) \
-             WHERE incident_id = $1 AND target = $2 AND action = $3 AND state = 'pending'",
-        )
-        .bind::<SqlUuid, _>(claimed.incident_id)
-        .bind::<Text, _>(&claimed.target)
-        .bind::<Text, _>(&claimed.action)
-        .bind::<Double, _>(hold.as_secs_f64())
-        .execute(conn)
-        .await?;
-    }
-    Ok(())
+    conn.transaction(async |conn| {
+        if finish(conn, claimed, "delivered", None, hold).await?
+            && let Some(covers) = covers
+        {
+            settle_pending(conn, claimed, covers, "coalesced", Some(&claimed.action)).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Marks a claimed delivery, and every pending one to the same destination up to `covers`,
@@ -289,31 +294,49 @@ pub async fn skipped(
     covers: Option<i64>,
     reason: &str,
 ) -> QueryResult<()> {
-    finish(conn, claimed.id, "skipped", Some(reason)).await?;
-    settle_pending(conn, claimed, covers.unwrap_or(claimed.id), "skipped", None).await
+    conn.transaction(async |conn| {
+        if finish(conn, claimed, "skipped", Some(reason), None).await? {
+            settle_pending(conn, claimed, covers.unwrap_or(claimed.id), "skipped", None).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Marks a claimed delivery failed for good.
-pub async fn dead(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> QueryResult<()> {
-    finish(conn, id, "dead", Some(reason)).await
+pub async fn dead(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    reason: &str,
+) -> QueryResult<()> {
+    finish(conn, claimed, "dead", Some(reason), None)
+        .await
+        .map(drop)
 }
 
-/// Releases a claimed delivery for another attempt after `delay`; `maybe_sent` keeps it in
-/// doubt (the attempt may have reached the destination), so the next one looks first.
+/// Releases a claimed delivery for another attempt after `delay`; `maybe_sent` puts it in
+/// doubt (the attempt may have reached the destination), so every later one looks first.
 pub async fn retry_later(
     conn: &mut AsyncPgConnection,
-    id: i64,
+    claimed: &Claimed,
     delay: Duration,
     reason: &str,
     maybe_sent: bool,
 ) -> QueryResult<()> {
     diesel::sql_query(
-        "UPDATE notification_deliveries \
-         SET next_attempt_at = now() + make_interval(secs => $2), locked_until = NULL, \
-             attempt_started_at = CASE WHEN $4 THEN attempt_started_at END, last_error = $3 \
-         WHERE id = $1 AND state = 'pending'",
+        "WITH released AS ( \
+             UPDATE notification_deliveries \
+             SET next_attempt_at = now() + make_interval(secs => $3), attempt_started_at = NULL, \
+                 in_doubt_since = CASE WHEN $5 THEN coalesce(in_doubt_since, attempt_started_at) \
+                                       ELSE in_doubt_since END, \
+                 last_error = $4 \
+             WHERE id = $1 AND state = 'pending' AND attempts = $2 \
+             RETURNING incident_id, target) \
+         UPDATE notification_targets t SET locked_until = NULL \
+         FROM released r WHERE t.incident_id = r.incident_id AND t.target = r.target",
     )
-    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(claimed.id)
+    .bind::<Integer, _>(claimed.attempts)
     .bind::<Double, _>(delay.as_secs_f64())
     .bind::<Text, _>(reason)
     .bind::<Bool, _>(maybe_sent)
@@ -322,24 +345,38 @@ pub async fn retry_later(
     .map(drop)
 }
 
+/// Ends the claimed attempt in `state` and releases its destination (holding its next `sync`
+/// for `hold`); `false` when the attempt no longer held the delivery (its lease lapsed and
+/// another attempt claimed it), which then changes nothing.
 async fn finish(
     conn: &mut AsyncPgConnection,
-    id: i64,
+    claimed: &Claimed,
     state: &str,
     reason: Option<&str>,
-) -> QueryResult<()> {
+    hold: Option<Duration>,
+) -> QueryResult<bool> {
     diesel::sql_query(
-        "UPDATE notification_deliveries \
-         SET state = $2, finished_at = now(), locked_until = NULL, attempt_started_at = NULL, \
-             last_error = coalesce($3, last_error) \
-         WHERE id = $1 AND state = 'pending'",
+        "WITH done AS ( \
+             UPDATE notification_deliveries \
+             SET state = $3, finished_at = now(), attempt_started_at = NULL, \
+                 in_doubt_since = CASE WHEN $3 = 'delivered' THEN NULL ELSE in_doubt_since END, \
+                 last_error = coalesce($4, last_error) \
+             WHERE id = $1 AND state = 'pending' AND attempts = $2 \
+             RETURNING incident_id, target) \
+         UPDATE notification_targets t \
+         SET locked_until = NULL, \
+             sync_after = CASE WHEN $5::float8 IS NULL THEN t.sync_after \
+                               ELSE now() + make_interval(secs => $5) END \
+         FROM done WHERE t.incident_id = done.incident_id AND t.target = done.target",
     )
-    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(claimed.id)
+    .bind::<Integer, _>(claimed.attempts)
     .bind::<Text, _>(state)
     .bind::<Nullable<Text>, _>(reason)
+    .bind::<Nullable<Double>, _>(hold.map(|hold| hold.as_secs_f64()))
     .execute(conn)
     .await
-    .map(drop)
+    .map(|released| released == 1)
 }
 
 async fn settle_pending(
@@ -353,8 +390,7 @@ async fn settle_pending(
         "UPDATE notification_deliveries \
          SET state = $4, finished_at = now() \
          WHERE incident_id = $1 AND target = $2 AND state = 'pending' AND id <= $3 \
-           AND ($5::text IS NULL OR action = $5) \
-           AND (locked_until IS NULL OR locked_until < now())",
+           AND ($5::text IS NULL OR action = $5)",
     )
     .bind::<SqlUuid, _>(claimed.incident_id)
     .bind::<Text, _>(&claimed.target)
@@ -364,6 +400,23 @@ async fn settle_pending(
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// Fails every pending delivery of an endpoint not in `served` (its destination was removed
+/// from the settings: no notifier would ever send it); answers how many.
+pub async fn abandon_unserved(
+    conn: &mut AsyncPgConnection,
+    served: &[String],
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE notification_deliveries \
+         SET state = 'dead', finished_at = now(), \
+             last_error = 'no notifier sends to ' || endpoint || ' any more (removed from the settings)' \
+         WHERE state = 'pending' AND NOT (endpoint = ANY($1))",
+    )
+    .bind::<Array<Text>, _>(served)
+    .execute(conn)
+    .await
 }
 
 /// An incident's destination and what it holds.
@@ -431,13 +484,15 @@ pub async fn mark_announced(
 }
 
 /// Keeps the Slack message posted for an incident at a destination; the first one an incident
-/// gets is also its `slack_channel` and `slack_message_ts`.
+/// gets is also its `slack_channel` and `slack_message_ts`, and so is one that replaces it
+/// (`replaces`: the `ts` of a message that was deleted).
 pub async fn set_slack_message(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     target: &str,
     channel: &str,
     ts: &str,
+    replaces: Option<&str>,
 ) -> QueryResult<()> {
     use crate::schema::{incidents, notification_targets as t};
     diesel::update(t::table.find((incident_id, target)))
@@ -449,7 +504,11 @@ pub async fn set_slack_message(
         .execute(conn)
         .await?;
     diesel::update(incidents::table.find(incident_id))
-        .filter(incidents::slack_message_ts.is_null())
+        .filter(
+            incidents::slack_message_ts
+                .is_null()
+                .or(incidents::slack_message_ts.eq(replaces)),
+        )
         .set((
             incidents::slack_channel.eq(channel),
             incidents::slack_message_ts.eq(ts),
@@ -459,7 +518,7 @@ pub async fn set_slack_message(
         .map(drop)
 }
 
-/// Keeps what PagerDuty was last sent for an incident (`triggered` or `resolved`).
+/// Keeps what PagerDuty was last sent for an incident (`trigger` or `resolve`).
 pub async fn set_pagerduty_state(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,

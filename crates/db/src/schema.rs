@@ -231,6 +231,8 @@ diesel::table! {
         slack_channel -> Nullable<Varchar>,
         slack_ts -> Nullable<Varchar>,
         pagerduty_state -> Nullable<Varchar>,
+        locked_until -> Nullable<Timestamptz>,
+        sync_after -> Nullable<Timestamptz>,
     }
 }
 
@@ -246,8 +248,8 @@ diesel::table! {
         state -> Varchar,
         attempts -> Int4,
         next_attempt_at -> Timestamptz,
-        locked_until -> Nullable<Timestamptz>,
         attempt_started_at -> Nullable<Timestamptz>,
+        in_doubt_since -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,

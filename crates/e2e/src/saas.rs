@@ -2,8 +2,9 @@
 //! tests allow: Slack and PagerDuty cannot be reached from here). One HTTP server speaks the
 //! parts used: Slack's `chat.postMessage`, `chat.update`, `conversations.history` and
 //! `conversations.replies` (bot token checked, `ok: false` errors as Slack sends them),
-//! PagerDuty's Events API v2 (`/pagerduty/enqueue`, deduplicating by `dedup_key` as PagerDuty
-//! does), and webhook receivers (`/webhooks/<name>`). Every accepted request is recorded;
+//! PagerDuty's Events API v2 (`/pagerduty/enqueue`: every accepted event is kept, so a test
+//! sees repeats PagerDuty itself would fold by `dedup_key`), and webhook receivers
+//! (`/webhooks/<name>`). Every accepted request is recorded;
 //! faults (an HTTP status with `Retry-After`, a Slack error, a slow answer) are scripted per
 //! route and served in order.
 

@@ -220,7 +220,7 @@ async fn an_incident_life_is_one_slack_message_updated_in_place_one_summary_one_
         || async {
             let recorded = stand_ins.recorded();
             let message = recorded.slack_messages_of(&id).first().copied()?.clone();
-            let resolved_webhook = webhooks_about_locked(&recorded, &id);
+            let resolved_webhook = resolved_webhook_received(&recorded, &id);
             (message.text.contains("Resolved")
                 && recorded
                     .pagerduty_actions(&id)
@@ -238,7 +238,7 @@ async fn an_incident_life_is_one_slack_message_updated_in_place_one_summary_one_
     let message = messages[0].clone();
     assert_eq!(message.channel, CHANNEL);
     assert!(
-        message.updates >= 2,
+        message.updates >= 1,
         "updated in place: {} updates",
         message.updates
     );
@@ -293,16 +293,20 @@ async fn an_incident_life_is_one_slack_message_updated_in_place_one_summary_one_
     let scraped = prometheus::TextEncoder::new()
         .encode_to_string(&notifier.metrics.gather())
         .unwrap();
-    assert!(
-        scraped.contains(
-            r#"aurora_notifier_deliveries_total{destination="slack",outcome="retried"} 1"#
-        ),
-        "{scraped}"
-    );
+    let retried = scraped
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                r#"aurora_notifier_deliveries_total{destination="slack",outcome="retried"} "#,
+            )
+        })
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(retried >= Some(1), "the 429 counted as a retry: {scraped}");
     notifier.stop().await;
 }
 
-fn webhooks_about_locked(recorded: &aurora_e2e::saas::Recorded, incident: &str) -> bool {
+/// Whether the webhook received `incident.resolved` for `incident`.
+fn resolved_webhook_received(recorded: &aurora_e2e::saas::Recorded, incident: &str) -> bool {
     recorded.webhooks.iter().any(|received| {
         let body: Value = serde_json::from_slice(&received.body).unwrap_or_default();
         body["incident"]["id"] == json!(incident) && body["type"] == "incident.resolved"
@@ -316,7 +320,7 @@ async fn an_incident_resolved_within_notify_after_is_never_announced() {
     let stand_ins = StandIns::start();
     let _notifier = stack
         .start_notifier(
-            &notifications_toml(&stand_ins, &user, "notify_after_secs = 2"),
+            &notifications_toml(&stand_ins, &user, "notify_after_secs = 4"),
             SECRETS,
         )
         .await;
@@ -345,7 +349,7 @@ async fn an_incident_resolved_within_notify_after_is_never_announced() {
     .await;
     let announced_after = stand_ins.recorded().arrivals[&Route::SlackPost][0] - sent;
     assert!(
-        announced_after >= Duration::from_secs(2),
+        announced_after >= Duration::from_secs(4),
         "announced after {announced_after:?}"
     );
     assert_eq!(
@@ -540,4 +544,180 @@ async fn two_notifier_replicas_announce_each_incident_once() {
     }
     first.stop().await;
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_whose_answer_never_came_is_resolved_and_a_deleted_message_is_posted_again() {
+    let stack = Stack::start().await;
+    let user = stack.user("oncall").await;
+    let stand_ins = StandIns::start();
+    // PagerDuty opens the alert but answers after the notifier gave up (1 s).
+    stand_ins.fail_next(Route::PagerDuty, Fault::Slow(Duration::from_secs(2)));
+    // Someone deleted the incident's Slack message before its first update.
+    stand_ins.fail_next(Route::SlackUpdate, Fault::SlackError("message_not_found"));
+    let _notifier = stack
+        .start_notifier(&notifications_toml(&stand_ins, &user, ""), SECRETS)
+        .await;
+    let token = stack
+        .integration(&user, SourceType::Alertmanager, &[])
+        .await;
+    alert(&stack, &token, "CacheEvictions", "cache", "firing").await;
+    let id = incident(&stack, &user, "CacheEvictions").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(
+        "the trigger to be under way",
+        Duration::from_secs(20),
+        || async {
+            stand_ins
+                .recorded()
+                .arrivals
+                .contains_key(&Route::PagerDuty)
+                .then_some(())
+        },
+    )
+    .await;
+    // Resolved while the trigger's answer is still missing.
+    alert(&stack, &token, "CacheEvictions", "cache", "resolved").await;
+    eventually(
+        "PagerDuty's alert to be resolved",
+        Duration::from_secs(30),
+        || async {
+            (stand_ins
+                .recorded()
+                .pagerduty_actions(&id)
+                .last()
+                .map(String::as_str)
+                == Some("resolve"))
+            .then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "the message posted again",
+        Duration::from_secs(30),
+        || async { (stand_ins.recorded().slack_messages_of(&id).len() == 2).then_some(()) },
+    )
+    .await;
+    settled(&stack, &id).await;
+    let recorded = stand_ins.recorded();
+    let reposted = recorded.slack_messages_of(&id)[1].clone();
+    assert!(reposted.text.contains("Resolved"), "{}", reposted.text);
+    assert_eq!(
+        incident_by_id(&stack, &user, &id).await["slack_message_ts"],
+        json!(reposted.ts),
+        "the incident points at the message that exists"
+    );
+}
+
+/// A destination's deliveries go one at a time even when a lower id commits late (another
+/// replica recorded it): the claim leases the destination, not the row. And an attempt whose
+/// lease lapsed cannot settle the delivery another attempt now holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_delivery_at_a_time_per_destination_whatever_the_commit_order() {
+    use aurora_db::notifications::{NewDelivery, NewTarget};
+    use diesel_async::RunQueryDsl;
+    let db = aurora_testkit::TestDb::new().await;
+    let mut conn = db.connect().await;
+    let user = aurora_db::users::create(&mut conn, "eve")
+        .await
+        .unwrap()
+        .user;
+    let incident = uuid::Uuid::new_v4();
+    diesel::sql_query(
+        "INSERT INTO incidents (id, user_id, source_type, source_alert_id, started_at, created_at) \
+         VALUES ($1, $2, 'grafana', 1, now(), now())",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(incident)
+    .bind::<diesel::sql_types::Text, _>(&user.id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let target = format!("slack:{CHANNEL}");
+    let delivery = |event_key: &str| NewDelivery {
+        incident_id: incident,
+        target: target.clone(),
+        endpoint: "slack".into(),
+        action: "sync",
+        event_key: event_key.into(),
+        event_type: "incident.correlated".into(),
+    };
+    notifications::record(
+        &mut conn,
+        &[NewTarget {
+            incident_id: incident,
+            target: target.clone(),
+            endpoint: "slack".into(),
+            rule: "oncall".into(),
+            notify_after: Duration::ZERO,
+        }],
+        &[delivery("20")],
+    )
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(30);
+    let first = notifications::claim(&mut conn, "slack", 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // Another replica's row, numbered lower but committed only now.
+    diesel::sql_query(
+        "INSERT INTO notification_deliveries \
+             (id, incident_id, target, endpoint, action, event_key, event_type, next_attempt_at) \
+         VALUES ($1, $2, $3, 'slack', 'sync', 'created', 'incident.created', now())",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(first[0].id - 1_000)
+    .bind::<diesel::sql_types::Uuid, _>(incident)
+    .bind::<diesel::sql_types::Text, _>(&target)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        notifications::claim(&mut conn, "slack", 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing else is sent to the destination while one delivery is"
+    );
+    notifications::retry_later(&mut conn, &first[0], Duration::ZERO, "HTTP 503", false)
+        .await
+        .unwrap();
+    let next = notifications::claim(&mut conn, "slack", 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        next[0].event_key, "created",
+        "the oldest goes first once the lease is free"
+    );
+
+    // The lease lapses; another attempt claims the same delivery; the first one's result no
+    // longer counts.
+    diesel::sql_query("UPDATE notification_targets SET locked_until = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let again = notifications::claim(&mut conn, "slack", 10, lease)
+        .await
+        .unwrap();
+    assert_eq!((again.len(), again[0].id), (1, next[0].id));
+    notifications::dead(&mut conn, &next[0], "stale attempt")
+        .await
+        .unwrap();
+    assert!(
+        notifications::claim(&mut conn, "slack", 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the stale attempt neither settled the delivery nor freed the destination"
+    );
+    notifications::delivered(&mut conn, &again[0], None, None)
+        .await
+        .unwrap();
+    let last = notifications::claim(&mut conn, "slack", 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].event_key, "20");
 }

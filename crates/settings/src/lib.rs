@@ -53,7 +53,7 @@
 //! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
 //! | `notifier.bind` | `127.0.0.1:8084` | notifier health and readiness |
 //! | `notifications.console_url` | `http://127.0.0.1:8081` | messages link to `<console_url>/incidents/<id>` |
-//! | `notifications.{max_attempts,request_timeout_secs,lease_secs}` | `12`, `10`, `30` | attempts per delivery (backoff from 2 s to 10 min, or the destination's `Retry-After`) before it is kept as failed; longest request; when a delivery whose notifier died is tried again |
+//! | `notifications.{max_attempts,request_timeout_secs,lease_secs}` | `12`, `10`, `60` | attempts per delivery (backoff from 2 s to 10 min, or the destination's `Retry-After`) before it is kept as failed; longest request; when a delivery whose notifier died is tried again |
 //! | `notifications.slack.{bot_token_env,api_url}` | unset, `https://slack.com/api` | Slack's Web API: the variable holding the bot token |
 //! | `notifications.pagerduty.events_url` | `https://events.pagerduty.com/v2/enqueue` | PagerDuty's Events API v2 |
 //! | `notifications.webhooks` | none | `[[notifications.webhooks]]` name, url, secret_env (the variable holding its signing secret) |
@@ -445,7 +445,7 @@ bind = "127.0.0.1:8084"
 console_url = "http://127.0.0.1:8081"
 max_attempts = 12
 request_timeout_secs = 10
-lease_secs = 30
+lease_secs = 60
 
 [notifications.pagerduty]
 events_url = "https://events.pagerduty.com/v2/enqueue"

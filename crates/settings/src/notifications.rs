@@ -17,7 +17,8 @@ pub struct NotificationSettings {
     pub max_attempts: u32,
     /// Longest one request to Slack, PagerDuty or a webhook may take, in seconds.
     pub request_timeout_secs: u64,
-    /// A delivery claimed by a notifier that died is tried again after this many seconds.
+    /// A delivery claimed by a notifier that died is tried again after this many seconds; an
+    /// attempt gives up at four fifths of it.
     pub lease_secs: u64,
     /// Slack's Web API, with a bot token.
     #[serde(default)]
@@ -127,9 +128,9 @@ impl NotificationSettings {
                 "notifications.max_attempts and notifications.request_timeout_secs must be at least 1".into(),
             ));
         }
-        if self.lease_secs <= self.request_timeout_secs {
+        if self.lease_secs < 2 * self.request_timeout_secs {
             return Err(SettingsError(format!(
-                "notifications.lease_secs ({}) must exceed notifications.request_timeout_secs ({}): a delivery still being sent would be sent again",
+                "notifications.lease_secs ({}) must be at least twice notifications.request_timeout_secs ({}): an attempt (a search, then a send) must end within its lease, or another notifier sends it again",
                 self.lease_secs, self.request_timeout_secs
             )));
         }

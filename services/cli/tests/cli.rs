@@ -554,7 +554,7 @@ async fn failed_notifications_are_listed_with_their_reason_and_retried() {
     .await
     .unwrap();
     assert_eq!(claimed.len(), 1);
-    notifications::dead(&mut conn, claimed[0].id, "HTTP 410: gone")
+    notifications::dead(&mut conn, &claimed[0], "HTTP 410: gone")
         .await
         .unwrap();
 

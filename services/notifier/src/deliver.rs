@@ -102,6 +102,21 @@ impl Deliverer {
         }
     }
 
+    /// Whether a loop here sends `endpoint`'s deliveries.
+    pub fn serves(&self, endpoint: &str) -> bool {
+        self.wakes.contains_key(endpoint)
+    }
+
+    /// Fails the pending deliveries no loop sends (their destination was removed from the
+    /// settings), so none waits forever unnoticed.
+    pub async fn abandon_unserved(&self) -> Result<usize, String> {
+        let mut conn = self.pool.get().await.map_err(|err| err.to_string())?;
+        let served: Vec<String> = self.wakes.keys().cloned().collect();
+        notifications::abandon_unserved(&mut conn, &served)
+            .await
+            .map_err(|err| err.to_string())
+    }
+
     /// Tells `endpoint`'s loop that deliveries were recorded for it.
     pub fn wake(&self, endpoint: &str) {
         if let Some(wake) = self.wakes.get(endpoint) {
@@ -180,7 +195,17 @@ impl Deliverer {
     pub async fn deliver(&self, endpoint: &str, claimed: Claimed) {
         let started = Instant::now();
         let kind = Destination::of_target(&claimed.target).map_or("unknown", |d| d.kind());
-        let attempt = self.attempt(&claimed).await;
+        // An attempt never outlasts its lease: past it another notifier may claim the delivery.
+        let attempt =
+            tokio::time::timeout(self.destinations.lease.mul_f64(0.8), self.attempt(&claimed))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Interrupted::Failed(Failure::Retry {
+                        reason: "the attempt outlasted its lease".to_owned(),
+                        after: None,
+                        maybe_sent: true,
+                    }))
+                });
         let outcome = match self.settle(endpoint, &claimed, attempt).await {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -242,7 +267,7 @@ impl Deliverer {
                 tracing::warn!(incident = %claimed.incident_id, target = %claimed.target, attempt = claimed.attempts, ?delay, %reason, "notification not delivered; trying again");
                 (
                     "retried",
-                    notifications::retry_later(&mut conn, claimed.id, delay, reason, *maybe_sent)
+                    notifications::retry_later(&mut conn, claimed, delay, reason, *maybe_sent)
                         .await,
                 )
             }
@@ -256,7 +281,7 @@ impl Deliverer {
                 tracing::error!(incident = %claimed.incident_id, target = %claimed.target, %reason, "notification failed for good (aurora notifications failed)");
                 (
                     "failed",
-                    notifications::dead(&mut conn, claimed.id, &reason).await,
+                    notifications::dead(&mut conn, claimed, &reason).await,
                 )
             }
         };
@@ -375,14 +400,17 @@ impl Deliverer {
         let slack = self.slack()?;
         let message = slack::incident_message(view);
         let mut posted = target.slack_channel.clone().zip(target.slack_ts.clone());
-        if posted.is_none() && claimed.in_doubt {
+        if posted.is_none()
+            && let Some(since) = claimed.in_doubt_since
+        {
             posted = slack
-                .find(channel, &message.metadata, recorded_at(claimed), None)
+                .find(channel, &message.metadata, since, None)
                 .await?
                 .map(|ts| (channel.to_owned(), ts));
             if let Some((posted_in, ts)) = &posted {
                 // Found: keep it, then bring it up to date like any other.
-                self.save_slack_message(claimed, posted_in, ts).await?;
+                self.save_slack_message(claimed, posted_in, ts, None)
+                    .await?;
             }
         }
         if let Some((posted_in, ts)) = posted {
@@ -394,15 +422,20 @@ impl Deliverer {
             }
         }
         let (posted_in, ts) = slack.post(channel, &message, None).await?;
-        self.save_slack_message(claimed, &posted_in, &ts).await?;
+        let replaces = target.slack_ts.as_deref();
+        self.save_slack_message(claimed, &posted_in, &ts, replaces)
+            .await?;
         Ok((posted_in, ts))
     }
 
+    /// Keeps the message `ts` as the destination's (and, first or in place of the deleted
+    /// `replaces`, the incident's).
     async fn save_slack_message(
         &self,
         claimed: &Claimed,
         channel: &str,
         ts: &str,
+        replaces: Option<&str>,
     ) -> Result<(), Interrupted> {
         self.record(async |conn| {
             notifications::set_slack_message(
@@ -411,6 +444,7 @@ impl Deliverer {
                 &claimed.target,
                 channel,
                 ts,
+                replaces,
             )
             .await
         })
@@ -435,14 +469,9 @@ impl Deliverer {
         };
         let slack = self.slack()?;
         let reply = slack::summary_message(view, summary, &claimed.event_key);
-        if claimed.in_doubt
+        if let Some(since) = claimed.in_doubt_since
             && slack
-                .find(
-                    &posted_in,
-                    &reply.metadata,
-                    recorded_at(claimed),
-                    Some(&thread),
-                )
+                .find(&posted_in, &reply.metadata, since, Some(&thread))
                 .await?
                 .is_some()
         {
@@ -453,7 +482,9 @@ impl Deliverer {
     }
 
     /// Brings PagerDuty to the incident's state: triggered while it is open, resolved once it
-    /// is not (only when it was triggered).
+    /// is not. A resolve goes out unless one already did: a trigger whose answer never came may
+    /// have opened an alert (a resolve for a `dedup_key` PagerDuty does not know changes
+    /// nothing).
     async fn pagerduty(
         &self,
         claimed: &Claimed,
@@ -469,7 +500,7 @@ impl Deliverer {
         let sent = target.pagerduty_state.as_deref();
         let needed = match wanted {
             PagerDutyAction::Trigger => sent != Some("trigger"),
-            PagerDutyAction::Resolve => sent == Some("trigger"),
+            PagerDutyAction::Resolve => sent != Some("resolve"),
         };
         if !needed {
             return Ok(());
@@ -506,11 +537,6 @@ impl Deliverer {
             .map_err(|err| Interrupted::Database(err.to_string()))?;
         write(&mut conn).await.map_err(Interrupted::from)
     }
-}
-
-/// When the delivery was recorded: an interrupted attempt was made after it.
-fn recorded_at(claimed: &Claimed) -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now() - chrono::TimeDelta::milliseconds((claimed.age_secs * 1000.0) as i64)
 }
 
 /// The incident closed (resolved, or merged into another) less than `notify_after_secs`

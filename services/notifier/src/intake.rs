@@ -120,8 +120,9 @@ pub async fn run(
             let deliverer = Arc::clone(&deliverer);
             async move {
                 let messages: Vec<IncidentMessage> = batch.into_iter().map(|d| d.payload).collect();
+                let served = |endpoint: &str| deliverer.serves(endpoint);
                 let outcome = match pool.get().await {
-                    Ok(mut conn) => record(&mut conn, &router, &messages).await,
+                    Ok(mut conn) => record(&mut conn, &router, &messages, &served).await,
                     Err(err) => Err(err.to_string()),
                 };
                 match outcome {
@@ -141,12 +142,14 @@ pub async fn run(
 }
 
 /// Records what `messages` ask to send, in one transaction: the destinations their incidents
-/// now route to (added, never removed), and a delivery per event and destination (a repeat of
-/// an event records nothing). Answers the delivery loops that got work.
+/// now route to (added, never removed), and a delivery per event and destination that
+/// `served` says a loop sends (a repeat of an event records nothing). Answers the delivery
+/// loops that got work.
 pub async fn record(
     conn: &mut aurora_db::AsyncPgConnection,
     router: &Router,
     messages: &[IncidentMessage],
+    served: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<HashSet<String>, String> {
     let ids: Vec<Uuid> = messages
         .iter()
@@ -192,7 +195,9 @@ pub async fn record(
             {
                 continue;
             }
-            for destination in destinations.get(&id).into_iter().flatten() {
+            let destinations = destinations.get(&id).into_iter().flatten();
+            // A destination removed from the settings since the incident was routed to it.
+            for destination in destinations.filter(|d| served(&d.endpoint())) {
                 let actions: &[&'static str] = match destination {
                     Destination::Slack { .. } if message.is_analysis() => &["sync", "summary"],
                     Destination::Slack { .. } | Destination::PagerDuty { .. } => &["sync"],

@@ -41,6 +41,16 @@ pub async fn run(
         destinations,
         metrics,
     ));
+    match deliverer.abandon_unserved().await {
+        Ok(0) => {}
+        Ok(count) => tracing::error!(
+            count,
+            "pending notifications to destinations no longer configured are kept as failed (aurora notifications failed)"
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot look for notifications to removed destinations")
+        }
+    }
     let loops = deliverer.spawn_loops(shutdown.clone());
     let taken = intake::run(&connections, router, deliverer.clone(), shutdown).await;
     for delivery_loop in loops {

@@ -133,11 +133,6 @@ impl Router {
         }
         routed
     }
-
-    /// The rule named `name` (a PagerDuty destination's).
-    pub fn rule(&self, name: &str) -> Option<&NotificationRoute> {
-        self.routes.iter().find(|r| r.name == name)
-    }
 }
 
 fn matches(route: &NotificationRoute, incident: &Incident) -> bool {

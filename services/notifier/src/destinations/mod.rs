@@ -38,13 +38,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// What happened, in words.
-    pub fn reason(&self) -> &str {
-        match self {
-            Failure::Retry { reason, .. } | Failure::Permanent(reason) => reason,
-        }
-    }
-
     /// A failure after the request left: it may have been carried out.
     fn retry(reason: impl Into<String>) -> Self {
         Failure::Retry {

@@ -18,6 +18,8 @@ use crate::view::IncidentView;
 const INCIDENT_MESSAGE: &str = "aurora_incident";
 /// The metadata type of an analysis summary posted in its thread.
 const SUMMARY_MESSAGE: &str = "aurora_summary";
+/// Pages of history read when looking for a message (200 messages each).
+const SEARCH_PAGES: usize = 10;
 /// Slack refuses a section's text beyond 3,000 characters.
 const SECTION_LIMIT: usize = 2_900;
 
@@ -110,7 +112,8 @@ impl Slack {
     }
 
     /// The `ts` of a message carrying `metadata` posted in `channel` since `since` (in the
-    /// thread of `thread_ts` when given): what an interrupted attempt may have posted.
+    /// thread of `thread_ts` when given): what an interrupted attempt may have posted. Reads
+    /// at most [`SEARCH_PAGES`] pages, newest first.
     pub async fn find(
         &self,
         channel: &str,
@@ -120,34 +123,49 @@ impl Slack {
     ) -> Result<Option<String>, Failure> {
         // A minute of slack for clocks that disagree.
         let oldest = format!("{:.6}", since.timestamp() as f64 - 60.0);
-        let mut query = vec![
-            ("channel", channel),
-            ("oldest", oldest.as_str()),
-            ("limit", "200"),
-            ("include_all_metadata", "true"),
-        ];
-        let method = match thread_ts {
-            Some(ts) => {
-                query.push(("ts", ts));
-                "conversations.replies"
-            }
-            None => "conversations.history",
+        let method = if thread_ts.is_some() {
+            "conversations.replies"
+        } else {
+            "conversations.history"
         };
-        let request = self
-            .http
-            .get(format!("{}/{method}", self.api))
-            .bearer_auth(self.token.expose_secret())
-            .query(&query);
-        let answer = read(method, request).await?;
-        Ok(answer["messages"].as_array().and_then(|messages| {
-            messages
-                .iter()
-                .find(|m| {
-                    m["metadata"]["event_type"] == metadata["event_type"]
-                        && m["metadata"]["event_payload"] == metadata["event_payload"]
-                })
-                .and_then(|m| m["ts"].as_str().map(str::to_owned))
-        }))
+        let mut cursor = String::new();
+        for _ in 0..SEARCH_PAGES {
+            let mut query = vec![
+                ("channel", channel),
+                ("oldest", oldest.as_str()),
+                ("limit", "200"),
+                ("include_all_metadata", "true"),
+            ];
+            if let Some(ts) = thread_ts {
+                query.push(("ts", ts));
+            }
+            if !cursor.is_empty() {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let request = self
+                .http
+                .get(format!("{}/{method}", self.api))
+                .bearer_auth(self.token.expose_secret())
+                .query(&query);
+            let answer = read(method, request).await?;
+            let found = answer["messages"].as_array().and_then(|messages| {
+                messages
+                    .iter()
+                    .find(|m| {
+                        m["metadata"]["event_type"] == metadata["event_type"]
+                            && m["metadata"]["event_payload"] == metadata["event_payload"]
+                    })
+                    .and_then(|m| m["ts"].as_str().map(str::to_owned))
+            });
+            match answer["response_metadata"]["next_cursor"].as_str() {
+                _ if found.is_some() => return Ok(found),
+                Some(next) if !next.is_empty() => cursor = next.to_owned(),
+                _ => return Ok(None),
+            }
+        }
+        // Not found in what was read: posting again risks a second message, but not posting
+        // would lose the announcement.
+        Ok(None)
     }
 
     async fn call(&self, method: &str, body: &Value) -> Result<Value, Failure> {
