@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aurora_db::notifications;
 use aurora_domain::SourceType;
 use aurora_e2e::saas::{Fault, Route, SLACK_TOKEN, StandIns};
-use aurora_e2e::{Stack, TestUser, eventually, http};
+use aurora_e2e::{Stack, TestNotifier, TestUser, eventually, http};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -47,6 +47,21 @@ webhooks = ["bridge"]
         bridge = stand_ins.webhook_url("bridge"),
         user = user.id,
     )
+}
+
+/// A stack, a user with an Alertmanager integration (its token), the stand-ins, and a
+/// notifier routing the user's incidents by one rule (with `rule_extra` added to it).
+async fn scenario(rule_extra: &str) -> (Stack, TestUser, StandIns, String, TestNotifier) {
+    let stack = Stack::start().await;
+    let user = stack.user("oncall").await;
+    let stand_ins = StandIns::start();
+    let notifier = stack
+        .start_notifier(&notifications_toml(&stand_ins, &user, rule_extra), SECRETS)
+        .await;
+    let token = stack
+        .integration(&user, SourceType::Alertmanager, &[])
+        .await;
+    (stack, user, stand_ins, token, notifier)
 }
 
 const SECRETS: &[(&str, &str)] = &[
@@ -162,19 +177,11 @@ fn webhooks_about(stand_ins: &StandIns, incident: &str) -> Vec<(String, String)>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_life_is_one_slack_message_updated_in_place_one_summary_one_page_and_signed_webhooks()
  {
-    let stack = Stack::start().await;
-    let user = stack.user("oncall").await;
-    let stand_ins = StandIns::start();
+    let (stack, user, stand_ins, token, notifier) = scenario("").await;
     // Each destination fails first: throttled, down, erroring.
     stand_ins.fail_next(Route::SlackPost, Fault::Status(429, Some(1)));
     stand_ins.fail_next(Route::PagerDuty, Fault::Status(503, None));
     stand_ins.fail_next(Route::Webhook, Fault::Status(500, None));
-    let notifier = stack
-        .start_notifier(&notifications_toml(&stand_ins, &user, ""), SECRETS)
-        .await;
-    let token = stack
-        .integration(&user, SourceType::Alertmanager, &[])
-        .await;
 
     alert(&stack, &token, "CheckoutErrors", "checkout", "firing").await;
     let opened = incident(&stack, &user, "CheckoutErrors").await;
@@ -315,18 +322,7 @@ fn resolved_webhook_received(recorded: &aurora_e2e::saas::Recorded, incident: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_resolved_within_notify_after_is_never_announced() {
-    let stack = Stack::start().await;
-    let user = stack.user("oncall").await;
-    let stand_ins = StandIns::start();
-    let _notifier = stack
-        .start_notifier(
-            &notifications_toml(&stand_ins, &user, "notify_after_secs = 4"),
-            SECRETS,
-        )
-        .await;
-    let token = stack
-        .integration(&user, SourceType::Alertmanager, &[])
-        .await;
+    let (stack, user, stand_ins, token, _notifier) = scenario("notify_after_secs = 4").await;
 
     let sent = Instant::now();
     alert(&stack, &token, "DiskBlip", "storage", "firing").await;
@@ -388,20 +384,12 @@ async fn count_in_state(stack: &Stack, incident: &str, state: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slack_outage_neither_slows_the_pipeline_nor_loses_the_message_and_a_refusal_is_kept() {
-    let stack = Stack::start().await;
-    let user = stack.user("oncall").await;
-    let stand_ins = StandIns::start();
+    let (stack, user, stand_ins, token, _notifier) = scenario("").await;
     for _ in 0..100 {
         stand_ins.fail_next(Route::SlackPost, Fault::Status(503, None));
     }
     // The webhook receiver is gone for good.
     stand_ins.fail_next(Route::Webhook, Fault::Status(410, None));
-    let _notifier = stack
-        .start_notifier(&notifications_toml(&stand_ins, &user, ""), SECRETS)
-        .await;
-    let token = stack
-        .integration(&user, SourceType::Alertmanager, &[])
-        .await;
 
     alert(&stack, &token, "PaymentsDown", "payments", "firing").await;
     let id = incident(&stack, &user, "PaymentsDown").await["id"]
@@ -453,17 +441,9 @@ async fn a_slack_outage_neither_slows_the_pipeline_nor_loses_the_message_and_a_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_whose_answer_never_came_is_found_not_posted_again() {
-    let stack = Stack::start().await;
-    let user = stack.user("oncall").await;
-    let stand_ins = StandIns::start();
+    let (stack, user, stand_ins, token, _notifier) = scenario("").await;
     // Slack posts the message but answers after the notifier gave up (1 s).
     stand_ins.fail_next(Route::SlackPost, Fault::Slow(Duration::from_secs(3)));
-    let _notifier = stack
-        .start_notifier(&notifications_toml(&stand_ins, &user, ""), SECRETS)
-        .await;
-    let token = stack
-        .integration(&user, SourceType::Alertmanager, &[])
-        .await;
     alert(&stack, &token, "QueueBacklog", "orders", "firing").await;
     let id = incident(&stack, &user, "QueueBacklog").await["id"]
         .as_str()
@@ -548,19 +528,11 @@ async fn two_notifier_replicas_announce_each_incident_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_whose_answer_never_came_is_resolved_and_a_deleted_message_is_posted_again() {
-    let stack = Stack::start().await;
-    let user = stack.user("oncall").await;
-    let stand_ins = StandIns::start();
+    let (stack, user, stand_ins, token, _notifier) = scenario("").await;
     // PagerDuty opens the alert but answers after the notifier gave up (1 s).
     stand_ins.fail_next(Route::PagerDuty, Fault::Slow(Duration::from_secs(2)));
     // Someone deleted the incident's Slack message before its first update.
     stand_ins.fail_next(Route::SlackUpdate, Fault::SlackError("message_not_found"));
-    let _notifier = stack
-        .start_notifier(&notifications_toml(&stand_ins, &user, ""), SECRETS)
-        .await;
-    let token = stack
-        .integration(&user, SourceType::Alertmanager, &[])
-        .await;
     alert(&stack, &token, "CacheEvictions", "cache", "firing").await;
     let id = incident(&stack, &user, "CacheEvictions").await["id"]
         .as_str()
@@ -619,21 +591,8 @@ async fn one_delivery_at_a_time_per_destination_whatever_the_commit_order() {
     use aurora_db::notifications::{NewDelivery, NewTarget};
     use diesel_async::RunQueryDsl;
     let db = aurora_testkit::TestDb::new().await;
+    let (_, incident) = db.user_with_incident("eve").await;
     let mut conn = db.connect().await;
-    let user = aurora_db::users::create(&mut conn, "eve")
-        .await
-        .unwrap()
-        .user;
-    let incident = uuid::Uuid::new_v4();
-    diesel::sql_query(
-        "INSERT INTO incidents (id, user_id, source_type, source_alert_id, started_at, created_at) \
-         VALUES ($1, $2, 'grafana', 1, now(), now())",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(incident)
-    .bind::<diesel::sql_types::Text, _>(&user.id)
-    .execute(&mut conn)
-    .await
-    .unwrap();
     let target = format!("slack:{CHANNEL}");
     let delivery = |event_key: &str| NewDelivery {
         incident_id: incident,

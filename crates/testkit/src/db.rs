@@ -71,6 +71,28 @@ impl TestDb {
             .expect("the test database accepts connections")
     }
 
+    /// A user named `name` with one bare incident (opened now by a Grafana alert, with none of
+    /// the alert's rows): for tests of what hangs off incidents. Answers (user id, incident).
+    pub async fn user_with_incident(&self, name: &str) -> (String, uuid::Uuid) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.connect().await;
+        let user = aurora_db::users::create(&mut conn, name)
+            .await
+            .expect("a new user")
+            .user;
+        let incident = uuid::Uuid::new_v4();
+        diesel::sql_query(
+            "INSERT INTO incidents (id, user_id, source_type, source_alert_id, started_at, created_at) \
+             VALUES ($1, $2, 'grafana', 1, now(), now())",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(incident)
+        .bind::<diesel::sql_types::Text, _>(&user.id)
+        .execute(&mut conn)
+        .await
+        .expect("an incident");
+        (user.id, incident)
+    }
+
     /// A pool like the services use.
     pub fn pool(&self) -> DbPool {
         pool::build(

@@ -507,23 +507,9 @@ async fn signing_secrets_come_from_a_file_and_survive_a_key_rotation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_notifications_are_listed_with_their_reason_and_retried() {
-    use diesel_async::RunQueryDsl;
     let db = TestDb::new().await;
+    let (_, incident) = db.user_with_incident("dave").await;
     let mut conn = db.connect().await;
-    let user = aurora_db::users::create(&mut conn, "dave")
-        .await
-        .unwrap()
-        .user;
-    let incident = uuid::Uuid::new_v4();
-    diesel::sql_query(
-        "INSERT INTO incidents (id, user_id, source_type, source_alert_id, started_at, created_at) \
-         VALUES ($1, $2, 'grafana', 1, now(), now())",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(incident)
-    .bind::<diesel::sql_types::Text, _>(&user.id)
-    .execute(&mut conn)
-    .await
-    .unwrap();
     use aurora_db::notifications::{self, NewDelivery, NewTarget};
     notifications::record(
         &mut conn,
