@@ -26,6 +26,8 @@ pub enum Route {
     SlackPost,
     /// `chat.update`.
     SlackUpdate,
+    /// `conversations.history` and `conversations.replies`.
+    SlackHistory,
     /// The Events API.
     PagerDuty,
     /// Any webhook receiver.
@@ -349,6 +351,9 @@ async fn slack_history(
 ) -> HttpResponse {
     if !slack_authorized(&request) {
         return HttpResponse::Ok().json(json!({"ok": false, "error": "invalid_auth"}));
+    }
+    if let Some(answer) = faulted(&recorded, Route::SlackHistory).await {
+        return answer;
     }
     let recorded = recorded.lock().expect("not poisoned");
     let channel = query.get("channel").cloned().unwrap_or_default();

@@ -680,3 +680,23 @@ async fn one_delivery_at_a_time_per_destination_whatever_the_commit_order() {
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].event_key, "20");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_in_doubt_is_still_made_when_slack_refuses_the_search() {
+    let (stack, user, stand_ins, token, _notifier) = scenario("").await;
+    // The answer never comes, and the app lacks the scope to read the channel's history.
+    stand_ins.fail_next(Route::SlackPost, Fault::Slow(Duration::from_secs(3)));
+    stand_ins.fail_next(Route::SlackHistory, Fault::SlackError("missing_scope"));
+    alert(&stack, &token, "ReplicaLag", "orders-db", "firing").await;
+    let id = incident(&stack, &user, "ReplicaLag").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    settled(&stack, &id).await;
+    assert!(!stand_ins.recorded().slack_messages_of(&id).is_empty());
+    assert_eq!(
+        count_in_state(&stack, &id, "dead").await,
+        0,
+        "a refused search does not lose the announcement"
+    );
+}

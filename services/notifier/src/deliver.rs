@@ -403,8 +403,7 @@ impl Deliverer {
         if posted.is_none()
             && let Some(since) = claimed.in_doubt_since
         {
-            posted = slack
-                .find(channel, &message.metadata, since, None)
+            posted = search(slack, channel, &message.metadata, since, None)
                 .await?
                 .map(|ts| (channel.to_owned(), ts));
             if let Some((posted_in, ts)) = &posted {
@@ -470,8 +469,7 @@ impl Deliverer {
         let slack = self.slack()?;
         let reply = slack::summary_message(view, summary, &claimed.event_key);
         if let Some(since) = claimed.in_doubt_since
-            && slack
-                .find(&posted_in, &reply.metadata, since, Some(&thread))
+            && search(slack, &posted_in, &reply.metadata, since, Some(&thread))
                 .await?
                 .is_some()
         {
@@ -536,6 +534,25 @@ impl Deliverer {
             .await
             .map_err(|err| Interrupted::Database(err.to_string()))?;
         write(&mut conn).await.map_err(Interrupted::from)
+    }
+}
+
+/// Looks for the message an attempt in doubt may have posted. A search Slack refuses for good
+/// (the app lacks `channels:history`) finds nothing: posting again risks a second message,
+/// not posting would lose the announcement.
+async fn search(
+    slack: &crate::destinations::Slack,
+    channel: &str,
+    metadata: &serde_json::Value,
+    since: chrono::DateTime<chrono::Utc>,
+    thread_ts: Option<&str>,
+) -> Result<Option<String>, Failure> {
+    match slack.find(channel, metadata, since, thread_ts).await {
+        Err(Failure::Permanent(reason)) => {
+            tracing::warn!(%reason, "cannot search Slack for a message an interrupted attempt may have posted; posting it");
+            Ok(None)
+        }
+        found => found,
     }
 }
 
