@@ -195,6 +195,24 @@ impl StandIns {
         self.lock().latency = latency;
     }
 
+    /// Posts `count` messages of someone else's to `channel`, as a busy channel has.
+    pub fn chatter(&self, channel: &str, count: usize) {
+        let mut recorded = self.lock();
+        for _ in 0..count {
+            let ts = format!("1700000000.{:06}", recorded.next_ts);
+            recorded.next_ts += 1;
+            recorded.slack.push(SlackMessage {
+                channel: channel.to_owned(),
+                ts,
+                thread_ts: None,
+                text: "lunch?".to_owned(),
+                blocks: Value::Null,
+                metadata: Value::Null,
+                updates: 0,
+            });
+        }
+    }
+
     /// Drops the faults not served yet.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
@@ -369,7 +387,27 @@ async fn slack_history(
         })
         .map(|m| json!({"ts": m.ts, "text": m.text, "metadata": m.metadata}))
         .collect();
-    HttpResponse::Ok().json(json!({"ok": true, "messages": messages}))
+    // Pages as Slack's cursors do: `limit` messages, newest first, then `next_cursor`.
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100);
+    let from: usize = query
+        .get("cursor")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<&Value> = messages.iter().skip(from).take(limit).collect();
+    let next_cursor = if from + limit < messages.len() {
+        (from + limit).to_string()
+    } else {
+        String::new()
+    };
+    HttpResponse::Ok().json(json!({
+        "ok": true,
+        "messages": page,
+        "has_more": !next_cursor.is_empty(),
+        "response_metadata": {"next_cursor": next_cursor},
+    }))
 }
 
 async fn pagerduty(recorded: Shared, body: web::Json<Value>) -> HttpResponse {

@@ -700,3 +700,91 @@ async fn a_post_in_doubt_is_still_made_when_slack_refuses_the_search() {
         "a refused search does not lose the announcement"
     );
 }
+
+/// Deliveries to a destination removed from the settings are failed, with the reason, when a
+/// notifier starts, instead of waiting forever for a loop that no longer exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_a_removed_destination_are_failed_not_left_waiting() {
+    use aurora_db::notifications::{NewDelivery, NewTarget};
+    let db = aurora_testkit::TestDb::new().await;
+    let (_, incident) = db.user_with_incident("frank").await;
+    let mut conn = db.connect().await;
+    for endpoint in ["webhook:retired", "slack"] {
+        let target = if endpoint == "slack" {
+            format!("slack:{CHANNEL}")
+        } else {
+            endpoint.to_owned()
+        };
+        notifications::record(
+            &mut conn,
+            &[NewTarget {
+                incident_id: incident,
+                target: target.clone(),
+                endpoint: endpoint.into(),
+                rule: "oncall".into(),
+                notify_after: Duration::ZERO,
+            }],
+            &[NewDelivery {
+                incident_id: incident,
+                target,
+                endpoint: endpoint.into(),
+                action: if endpoint == "slack" { "sync" } else { "event" },
+                event_key: "created".into(),
+                event_type: "incident.created".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    let abandoned = notifications::abandon_unserved(&mut conn, &["slack".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(abandoned, 1);
+    let failed = notifications::dead_deliveries(&mut conn, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].target, "webhook:retired");
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("no notifier sends to webhook:retired"),
+        "{failed:?}"
+    );
+    let served = notifications::claim(&mut conn, "slack", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        served.len(),
+        1,
+        "the served destination's delivery is untouched"
+    );
+}
+
+/// The message an interrupted post left is found however many messages came after it (the
+/// search follows Slack's cursors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_in_doubt_is_found_behind_a_busy_channels_newer_messages() {
+    let (stack, user, stand_ins, token, _notifier) = scenario("").await;
+    stand_ins.fail_next(Route::SlackPost, Fault::Slow(Duration::from_secs(3)));
+    alert(&stack, &token, "DiskFull", "ledger", "firing").await;
+    let id = incident(&stack, &user, "DiskFull").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(
+        "the post whose answer will not come",
+        Duration::from_secs(20),
+        || async { (stand_ins.recorded().slack_messages_of(&id).len() == 1).then_some(()) },
+    )
+    .await;
+    // More than one page of newer messages before the notifier looks (its retry is ≥ 2 s
+    // after its 1 s timeout).
+    stand_ins.chatter(CHANNEL, 450);
+    settled(&stack, &id).await;
+    assert_eq!(
+        stand_ins.recorded().slack_messages_of(&id).len(),
+        1,
+        "found on a later page, not posted again"
+    );
+}
