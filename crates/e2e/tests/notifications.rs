@@ -119,7 +119,7 @@ async fn incident_by_id(stack: &Stack, user: &TestUser, id: &str) -> Value {
     incident
 }
 
-/// Waits until none of the incident's deliveries is pending.
+/// Waits until the incident was routed and none of its deliveries is pending.
 async fn settled(stack: &Stack, incident: &str) {
     let id: uuid::Uuid = incident.parse().expect("an incident id");
     eventually(
@@ -127,15 +127,17 @@ async fn settled(stack: &Stack, incident: &str) {
         Duration::from_secs(30),
         || async {
             let mut conn = stack.db().connect().await;
-            let pending = notifications::targets_of(&mut conn, &[id]).await.ok()?;
-            let mut any = false;
-            for (_, target, _) in pending {
-                any |= notifications::newest_pending(&mut conn, id, &target, None)
+            let targets = notifications::targets_of(&mut conn, &[id]).await.ok()?;
+            // Routed first: before the notifier took the incident's first event there is
+            // nothing pending, and nothing settled either.
+            let mut pending = targets.is_empty();
+            for (_, target, _) in targets {
+                pending |= notifications::newest_pending(&mut conn, id, &target, None)
                     .await
                     .ok()?
                     .is_some();
             }
-            (!any).then_some(())
+            (!pending).then_some(())
         },
     )
     .await;
