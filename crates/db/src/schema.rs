@@ -132,6 +132,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    incident_hypotheses (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        rank -> Int4,
+        cause -> Text,
+        confidence -> Float8,
+        evidence -> Array<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     incident_thoughts (id) {
         id -> Int8,
         incident_id -> Uuid,
@@ -265,6 +277,7 @@ diesel::joinable!(incident_alerts -> incidents (incident_id));
 diesel::joinable!(incident_alerts -> alerts (alert_id));
 diesel::joinable!(chat_messages -> chat_sessions (session_id));
 diesel::joinable!(incident_thoughts -> incidents (incident_id));
+diesel::joinable!(incident_hypotheses -> incidents (incident_id));
 diesel::joinable!(incident_suggestions -> incidents (incident_id));
 diesel::joinable!(command_runs -> incidents (incident_id));
 diesel::joinable!(incident_events -> incidents (incident_id));
@@ -282,6 +295,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_sessions,
     chat_messages,
     incident_thoughts,
+    incident_hypotheses,
     incident_suggestions,
     command_runs,
     deployments,

@@ -31,6 +31,13 @@ pub(crate) async fn complete(
         let Some(completed) = analysis::complete(conn, lease, outcome.summary).await? else {
             return Ok(None);
         };
+        let causes: Vec<analysis::RankedCause<'_>> = outcome
+            .analysis
+            .hypotheses
+            .iter()
+            .map(|h| (h.cause.as_str(), h.confidence, h.evidence.as_slice()))
+            .collect();
+        analysis::replace_hypotheses(conn, incident.id, &causes).await?;
         for suggestion in &outcome.analysis.suggestions {
             let risk = suggestion.risk.to_string();
             analysis::add_suggestion(

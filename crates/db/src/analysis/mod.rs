@@ -18,7 +18,8 @@ pub use claims::{
 
 use crate::incidents::Incident;
 use crate::schema::{
-    chat_messages, chat_sessions, command_runs, incident_suggestions, incident_thoughts, incidents,
+    chat_messages, chat_sessions, command_runs, incident_hypotheses, incident_suggestions,
+    incident_thoughts, incidents,
 };
 use crate::{QueryResult, time};
 
@@ -37,6 +38,82 @@ pub struct Thought {
     /// When it was written.
     #[serde(serialize_with = "time::serialize")]
     pub created_at: NaiveDateTime,
+}
+
+/// A row of `incident_hypotheses`: a cause the analysis ranked, with the facts behind it.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = incident_hypotheses)]
+pub struct Hypothesis {
+    /// The row.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: Uuid,
+    /// 1 is the most likely.
+    pub rank: i32,
+    /// The cause, in a sentence.
+    pub cause: String,
+    /// In [0, 1].
+    pub confidence: f64,
+    /// The facts behind it, each citing where it comes from.
+    pub evidence: Vec<String>,
+    /// When the analysis wrote it.
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A cause to record, most likely first: (cause, confidence, evidence).
+pub type RankedCause<'a> = (&'a str, f64, &'a [String]);
+
+/// Replaces an incident's ranked causes with `causes`, most likely first: an analysis that
+/// runs again leaves only its own.
+pub async fn replace_hypotheses(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    causes: &[RankedCause<'_>],
+) -> QueryResult<()> {
+    diesel::delete(incident_hypotheses::table)
+        .filter(incident_hypotheses::incident_id.eq(incident_id))
+        .execute(conn)
+        .await?;
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let now = time::now();
+    let rows: Vec<_> = causes
+        .iter()
+        .zip(1..)
+        .map(|((cause, confidence, evidence), rank)| {
+            (
+                incident_hypotheses::incident_id.eq(incident_id),
+                incident_hypotheses::rank.eq(rank),
+                incident_hypotheses::cause.eq(storable(cause).into_owned()),
+                incident_hypotheses::confidence.eq(*confidence),
+                incident_hypotheses::evidence.eq(evidence
+                    .iter()
+                    .map(|line| storable(line).into_owned())
+                    .collect::<Vec<_>>()),
+                incident_hypotheses::created_at.eq(now),
+            )
+        })
+        .collect();
+    diesel::insert_into(incident_hypotheses::table)
+        .values(rows)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// An incident's ranked causes, most likely first.
+pub async fn hypotheses(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> QueryResult<Vec<Hypothesis>> {
+    incident_hypotheses::table
+        .filter(incident_hypotheses::incident_id.eq(incident_id))
+        .order(incident_hypotheses::rank.asc())
+        .select(Hypothesis::as_select())
+        .load(conn)
+        .await
 }
 
 /// A row of `incident_suggestions`: a remediation step.
