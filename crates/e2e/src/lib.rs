@@ -202,6 +202,38 @@ impl Stack {
         }
     }
 
+    /// Sends one firing Alertmanager alert, starting now, in `production`, with the
+    /// integration `token`; asserts the ingress took it (202).
+    pub async fn fire(
+        &self,
+        token: &str,
+        fingerprint: &str,
+        title: &str,
+        service: &str,
+        severity: &str,
+    ) {
+        let body = serde_json::json!({
+            "version": "4", "status": "firing", "receiver": "aurora", "externalURL": "http://am",
+            "alerts": [{
+                "status": "firing", "fingerprint": fingerprint,
+                "labels": {"alertname": title, "service": service, "env": "production", "severity": severity},
+                "annotations": {}, "startsAt": chrono::Utc::now().to_rfc3339(),
+            }]
+        });
+        let (status, _) = http::post_webhook(
+            &self.webhook_url(SourceType::Alertmanager),
+            Some(token),
+            body.to_string().as_bytes(),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::ACCEPTED,
+            "the alert {title} was taken"
+        );
+    }
+
     /// Sends one firing Alertmanager alert per `(name, service, environment, severity)` for
     /// `user` and waits until each is an analysed incident (so nothing more happens to them
     /// under the test); answers their ids, in the same order.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aurora_bus::IncidentSubject;
 use aurora_db::{analysis, events, incidents};
 use aurora_domain::{SourceType, UserId};
-use aurora_e2e::http::post_webhook;
+use aurora_e2e::http::{get_json, post_webhook};
 use aurora_e2e::{Stack, eventually};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -84,6 +84,41 @@ async fn a_failed_build_three_minutes_before_a_5xx_alert_is_named_as_the_cause_w
         "built-in analysis worker time: {} ms",
         completed.detail["worker_ms"]
     );
+    // What the console shows: the ranked causes with their evidence, the build beside the
+    // incident, and the summary as HTML.
+    let (status, detail) = get_json(
+        &format!("{}/api/incidents/{}", stack.api_url, incident.id),
+        Some(&owner.api_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let hypotheses = detail["hypotheses"].as_array().unwrap();
+    assert_eq!(hypotheses[0]["rank"], 1);
+    assert!(
+        hypotheses[0]["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("The deployment of payments-api build 42 (failure)"),
+        "{hypotheses:?}"
+    );
+    assert!(
+        hypotheses[0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|line| line.as_str().unwrap().contains("3f2a1b0c")),
+        "{hypotheses:?}"
+    );
+    let confidences: Vec<f64> = hypotheses
+        .iter()
+        .map(|h| h["confidence"].as_f64().unwrap())
+        .collect();
+    assert!(confidences.is_sorted_by(|a, b| a >= b), "{confidences:?}");
+    assert_eq!(detail["deployments"][0]["build_number"], "42");
+    assert_eq!(detail["deployments"][0]["commit_sha"], "3f2a1b0c");
+    let html = detail["aurora_summary_html"].as_str().unwrap();
+    assert!(html.contains("<h2>Likely root cause</h2>"), "{html}");
+
     let analyzed = eventually("incidents.analyzed", Duration::from_secs(10), || async {
         let messages = stack
             .bus()

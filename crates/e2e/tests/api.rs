@@ -11,6 +11,76 @@ use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A summary a person wrote, with markup that must never run.
+const WRITTEN_SUMMARY: &str =
+    "Disk full on **db-1**; cleaned WAL. <script>alert(1)</script> [runbook](javascript:alert(1))";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_the_callers_alerts_and_incidents_since_a_moment() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let bob = stack.user("bob").await;
+    let token = stack
+        .integration(&alice, aurora_domain::SourceType::Alertmanager, &[])
+        .await;
+    let before = chrono::Utc::now() - chrono::TimeDelta::seconds(5);
+    // Two services, two incidents; the third alert repeats the first, the fourth joins it.
+    stack
+        .fire(&token, "a", "checkout down", "checkout", "high")
+        .await;
+    stack
+        .fire(&token, "b", "ledger down", "ledger", "high")
+        .await;
+    stack
+        .fire(&token, "a", "checkout down", "checkout", "high")
+        .await;
+    stack
+        .fire(&token, "c", "checkout down", "checkout", "high")
+        .await;
+    let url = format!("{}/api/stats", stack.api_url);
+    let stats = eventually("four alerts counted", DEADLINE, || async {
+        let (status, stats) = get_json(&url, Some(&alice.api_token)).await;
+        assert_eq!(status, StatusCode::OK, "{stats}");
+        (stats["alerts_received"] == 4).then_some(stats)
+    })
+    .await;
+    assert_eq!(stats["incidents_opened"], 2, "{stats}");
+    assert_eq!(stats["compression_ratio"], 2.0, "{stats}");
+    let since = chrono::DateTime::parse_from_rfc3339(stats["since"].as_str().unwrap()).unwrap();
+    let day_ago = chrono::Utc::now() - chrono::TimeDelta::hours(24);
+    assert!(
+        (since.to_utc() - day_ago).abs() < chrono::TimeDelta::minutes(1),
+        "{stats}"
+    );
+
+    // Another user's figures are their own; a window after the alerts is empty.
+    let (_, theirs) = get_json(&url, Some(&bob.api_token)).await;
+    assert_eq!(
+        (
+            &theirs["alerts_received"],
+            &theirs["incidents_opened"],
+            &theirs["compression_ratio"]
+        ),
+        (&json!(0), &json!(0), &Value::Null)
+    );
+    let later = (chrono::Utc::now() + chrono::TimeDelta::minutes(1)).to_rfc3339();
+    let query = format!("{url}?since={}", later.replace('+', "%2B"));
+    let (_, none) = get_json(&query, Some(&alice.api_token)).await;
+    assert_eq!(none["alerts_received"], 0, "{none}");
+    let query = format!("{url}?since={}", before.to_rfc3339().replace('+', "%2B"));
+    let (_, all) = get_json(&query, Some(&alice.api_token)).await;
+    assert_eq!(all["alerts_received"], 4, "{all}");
+
+    let (status, refused) =
+        get_json(&format!("{url}?since=yesterday"), Some(&alice.api_token)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused["error"].as_str().unwrap().contains("since"),
+        "{refused}"
+    );
+    assert_eq!(get_json(&url, None).await.0, StatusCode::UNAUTHORIZED);
+}
+
 async fn patch(stack: &Stack, user: &TestUser, id: &str, body: Value) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .patch(format!("{}/api/incidents/{id}", stack.api_url))
@@ -170,7 +240,7 @@ async fn patch_changes_status_tab_and_summary_and_refuses_what_it_must() {
         &stack,
         &alice,
         &id,
-        json!({"active_tab": "chat", "aurora_summary": "Disk full on db-1; cleaned WAL."}),
+        json!({"active_tab": "chat", "aurora_summary": WRITTEN_SUMMARY}),
     )
     .await;
     assert_eq!(
@@ -178,7 +248,14 @@ async fn patch_changes_status_tab_and_summary_and_refuses_what_it_must() {
         (StatusCode::OK, Some("chat")),
         "{body}"
     );
-    assert_eq!(body["aurora_summary"], "Disk full on db-1; cleaned WAL.");
+    assert_eq!(body["aurora_summary"], WRITTEN_SUMMARY);
+    // Served as HTML that is safe to show: Markdown rendered, markup and script links not.
+    let (_, detail) = get_json(&detail_url, Some(&alice.api_token)).await;
+    assert_eq!(
+        detail["aurora_summary_html"],
+        "<p>Disk full on <strong>db-1</strong>; cleaned WAL. \
+         &lt;script&gt;alert(1)&lt;/script&gt; <a href=\"\">runbook</a></p>\n"
+    );
     let (status, body) = patch(&stack, &alice, &id, json!({"status": "resolved"})).await;
     assert_eq!(
         (status, body["status"].as_str()),

@@ -3,11 +3,12 @@
 
 use actix_web::{HttpResponse, web};
 use aurora_db::alerts::Alert;
-use aurora_db::analysis::{ChatMessage, CommandRun, Suggestion, Thought};
+use aurora_db::analysis::{ChatMessage, CommandRun, Hypothesis, Suggestion, Thought};
+use aurora_db::deployments::Deployment;
 use aurora_db::events::IncidentEvent;
 use aurora_db::incident_list::{self, Cursor, IncidentFilter};
 use aurora_db::incidents::{Incident, IncidentAlert};
-use aurora_db::{AsyncPgConnection, DbPool, alerts, analysis, events, incidents};
+use aurora_db::{AsyncPgConnection, DbPool, alerts, analysis, deployments, events, incidents};
 use aurora_domain::UserId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,11 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::cursor;
 use crate::error::ApiError;
+use crate::markdown;
+
+/// Deployments this long before an incident started are shown with it: the window the analyst
+/// looks at too.
+const DEPLOYMENTS_BEFORE: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 
 /// Most incidents one page holds.
 const MAX_LIMIT: i64 = 100;
@@ -51,7 +57,12 @@ where
         .transpose()
 }
 
-fn parse_time(name: &str, value: Option<&str>) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+/// An RFC 3339 query parameter as a stored (UTC) timestamp; 400 naming the parameter when it is
+/// not one.
+pub(crate) fn parse_time(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
     Ok(parse::<DateTime<Utc>>(name, value)?.map(|at| at.naive_utc()))
 }
 
@@ -119,14 +130,21 @@ pub(crate) async fn list(
 pub(crate) struct IncidentDetail {
     #[serde(flatten)]
     incident: Incident,
+    /// `aurora_summary` as HTML that is safe to show: raw HTML in it is text, links are
+    /// http(s) or mail only.
+    aurora_summary_html: Option<String>,
     alerts: Vec<Alert>,
     /// Why each alert belongs to the incident.
     correlations: Vec<IncidentAlert>,
     thoughts: Vec<Thought>,
+    /// The causes the analysis ranked, most likely first, each with its evidence.
+    hypotheses: Vec<Hypothesis>,
     suggestions: Vec<Suggestion>,
     command_runs: Vec<CommandRun>,
     events: Vec<IncidentEvent>,
     chat_messages: Vec<ChatMessage>,
+    /// Deployments of its services from six hours before it started on, newest first.
+    deployments: Vec<Deployment>,
     /// The raw bodies its alerts came in, by id (each stored once per delivery).
     raw_payloads: std::collections::BTreeMap<i64, serde_json::Value>,
 }
@@ -158,7 +176,25 @@ pub(crate) async fn detail(
     };
     let alerts = alerts::for_incident(&mut conn, id).await?;
     let payload_ids: Vec<i64> = alerts.iter().filter_map(|a| a.raw_payload_id).collect();
+    let services: Vec<String> = incident
+        .alert_service
+        .iter()
+        .chain(&incident.affected_services)
+        .cloned()
+        .collect();
     let body = IncidentDetail {
+        aurora_summary_html: incident
+            .aurora_summary
+            .as_deref()
+            .map(markdown::to_safe_html),
+        deployments: deployments::recent_for_services(
+            &mut conn,
+            &caller.0,
+            &services,
+            incident.started_at - DEPLOYMENTS_BEFORE,
+        )
+        .await?,
+        hypotheses: analysis::hypotheses(&mut conn, id).await?,
         raw_payloads: alerts::raw_payloads(&mut conn, &payload_ids).await?,
         alerts,
         correlations: incidents::links(&mut conn, id).await?,
