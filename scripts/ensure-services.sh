@@ -2,14 +2,16 @@
 # Makes sure PostgreSQL and NATS with JetStream answer on their usual local ports.
 # Uses what already runs; installs (apt-get, as root) and starts only what is missing.
 # `--alertmanager` (for `make bench`) also installs Prometheus Alertmanager, the bench's
-# point of comparison; nothing else needs it.
+# point of comparison; nothing else needs it. `--browser` (for `make test`) also installs
+# Debian's Chromium and chromedriver, which the console's browser test drives.
 set -euo pipefail
 
-WANT_ALERTMANAGER=
+WANT_ALERTMANAGER= WANT_BROWSER=
 for arg in "$@"; do
   case "$arg" in
     --alertmanager) WANT_ALERTMANAGER=1 ;;
-    *) printf 'aurora: unknown option %s (known: --alertmanager)\n' "$arg"; exit 2 ;;
+    --browser) WANT_BROWSER=1 ;;
+    *) printf 'aurora: unknown option %s (known: --alertmanager, --browser)\n' "$arg"; exit 2 ;;
   esac
 done
 
@@ -84,7 +86,13 @@ ensure_alertmanager() {
   [ -x /usr/bin/prometheus-alertmanager ] || apt_install prometheus-alertmanager
 }
 
+# The console's browser test runs headless Chromium through chromedriver at these paths.
+ensure_browser() {
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
+}
+
 ensure_postgres
 ensure_nats
 ensure_server_programs
 if [ -n "$WANT_ALERTMANAGER" ]; then ensure_alertmanager; fi
+if [ -n "$WANT_BROWSER" ]; then ensure_browser; fi

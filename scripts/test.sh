@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The Kubernetes manifests and the container build, first: a few seconds, no services needed.
 scripts/check-deploy.sh
-scripts/ensure-services.sh
+# --browser: Chromium and chromedriver for the console's browser test.
+scripts/ensure-services.sh --browser
 # The Prometheus rules (promtool) and the Grafana dashboard, against the exported metrics.
 scripts/check-observability.sh
 if cargo nextest --version >/dev/null 2>&1; then

@@ -97,5 +97,8 @@ Send a Grafana alert:
 List incidents:
   curl -sS $API_URL/api/incidents -H 'Authorization: Bearer $API_TOKEN'
 
+Open the console in a browser at $API_URL/ and sign in with the API token:
+  $API_TOKEN
+
 Stop everything with: make down
 DONE

@@ -9,14 +9,19 @@
 //! - [`stream`]: server-sent events of the caller's changes: one bus subscription per process,
 //!   bounded per connection and per user, replay after `Last-Event-ID`.
 //! - [`openapi`]: the OpenAPI document, checked against the routes in a test.
+//! - `stats`: alerts received against incidents opened, the console's headline figure.
+//! - [`console`]: the web console for people, served at `/` from files embedded in the binary.
 
 pub mod auth;
+pub mod console;
 mod cursor;
 pub mod error;
 pub mod incidents;
+mod markdown;
 pub mod merge;
 pub mod openapi;
 mod publish;
+mod stats;
 pub mod stream;
 pub mod update;
 
@@ -59,6 +64,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             }),
         )
         .route("/api/openapi.json", web::get().to(openapi::document))
+        .route("/api/stats", web::get().to(stats::stats))
         // Before `/{id}`, which would take "stream" for an id.
         .route("/api/incidents/stream", web::get().to(stream::stream))
         .route("/api/incidents", web::get().to(incidents::list))
@@ -105,6 +111,7 @@ pub fn server(
             .configure(health_routes)
             .configure(metrics_route)
             .configure(routes)
+            .configure(console::routes)
     })
     // A client that closes its side is gone (browsers and HTTP clients never half-close while
     // awaiting an answer): end its response at once, so a closed live stream gives its slot
