@@ -1,7 +1,8 @@
 //! The web console in a real browser: Debian's headless Chromium, driven through chromedriver,
 //! against the running stack. An on-call engineer signs in, sees an incident arrive without
 //! reloading, watches its analysis complete, merges a second incident into it and resolves it;
-//! an alert whose title is markup is shown as text and runs nothing.
+//! an alert whose title is markup is shown as text and runs nothing; after a dropped
+//! connection the list catches up with what happened meanwhile.
 //!
 //! Screenshots of the list and the incident page are left in `target/e2e-artifacts/`.
 //! `make test` installs `chromium` and `chromium-driver`; without them these tests fail, saying
@@ -9,6 +10,8 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aurora_domain::SourceType;
@@ -19,6 +22,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -144,6 +148,20 @@ impl Browser {
         }
     }
 
+    /// Asserts that every control on the page has a name a screen reader can say: a label,
+    /// an `aria-label` or its own text.
+    async fn assert_controls_labelled(&self) {
+        let unnamed = self
+            .eval(
+                "return [...document.querySelectorAll('input, select, button, textarea')]
+                    .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')
+                        && !c.textContent.trim())
+                    .map((c) => c.outerHTML);",
+            )
+            .await;
+        assert_eq!(unnamed, json!([]), "controls without a name");
+    }
+
     /// Runs `script` in the page and answers what it returns.
     async fn eval(&self, script: &str) -> serde_json::Value {
         self.client()
@@ -252,6 +270,7 @@ async fn an_engineer_watches_an_incident_arrive_be_analysed_absorb_another_and_r
         .wait_text(Locator::Id("noise"), "1 alert → 1 incident")
         .await;
     browser.screenshot("console-list").await;
+    browser.assert_controls_labelled().await;
 
     // Open it and watch the analysis complete.
     let first = incident_titled(&stack, &alice, "CheckoutLatencyHigh").await;
@@ -310,6 +329,7 @@ async fn an_engineer_watches_an_incident_arrive_be_analysed_absorb_another_and_r
     browser
         .wait_text(Locator::Id("noise"), "2 alerts → 2 incidents")
         .await;
+    browser.assert_controls_labelled().await;
     // The whole page, for the README, then at a phone's width: nothing runs off the side.
     browser.resize(1280, 1500).await;
     browser.screenshot("console-incident").await;
@@ -409,4 +429,132 @@ async fn an_alert_title_made_of_markup_is_shown_as_text_and_runs_nothing() {
             .await,
         json!([0, "undefined"])
     );
+}
+
+/// A TCP proxy in front of the api that can cut every connection and refuse new ones, as a
+/// load balancer restarting or a laptop changing networks would.
+struct FlakyProxy {
+    url: String,
+    accepting: Arc<AtomicBool>,
+    connections: Arc<Mutex<CancellationToken>>,
+}
+
+impl FlakyProxy {
+    async fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepting = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(Mutex::new(CancellationToken::new()));
+        let (open, current) = (accepting.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !open.load(Ordering::SeqCst) {
+                    continue; // dropped: the browser sees the connection refused at once
+                }
+                let cut = current.lock().unwrap().clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = cut.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            accepting,
+            connections,
+        }
+    }
+
+    /// Cuts every open connection and refuses new ones until [`Self::restore`].
+    fn cut(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+        let mut current = self.connections.lock().unwrap();
+        current.cancel();
+        *current = CancellationToken::new();
+    }
+
+    fn restore(&self) {
+        self.accepting.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_dropped_connection_the_list_resumes_with_what_happened_meanwhile() {
+    let stack = Stack::start().await;
+    let carol = stack.user("carol").await;
+    let token = stack
+        .integration(&carol, SourceType::Alertmanager, &[])
+        .await;
+    let proxy = FlakyProxy::start(&stack.api_url).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&proxy.url, &carol.api_token).await;
+    browser
+        .eval("window.auroraTestMarker = 'no reload'; return true;")
+        .await;
+    stack
+        .fire(&token, "before", "PaymentsBefore", "payments", "high")
+        .await;
+    browser
+        .wait_text(Locator::Css("#incident-rows"), "PaymentsBefore")
+        .await;
+
+    // The connection drops; an incident opens while the console cannot hear of it.
+    proxy.cut();
+    browser.wait(Locator::Css("#live[data-state='down']")).await;
+    stack
+        .fire(&token, "during", "SearchDuring", "search", "critical")
+        .await;
+    incident_titled(&stack, &carol, "SearchDuring").await;
+    let rows = browser
+        .client()
+        .find(Locator::Css("#incident-rows"))
+        .await
+        .unwrap();
+    assert!(!rows.text().await.unwrap().contains("SearchDuring"));
+
+    // Back: the stream resumes from the last event it saw (Last-Event-ID), and the missed
+    // change brings the incident into the list without a reload.
+    proxy.restore();
+    browser.wait(Locator::Css("#live[data-state='live']")).await;
+    browser
+        .wait_text(Locator::Css("#incident-rows"), "SearchDuring")
+        .await;
+    assert_eq!(
+        browser.eval("return window.auroraTestMarker;").await,
+        "no reload"
+    );
+
+    // The filters: critical ones only, then a title search.
+    browser
+        .click(Locator::Css("#f-severity option[value='critical']"))
+        .await;
+    let rows = Locator::Css("#incident-rows");
+    eventually("only the critical incident", PATIENCE, || async {
+        let shown = browser.client().find(rows).await.ok()?.text().await.ok()?;
+        (!shown.contains("PaymentsBefore") && shown.contains("SearchDuring")).then_some(())
+    })
+    .await;
+    browser
+        .click(Locator::Css("#f-severity option[value='']"))
+        .await;
+    browser
+        .wait(Locator::Id("f-q"))
+        .await
+        .send_keys("payments")
+        .await
+        .unwrap();
+    eventually("only the payments incident", PATIENCE, || async {
+        let shown = browser.client().find(rows).await.ok()?.text().await.ok()?;
+        (shown.contains("PaymentsBefore") && !shown.contains("SearchDuring")).then_some(())
+    })
+    .await;
+    let url = browser.client().current_url().await.unwrap();
+    assert_eq!(url.query(), Some("q=payments"), "the filter is in the URL");
 }
