@@ -23,4 +23,6 @@ pub mod trigrams;
 pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide};
 pub use plan::{AlertRef, EventDetail, Plan};
 pub use scoring::Rules;
-pub use state::{Arrival, Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident};
+pub use state::{
+    Arrival, FiringBySeverity, Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident,
+};

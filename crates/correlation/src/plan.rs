@@ -4,12 +4,12 @@
 //! rows refer to alerts by [`AlertRef`] and timeline events carry typed details that are turned
 //! into JSON once ids are known.
 
-use aurora_domain::{AlertStatus, IncidentChange, IncidentStatus};
+use aurora_domain::{AlertStatus, IncidentChange, IncidentStatus, Severity};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::Receipt;
+use crate::{FiringBySeverity, Receipt};
 
 /// An alert row: one already stored, or the n-th of [`Plan::new_alerts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +75,10 @@ pub struct IncidentRow {
     pub firing_alerts: i32,
     /// The services its alerts come from, in order of arrival.
     pub affected_services: Vec<String>,
+    /// The highest severity of its firing alerts (the last one, when none fires).
+    pub severity: Severity,
+    /// Its firing alerts by severity.
+    pub firing_by_severity: FiringBySeverity,
 }
 
 /// An incident to insert, opened by a new alert (its title, severity, service, environment
@@ -175,6 +179,16 @@ pub enum EventDetail {
         /// Its fingerprint.
         fingerprint: String,
     },
+    /// Its severity followed its firing alerts: a worse one joined or fired again, or the
+    /// worst resolved.
+    SeverityChanged {
+        /// The alert whose firing or resolve changed it.
+        alert: AlertRef,
+        /// The severity before.
+        from: Severity,
+        /// The severity now.
+        to: Severity,
+    },
     /// This incident is a recurrence of an earlier one.
     RecurrenceOf {
         /// The earlier incident.
@@ -199,6 +213,7 @@ impl EventDetail {
             EventDetail::Resolved { .. } => "resolved",
             EventDetail::Reopened { .. } => "reopened",
             EventDetail::AlertRefired { .. } => "alert_refired",
+            EventDetail::SeverityChanged { .. } => "severity_changed",
             EventDetail::RecurrenceOf { .. } => "recurrence_of",
             EventDetail::RecurredAs { .. } => "recurred_as",
         }
@@ -240,6 +255,9 @@ impl EventDetail {
                 json!({ "alert_id": alert_id(*alert), "auto_resolved_after_secs": after_secs })
             }
             EventDetail::Resolved { policy } => json!({ "policy": policy }),
+            EventDetail::SeverityChanged { alert, from, to } => {
+                json!({ "alert_id": alert_id(*alert), "from": from, "to": to })
+            }
             EventDetail::RecurrenceOf { incident_id } | EventDetail::RecurredAs { incident_id } => {
                 json!({ "incident_id": incident_id })
             }

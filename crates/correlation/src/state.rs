@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use aurora_domain::{AlertBatch, AlertStatus, AuroraStatus, IncidentStatus, SourceType};
+use aurora_domain::{AlertBatch, AlertStatus, AuroraStatus, IncidentStatus, Severity, SourceType};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -43,6 +43,8 @@ pub struct StoredAlert {
     pub fingerprint: String,
     /// Firing or resolved.
     pub status: AlertStatus,
+    /// How bad it is: what it counts for in its incident's severity while it fires.
+    pub severity: Severity,
     /// Its incident.
     pub incident_id: Option<Uuid>,
     /// When its resolve arrived.
@@ -51,6 +53,59 @@ pub struct StoredAlert {
     pub last_seen_at: DateTime<Utc>,
     /// The receipt of the last delivery applied to it.
     pub receipt: Receipt,
+}
+
+/// How many of an incident's alerts fire at each severity, in [`Severity::ALL`]'s order. The
+/// incident's severity is the highest among them, so it rises when a worse alert joins and
+/// falls back only once that alert resolves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FiringBySeverity(pub [i32; 6]);
+
+const _: () = assert!(Severity::ALL.len() == 6, "one count per severity");
+
+impl FiringBySeverity {
+    /// The counts as stored (`incidents.firing_by_severity`); missing entries count none.
+    pub fn from_stored(counts: &[i32]) -> Self {
+        let mut firing = Self::default();
+        for (slot, count) in firing.0.iter_mut().zip(counts) {
+            *slot = *count;
+        }
+        firing
+    }
+
+    fn slot(severity: Severity) -> usize {
+        Severity::ALL
+            .iter()
+            .position(|s| *s == severity)
+            .expect("every severity is in ALL")
+    }
+
+    /// An alert of `severity` fires.
+    pub fn add(&mut self, severity: Severity) {
+        self.0[Self::slot(severity)] += 1;
+    }
+
+    /// An alert of `severity` stopped firing.
+    pub fn remove(&mut self, severity: Severity) {
+        let count = &mut self.0[Self::slot(severity)];
+        *count = (*count - 1).max(0);
+    }
+
+    /// Adds another incident's counts (a merge).
+    pub fn absorb(&mut self, other: &Self) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+
+    /// The highest severity with an alert firing; `None` when none fires.
+    pub fn highest(&self) -> Option<Severity> {
+        Severity::ALL
+            .iter()
+            .zip(self.0)
+            .find(|(_, count)| *count > 0)
+            .map(|(severity, _)| *severity)
+    }
 }
 
 /// An incident the decision may change: one a stored alert belongs to, or an open candidate
@@ -74,6 +129,10 @@ pub struct StoredIncident {
     pub correlated_alert_count: i32,
     /// Its alerts still firing.
     pub firing_alerts: i32,
+    /// Its severity: the highest of its firing alerts' (or the last one, when none fires).
+    pub severity: Severity,
+    /// Its firing alerts by severity.
+    pub firing_by_severity: FiringBySeverity,
     /// When it opened.
     pub created_at: DateTime<Utc>,
     /// When it last changed.

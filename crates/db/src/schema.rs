@@ -49,6 +49,7 @@ diesel::table! {
         affected_services -> Array<Text>,
         resolved_at -> Nullable<Timestamp>,
         firing_alert_count -> Int4,
+        firing_by_severity -> Array<Int4>,
         slack_channel -> Nullable<Varchar>,
     }
 }

@@ -91,7 +91,9 @@ impl IncidentChange {
         match kind {
             "correlated" => Some(IncidentChange::Correlated),
             "resolved" => Some(IncidentChange::Resolved),
-            "reopened" | "status_changed" | "updated" => Some(IncidentChange::Updated),
+            "reopened" | "status_changed" | "updated" | "severity_changed" => {
+                Some(IncidentChange::Updated)
+            }
             "merged" | "merged_into" => Some(IncidentChange::Merged),
             "analysis_completed" => Some(IncidentChange::Analyzed),
             _ => None,

@@ -212,10 +212,36 @@ impl Stack {
         service: &str,
         severity: &str,
     ) {
+        self.alertmanager(token, "firing", fingerprint, title, service, severity)
+            .await;
+    }
+
+    /// Sends the resolve of an alert [`Stack::fire`] sent.
+    pub async fn resolve(
+        &self,
+        token: &str,
+        fingerprint: &str,
+        title: &str,
+        service: &str,
+        severity: &str,
+    ) {
+        self.alertmanager(token, "resolved", fingerprint, title, service, severity)
+            .await;
+    }
+
+    async fn alertmanager(
+        &self,
+        token: &str,
+        status: &str,
+        fingerprint: &str,
+        title: &str,
+        service: &str,
+        severity: &str,
+    ) {
         let body = serde_json::json!({
-            "version": "4", "status": "firing", "receiver": "aurora", "externalURL": "http://am",
+            "version": "4", "status": status, "receiver": "aurora", "externalURL": "http://am",
             "alerts": [{
-                "status": "firing", "fingerprint": fingerprint,
+                "status": status, "fingerprint": fingerprint,
                 "labels": {"alertname": title, "service": service, "env": "production", "severity": severity},
                 "annotations": {}, "startsAt": chrono::Utc::now().to_rfc3339(),
             }]

@@ -215,6 +215,98 @@ async fn the_list_filters_pages_and_refuses_bad_parameters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_takes_the_severity_of_its_worst_firing_alert() {
+    let stack = Stack::start().await;
+    let alice = stack.user("alice").await;
+    let token = stack
+        .integration(&alice, aurora_domain::SourceType::Alertmanager, &[])
+        .await;
+    let severity_of = |id: String| {
+        let url = format!("{}/api/incidents/{id}", stack.api_url);
+        let token = alice.api_token.clone();
+        async move {
+            let (_, incident) = get_json(&url, Some(&token)).await;
+            incident
+        }
+    };
+    stack
+        .fire(&token, "slow", "CheckoutSlow", "checkout", "warning")
+        .await;
+    let page_url = format!("{}/api/incidents", stack.api_url);
+    let id = eventually("the incident", DEADLINE, || async {
+        let (_, page) = get_json(&page_url, Some(&alice.api_token)).await;
+        page["incidents"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(severity_of(id.clone()).await["severity"], "medium");
+
+    // A critical alert joins: the incident is critical, and says so.
+    stack
+        .fire(&token, "down", "CheckoutDown", "checkout", "critical")
+        .await;
+    let incident = eventually("critical", DEADLINE, || async {
+        let incident = severity_of(id.clone()).await;
+        (incident["severity"] == "critical").then_some(incident)
+    })
+    .await;
+    assert_eq!(incident["correlated_alert_count"], 1);
+    let change = incident["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "severity_changed")
+        .expect("the change is on the timeline")
+        .clone();
+    assert_eq!(
+        (&change["detail"]["from"], &change["detail"]["to"]),
+        (&json!("medium"), &json!("critical"))
+    );
+    let updated = eventually("incidents.updated", DEADLINE, || async {
+        let messages = stack
+            .bus()
+            .incident_messages(IncidentSubject::Updated)
+            .await;
+        (!messages.is_empty()).then_some(messages)
+    })
+    .await;
+    assert_eq!(updated[0]["incident_id"], id.as_str());
+
+    // It stays critical while that alert fires, and falls back once it resolves.
+    stack
+        .fire(&token, "slow", "CheckoutSlow", "checkout", "warning")
+        .await;
+    stack
+        .resolve(&token, "down", "CheckoutDown", "checkout", "critical")
+        .await;
+    let incident = eventually("medium again", DEADLINE, || async {
+        let incident = severity_of(id.clone()).await;
+        (incident["severity"] == "medium").then_some(incident)
+    })
+    .await;
+    assert_ne!(
+        incident["status"], "resolved",
+        "the medium alert still fires"
+    );
+
+    // A critical incident merged into it makes it critical again.
+    stack
+        .fire(&token, "ledger", "LedgerDown", "ledger", "critical")
+        .await;
+    let other = eventually("the ledger incident", DEADLINE, || async {
+        let (_, page) = get_json(&page_url, Some(&alice.api_token)).await;
+        page["incidents"]
+            .as_array()?
+            .iter()
+            .find(|i| i["alert_title"] == "LedgerDown")
+            .and_then(|i| i["id"].as_str().map(str::to_owned))
+    })
+    .await;
+    let (status, merged) = merge(&stack, &alice, &id, &other).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert_eq!(merged["target"]["severity"], "critical");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_changes_status_tab_and_summary_and_refuses_what_it_must() {
     let stack = Stack::start().await;
     let alice = stack.user("alice").await;

@@ -82,6 +82,7 @@ impl CorrelationMetrics {
                 EventDetail::Resolved { .. } => self.resolved.inc(),
                 EventDetail::Reopened { .. } => self.decide("reopened", "none", 1),
                 EventDetail::AlertRefired { .. }
+                | EventDetail::SeverityChanged { .. }
                 | EventDetail::RecurrenceOf { .. }
                 | EventDetail::RecurredAs { .. } => {}
             }

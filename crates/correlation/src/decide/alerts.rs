@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::Decision;
 use super::incidents::IncidentSlot;
+use crate::FiringBySeverity;
 use crate::plan::{self, AlertRef, EventDetail, IncidentRow, Link};
 use crate::trigrams::Trigrams;
 
@@ -54,7 +55,8 @@ impl<'a> Decision<'a> {
         alert.row.status = AlertStatus::Resolved;
         alert.row.resolved_at = Some(at);
         alert.row.last_seen_at = at;
-        let incident_id = alert.row.incident_id;
+        let (incident_id, reference, severity) =
+            (alert.row.incident_id, alert.reference, alert.severity);
         self.alert_event(slot, detail);
         let Some(incident_id) = incident_id else {
             return Vec::new();
@@ -65,16 +67,25 @@ impl<'a> Decision<'a> {
             return Vec::new();
         };
         incident.row.firing_alerts -= 1;
+        incident.row.firing_by_severity.remove(severity);
         incident.changed = true;
+        let mut published: Vec<usize> = self
+            .follow_severity(incident_id, reference)
+            .into_iter()
+            .collect();
+        let incident = self
+            .incidents
+            .get_mut(incident_id)
+            .expect("found just above");
         let policy = match policy {
             ResolvePolicy::First => "first",
             ResolvePolicy::All if incident.row.firing_alerts <= 0 => "all",
-            ResolvePolicy::All | ResolvePolicy::Never => return Vec::new(),
+            ResolvePolicy::All | ResolvePolicy::Never => return published,
         };
-        if !incident.transition(IncidentStatus::Resolved, now) {
-            return Vec::new();
+        if incident.transition(IncidentStatus::Resolved, now) {
+            published.push(self.event(incident_id, EventDetail::Resolved { policy }));
         }
-        vec![self.event(incident_id, EventDetail::Resolved { policy })]
+        published
     }
 
     /// A firing alert with no open row: a flap of its resolved row, or a new row that joins
@@ -93,6 +104,9 @@ impl<'a> Decision<'a> {
                 processed
                     .events
                     .extend(self.refire(slot, arrival, incident_id));
+                processed
+                    .events
+                    .extend(self.follow_severity(incident_id, processed.alert));
                 return;
             }
             History::Recurrence { earlier } => Some(earlier),
@@ -113,6 +127,7 @@ impl<'a> Decision<'a> {
                 .expect("candidates are known incidents");
             incident.row.correlated_alert_count += 1;
             incident.row.firing_alerts += 1;
+            incident.row.firing_by_severity.add(alert.severity);
             if let Some(service) = &alert.service
                 && !incident.row.affected_services.contains(service)
             {
@@ -137,6 +152,9 @@ impl<'a> Decision<'a> {
                     reason: strongest.reason,
                 },
             ));
+            processed
+                .events
+                .extend(self.follow_severity(found.incident_id, alert_ref));
             self.plan.thoughts.extend(follow_up);
             return;
         }
@@ -188,11 +206,13 @@ impl<'a> Decision<'a> {
         alert.row.status = AlertStatus::Firing;
         alert.row.resolved_at = None;
         alert.row.last_seen_at = now;
+        let severity = alert.severity;
         let incident = self
             .incidents
             .get_mut(incident_id)
             .expect("history found the incident");
         incident.row.firing_alerts += 1;
+        incident.row.firing_by_severity.add(severity);
         incident.changed = true;
         let reopened = incident.transition(IncidentStatus::Investigating, now);
         let reference = self.alerts[slot].reference;
@@ -237,6 +257,12 @@ impl<'a> Decision<'a> {
             correlated_alert_count: 0,
             firing_alerts: 1,
             affected_services: alert.service.iter().cloned().collect(),
+            severity: alert.severity,
+            firing_by_severity: {
+                let mut firing = FiringBySeverity::default();
+                firing.add(alert.severity);
+                firing
+            },
         };
         self.plan.new_incidents.push(plan::NewIncident {
             id,

@@ -97,6 +97,8 @@ impl Incidents {
                     correlated_alert_count: incident.correlated_alert_count,
                     firing_alerts: incident.firing_alerts,
                     affected_services: incident.affected_services.clone(),
+                    severity: incident.severity,
+                    firing_by_severity: incident.firing_by_severity,
                 },
             });
         }

@@ -17,7 +17,7 @@ mod incidents;
 
 use std::collections::{HashMap, HashSet};
 
-use aurora_domain::{AlertStatus, NormalizedAlert, SourceType};
+use aurora_domain::{AlertStatus, NormalizedAlert, Severity, SourceType};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -95,6 +95,8 @@ pub fn auto_resolve(
 struct AlertSlot<'a> {
     reference: AlertRef,
     fingerprint: &'a str,
+    /// What it counts for in its incident's severity while it fires.
+    severity: Severity,
     row: AlertRow,
     /// Firing notifications counted here (added to a stored row's count; a new row's count).
     occurrences: i32,
@@ -131,6 +133,7 @@ impl<'a> Decision<'a> {
             alerts.push(AlertSlot {
                 reference: AlertRef::Stored(stored.id),
                 fingerprint: &stored.fingerprint,
+                severity: stored.severity,
                 row: AlertRow {
                     status: stored.status,
                     incident_id: stored.incident_id,
@@ -232,6 +235,7 @@ impl<'a> Decision<'a> {
         self.alerts.push(AlertSlot {
             reference,
             fingerprint: alert.fingerprint.as_str(),
+            severity: alert.severity,
             row,
             occurrences: 1,
             changed: true,
@@ -246,6 +250,24 @@ impl<'a> Decision<'a> {
         slot.row.receipt = receipt;
         slot.row.last_seen_at = slot.row.last_seen_at.max(batch.received_at);
         slot.changed = true;
+    }
+
+    /// Sets the incident's severity to the highest of its firing alerts (kept when none
+    /// fires) after `alert` fired or resolved, recording a change on its timeline; answers
+    /// that event (published as `updated`), if there was one.
+    fn follow_severity(&mut self, incident_id: Uuid, alert: AlertRef) -> Option<usize> {
+        let incident = self.incidents.get_mut(incident_id)?;
+        let to = incident.row.firing_by_severity.highest()?;
+        let from = incident.row.severity;
+        if to == from {
+            return None;
+        }
+        incident.row.severity = to;
+        incident.changed = true;
+        Some(self.event(
+            incident_id,
+            EventDetail::SeverityChanged { alert, from, to },
+        ))
     }
 
     /// Appends an event to an incident's timeline; answers its index.

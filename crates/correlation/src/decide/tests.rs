@@ -7,7 +7,7 @@ use aurora_domain::{
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
-use crate::state::{Receipt, StoredAlert, StoredIncident};
+use crate::state::{FiringBySeverity, Receipt, StoredAlert, StoredIncident};
 
 fn rules() -> Rules {
     let settings = aurora_settings::Settings::load_from(None, Some(HashMap::new()))
@@ -59,6 +59,8 @@ fn open_incident(service: &str, minutes_ago: i64) -> StoredIncident {
         affected_services: vec![service.to_owned()],
         correlated_alert_count: 0,
         firing_alerts: 1,
+        severity: Severity::High,
+        firing_by_severity: FiringBySeverity([0, 1, 0, 0, 0, 0]),
         created_at: now() - TimeDelta::minutes(minutes_ago),
         updated_at: now() - TimeDelta::minutes(minutes_ago),
         resolved_at: None,
@@ -123,6 +125,7 @@ fn a_resolve_processed_before_its_firing_leaves_the_alert_resolved() {
         source_type: SourceType::Alertmanager,
         fingerprint: "a".into(),
         status: AlertStatus::Resolved,
+        severity: Severity::High,
         incident_id: None,
         resolved_at: Some(now()),
         last_seen_at: now(),
@@ -179,6 +182,7 @@ fn a_repeat_is_counted_and_a_processed_delivery_changes_nothing() {
         source_type: SourceType::Alertmanager,
         fingerprint: "a".into(),
         status: AlertStatus::Firing,
+        severity: Severity::High,
         incident_id: None,
         resolved_at: None,
         last_seen_at: now() - TimeDelta::minutes(1),
@@ -210,6 +214,7 @@ fn a_flap_reopens_the_resolved_incident() {
             source_type: SourceType::Alertmanager,
             fingerprint: "a".into(),
             status: AlertStatus::Resolved,
+            severity: Severity::High,
             incident_id: Some(incident_id),
             resolved_at: Some(now() - TimeDelta::minutes(2)),
             last_seen_at: now() - TimeDelta::minutes(2),
@@ -224,6 +229,8 @@ fn a_flap_reopens_the_resolved_incident() {
             affected_services: vec!["checkout".into()],
             correlated_alert_count: 0,
             firing_alerts: 0,
+            severity: Severity::High,
+            firing_by_severity: FiringBySeverity([0, 0, 0, 0, 0, 0]),
             created_at: now() - TimeDelta::minutes(5),
             updated_at: now() - TimeDelta::minutes(2),
             resolved_at: Some(now() - TimeDelta::minutes(2)),
@@ -315,4 +322,121 @@ fn an_incident_of_the_same_service_is_found_however_many_others_are_newer() {
         (joined.incident_id, joined.strategy),
         (plan.new_incidents[0].id, "service")
     );
+}
+
+#[test]
+fn a_worse_alert_raises_the_incident_and_it_falls_back_once_that_alert_resolves() {
+    let mut critical = alert("b", "checkout", AlertStatus::Firing);
+    critical.severity = Severity::Critical;
+    let mut medium = alert("a", "checkout", AlertStatus::Firing);
+    medium.severity = Severity::Medium;
+    let batches = [
+        batch("d1", vec![medium.clone()]),
+        batch("d2", vec![critical.clone()]),
+    ];
+    let plan = decide(&rules(), &State::default(), &arrivals(&batches), now());
+    let incident = &plan.new_incidents[0];
+    assert_eq!(incident.row.severity, Severity::Critical);
+    assert_eq!(incident.row.firing_by_severity.0, [1, 0, 1, 0, 0, 0]);
+    let raised = plan
+        .events
+        .iter()
+        .position(|e| e.detail.kind() == "severity_changed")
+        .expect("the change is on the timeline");
+    assert_eq!(
+        plan.events[raised].detail,
+        EventDetail::SeverityChanged {
+            alert: AlertRef::New(1),
+            from: Severity::Medium,
+            to: Severity::Critical,
+        }
+    );
+    assert_eq!(
+        plan.events[raised].detail.published_change(),
+        Some(aurora_domain::IncidentChange::Updated)
+    );
+    assert!(
+        plan.processed[1].events.contains(&raised),
+        "republished on redelivery"
+    );
+
+    // Stored as the plan left it: the critical alert resolving lowers it back to medium;
+    // the medium one resolving leaves it medium (nothing fires; it keeps the last).
+    let id = incident.id;
+    let stored_alert = |id_: i32, fingerprint: &str, severity| StoredAlert {
+        id: id_,
+        source_type: SourceType::Alertmanager,
+        fingerprint: fingerprint.into(),
+        status: AlertStatus::Firing,
+        severity,
+        incident_id: Some(id),
+        resolved_at: None,
+        last_seen_at: now(),
+        receipt: receipt(2),
+    };
+    let mut stored = open_incident("checkout", 1);
+    stored.id = id;
+    stored.firing_alerts = 2;
+    stored.severity = Severity::Critical;
+    stored.firing_by_severity = incident.row.firing_by_severity;
+    let state = State {
+        alerts: vec![
+            stored_alert(1, "a", Severity::Medium),
+            stored_alert(2, "b", Severity::Critical),
+        ],
+        incidents: vec![stored],
+        ..State::default()
+    };
+    let mut resolved = critical.clone();
+    resolved.status = AlertStatus::Resolved;
+    let later = [batch("d3", vec![resolved])];
+    let plan = decide(
+        &rules(),
+        &state,
+        &[Arrival {
+            receipt: receipt(3),
+            batch: &later[0],
+        }],
+        now(),
+    );
+    let update = &plan.incident_updates[0].row;
+    assert_eq!(update.severity, Severity::Medium);
+    assert_eq!(update.firing_by_severity.0, [0, 0, 1, 0, 0, 0]);
+    assert!(plan.events.iter().any(|e| e.detail
+        == EventDetail::SeverityChanged {
+            alert: AlertRef::Stored(2),
+            from: Severity::Critical,
+            to: Severity::Medium,
+        }));
+}
+
+#[test]
+fn an_alert_no_worse_than_the_incident_changes_nothing_of_its_severity() {
+    let mut low = alert("b", "checkout", AlertStatus::Firing);
+    low.severity = Severity::Low;
+    let batches = [
+        batch("d1", vec![alert("a", "checkout", AlertStatus::Firing)]),
+        batch("d2", vec![low]),
+    ];
+    let plan = decide(&rules(), &State::default(), &arrivals(&batches), now());
+    assert_eq!(plan.new_incidents[0].row.severity, Severity::High);
+    assert!(
+        plan.events
+            .iter()
+            .all(|e| e.detail.kind() != "severity_changed")
+    );
+}
+
+#[test]
+fn counts_by_severity_name_the_highest_firing() {
+    let mut firing = FiringBySeverity::from_stored(&[0, 0, 2]);
+    assert_eq!(firing.highest(), Some(Severity::Medium));
+    firing.add(Severity::High);
+    assert_eq!(firing.highest(), Some(Severity::High));
+    firing.remove(Severity::High);
+    firing.remove(Severity::Medium);
+    firing.remove(Severity::Medium);
+    firing.remove(Severity::Medium);
+    assert_eq!(firing.0, [0; 6], "never below zero");
+    assert_eq!(firing.highest(), None);
 }

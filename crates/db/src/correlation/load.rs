@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use aurora_correlation::{Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident};
-use aurora_domain::{DeploymentResult, UserId};
+use aurora_correlation::{
+    FiringBySeverity, Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident,
+};
+use aurora_domain::{DeploymentResult, Severity, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Text, Timestamp, Uuid as SqlUuid};
@@ -109,6 +111,7 @@ struct KeyRow {
     source_type: String,
     fingerprint: String,
     status: String,
+    severity: String,
     incident_id: Option<Uuid>,
     resolved_at: Option<NaiveDateTime>,
     last_seen_at: NaiveDateTime,
@@ -132,7 +135,7 @@ async fn alerts_by_key(
     let rows: Vec<KeyRow> = diesel::sql_query(
         "SELECT a.* FROM unnest($2::text[], $3::text[]) AS k(source_type, fingerprint) \
          CROSS JOIN LATERAL ( \
-             SELECT id, source_type, fingerprint, status, incident_id, resolved_at, \
+             SELECT id, source_type, fingerprint, status, severity, incident_id, resolved_at, \
                     last_seen_at, receipt_epoch, receipt_sequence \
              FROM alerts \
              WHERE user_id = $1 AND source_type = k.source_type \
@@ -152,6 +155,7 @@ async fn alerts_by_key(
                 source_type: parse(&row.source_type)?,
                 fingerprint: row.fingerprint,
                 status: parse(&row.status)?,
+                severity: parse(&row.severity)?,
                 incident_id: row.incident_id,
                 resolved_at: row.resolved_at.map(time::to_utc),
                 last_seen_at: time::to_utc(row.last_seen_at),
@@ -179,6 +183,8 @@ struct IncidentRow {
     updated_at: Option<NaiveDateTime>,
     resolved_at: Option<NaiveDateTime>,
     firing_alert_count: i32,
+    severity: Option<String>,
+    firing_by_severity: Vec<i32>,
 }
 
 /// The incidents of `referenced` alerts and the open candidates (the most recently updated of
@@ -220,7 +226,8 @@ async fn incidents(
          CROSS JOIN LATERAL ( \
              SELECT i.id, i.status, i.aurora_status, i.alert_environment, i.alert_title, \
                     i.affected_services, i.correlated_alert_count, i.started_at, \
-                    i.created_at, i.updated_at, i.resolved_at, i.firing_alert_count \
+                    i.created_at, i.updated_at, i.resolved_at, i.firing_alert_count, \
+                    i.severity, i.firing_by_severity \
              FROM incidents i WHERE i.id = wanted.id \
              FOR UPDATE) i",
     )
@@ -245,6 +252,13 @@ async fn incidents(
                 affected_services: row.affected_services,
                 correlated_alert_count: row.correlated_alert_count,
                 firing_alerts: row.firing_alert_count,
+                severity: row
+                    .severity
+                    .as_deref()
+                    .map(parse)
+                    .transpose()?
+                    .unwrap_or(Severity::Unknown),
+                firing_by_severity: FiringBySeverity::from_stored(&row.firing_by_severity),
                 created_at: row.created_at.map_or(started_at, time::to_utc),
                 updated_at: row.updated_at.map_or(started_at, time::to_utc),
                 resolved_at: row.resolved_at.map(time::to_utc),

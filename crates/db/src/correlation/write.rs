@@ -131,7 +131,7 @@ async fn insert_incidents(
     }
     let mut ids = Vec::new();
     let mut opened_by = Vec::new();
-    let (mut sources, mut severities, mut titles) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sources, mut titles) = (Vec::new(), Vec::new());
     let (mut services, mut environments, mut started) = (Vec::new(), Vec::new(), Vec::new());
     let mut created = Vec::new();
     let rows = IncidentColumns::of(plan.new_incidents.iter().map(|i| &i.row));
@@ -140,7 +140,6 @@ async fn insert_incidents(
         ids.push(incident.id);
         opened_by.push(written.alert_id(incident.opened_by));
         sources.push(alert.source_type.as_str());
-        severities.push(alert.severity.as_str());
         titles.push(alert.title.as_str());
         services.push(alert.service.as_deref());
         environments.push(alert.environment.as_deref());
@@ -148,29 +147,29 @@ async fn insert_incidents(
         created.push(naive(incident.created_at));
     }
     let query = diesel::sql_query(
-        "INSERT INTO incidents (id, user_id, source_type, source_alert_id, severity, \
+        "INSERT INTO incidents (id, user_id, source_type, source_alert_id, \
              alert_title, alert_service, alert_environment, started_at, created_at, status, \
              resolved_at, updated_at, correlated_alert_count, affected_services, \
-             firing_alert_count, aurora_status, active_tab) \
-         SELECT n.id, $1, n.source_type, n.source_alert_id, n.severity, n.title, n.service, \
+             firing_alert_count, severity, firing_by_severity, aurora_status, active_tab) \
+         SELECT n.id, $1, n.source_type, n.source_alert_id, n.title, n.service, \
                 n.environment, n.started_at, n.created_at, n.status, n.resolved_at, \
                 n.updated_at, n.alert_count, \
-                ARRAY(SELECT jsonb_array_elements_text(n.services)), n.firing, 'idle', \
+                ARRAY(SELECT jsonb_array_elements_text(n.services)), n.firing, n.severity, \
+                ARRAY(SELECT jsonb_array_elements_text(n.by_severity)::int4), 'idle', \
                 'thoughts' \
-         FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[], \
-                     $8::text[], $9::timestamp[], $10::timestamp[], $11::text[], \
-                     $12::timestamp[], $13::timestamp[], $14::int4[], $15::jsonb[], \
-                     $16::int4[]) \
-              AS n(id, source_type, source_alert_id, severity, title, service, environment, \
+         FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::text[], \
+                     $6::text[], $7::text[], $8::timestamp[], $9::timestamp[], $10::text[], \
+                     $11::timestamp[], $12::timestamp[], $13::int4[], $14::jsonb[], \
+                     $15::int4[], $16::text[], $17::jsonb[]) \
+              AS n(id, source_type, source_alert_id, title, service, environment, \
                    started_at, created_at, status, resolved_at, updated_at, alert_count, \
-                   services, firing)",
+                   services, firing, severity, by_severity)",
     )
     .into_boxed()
     .bind::<Text, _>(user.as_str())
     .bind::<Array<SqlUuid>, _>(&ids)
     .bind::<Array<Text>, _>(&sources)
     .bind::<Array<Integer>, _>(&opened_by)
-    .bind::<Array<Text>, _>(&severities)
     .bind::<Array<Text>, _>(&titles)
     .bind::<Array<Nullable<Text>>, _>(&services)
     .bind::<Array<Nullable<Text>>, _>(&environments)
@@ -187,11 +186,15 @@ struct IncidentColumns {
     alert_counts: Vec<i32>,
     firing: Vec<i32>,
     services: Vec<serde_json::Value>,
+    severities: Vec<&'static str>,
+    /// Each incident's counts as a JSON array: unnest would flatten an int4[][] into one
+    /// column of numbers.
+    firing_by_severity: Vec<serde_json::Value>,
 }
 
 impl IncidentColumns {
     /// Binds the columns as the next parameters, in this order: status, resolved at, updated
-    /// at, alert count, services, firing alerts.
+    /// at, alert count, services, firing alerts, severity, firing alerts by severity.
     fn bind<'a>(&'a self, query: Query<'a>) -> Query<'a> {
         query
             .bind::<Array<Text>, _>(&self.statuses)
@@ -200,6 +203,8 @@ impl IncidentColumns {
             .bind::<Array<Integer>, _>(&self.alert_counts)
             .bind::<Array<Jsonb>, _>(&self.services)
             .bind::<Array<Integer>, _>(&self.firing)
+            .bind::<Array<Text>, _>(&self.severities)
+            .bind::<Array<Jsonb>, _>(&self.firing_by_severity)
     }
 
     fn of<'a>(rows: impl Iterator<Item = &'a IncidentRow>) -> Self {
@@ -210,6 +215,8 @@ impl IncidentColumns {
             alert_counts: Vec::new(),
             firing: Vec::new(),
             services: Vec::new(),
+            severities: Vec::new(),
+            firing_by_severity: Vec::new(),
         };
         for row in rows {
             columns.statuses.push(row.status.as_str());
@@ -218,6 +225,10 @@ impl IncidentColumns {
             columns.alert_counts.push(row.correlated_alert_count);
             columns.firing.push(row.firing_alerts);
             columns.services.push(services_json(&row.affected_services));
+            columns.severities.push(row.severity.as_str());
+            columns
+                .firing_by_severity
+                .push(serde_json::Value::from(row.firing_by_severity.0.to_vec()));
         }
         columns
     }
@@ -233,10 +244,12 @@ async fn update_incidents(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryRes
         "UPDATE incidents i SET status = u.status, resolved_at = u.resolved_at, \
              updated_at = u.updated_at, correlated_alert_count = u.alert_count, \
              affected_services = ARRAY(SELECT jsonb_array_elements_text(u.services)), \
-             firing_alert_count = u.firing \
+             firing_alert_count = u.firing, severity = u.severity, \
+             firing_by_severity = ARRAY(SELECT jsonb_array_elements_text(u.by_severity)::int4) \
          FROM unnest($1::uuid[], $2::text[], $3::timestamp[], $4::timestamp[], $5::int4[], \
-                     $6::jsonb[], $7::int4[]) \
-              AS u(id, status, resolved_at, updated_at, alert_count, services, firing) \
+                     $6::jsonb[], $7::int4[], $8::text[], $9::jsonb[]) \
+              AS u(id, status, resolved_at, updated_at, alert_count, services, firing, \
+                   severity, by_severity) \
          WHERE i.id = u.id",
     )
     .into_boxed()

@@ -1,0 +1,1 @@
+ALTER TABLE incidents DROP COLUMN firing_by_severity;
