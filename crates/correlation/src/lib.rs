@@ -10,6 +10,7 @@
 //!   follow-up thoughts, and what each delivery did.
 //! - [`decide`]: dedup, order, lifecycle (resolve, flap, recurrence), correlation and opening,
 //!   alert by alert in arrival order.
+//! - [`silence`]: maintenance windows: alerts they match open nothing until they end.
 //! - [`scoring`]: the correlation strategies; [`dependency_graph`]: the service topology;
 //!   [`trigrams`]: title similarity.
 
@@ -17,12 +18,14 @@ pub mod decide;
 pub mod dependency_graph;
 pub mod plan;
 pub mod scoring;
+pub mod silence;
 pub mod state;
 pub mod trigrams;
 
-pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide};
+pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide, release};
 pub use plan::{AlertRef, EventDetail, Plan};
 pub use scoring::Rules;
+pub use silence::{Matcher, OnExpiry, Silence};
 pub use state::{
     Arrival, FiringBySeverity, Needs, Receipt, State, StoredAlert, StoredDeployment, StoredIncident,
 };

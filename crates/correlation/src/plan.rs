@@ -33,6 +33,8 @@ pub struct AlertRow {
     pub last_seen_at: DateTime<Utc>,
     /// The receipt of the last delivery applied to it.
     pub receipt: Receipt,
+    /// The silence that kept it quiet, if one did.
+    pub suppressed_by: Option<Uuid>,
 }
 
 /// An alert to insert. Its vendor fields are those of alert `alert_index` of arrival
@@ -323,4 +325,6 @@ pub struct Plan {
     pub deployments: Vec<usize>,
     /// Arrivals (by index) that had been processed before: nothing of them is written again.
     pub already_processed: Vec<usize>,
+    /// Firing notifications each silence kept quiet: (silence, count), each silence once.
+    pub suppressed: Vec<(Uuid, i64)>,
 }

@@ -53,6 +53,8 @@ pub struct StoredAlert {
     pub last_seen_at: DateTime<Utc>,
     /// The receipt of the last delivery applied to it.
     pub receipt: Receipt,
+    /// The silence that kept it quiet, if one did.
+    pub suppressed_by: Option<Uuid>,
 }
 
 /// How many of an incident's alerts fire at each severity, in [`Severity::ALL`]'s order. The
@@ -169,6 +171,9 @@ pub struct State {
     /// Deployments of the deliveries' services and their dependencies within the deployment
     /// window, newest first, up to [`crate::decide::DEPLOYMENT_LIMIT`] per service.
     pub deployments: Vec<StoredDeployment>,
+    /// The user's silences that have not ended, and those (ended too) that kept any of the
+    /// loaded alerts quiet.
+    pub silences: Vec<crate::Silence>,
 }
 
 /// What to load for a decision on some arrivals: the keys, environments and services they

@@ -56,6 +56,27 @@ pub struct Alert {
     /// The stored body of the first notification ([`raw_payloads`]), shared by every alert of
     /// its delivery; `None` for an alert whose body is not kept.
     pub raw_payload_id: Option<i64>,
+    /// The silence that kept it quiet (it opened no incident while the silence held).
+    pub suppressed_by: Option<Uuid>,
+}
+
+impl Alert {
+    /// The row as the correlator's decision reads an alert; `None` for a row holding a value
+    /// the code no longer knows.
+    pub fn to_normalized(&self) -> Option<aurora_domain::NormalizedAlert> {
+        Some(aurora_domain::NormalizedAlert {
+            source_type: self.source_type.parse().ok()?,
+            fingerprint: aurora_domain::Fingerprint::parse(&self.fingerprint).ok()?,
+            status: self.status.parse().ok()?,
+            severity: self.severity.parse().ok()?,
+            title: self.title.clone(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            started_at: time::to_utc(self.started_at),
+            labels: serde_json::from_value(self.labels.clone()).ok()?,
+            url: self.url.clone(),
+        })
+    }
 }
 
 /// One alert by id.

@@ -24,6 +24,7 @@ pub mod pool;
 )]
 pub mod schema;
 pub mod secret_box;
+pub mod silences;
 pub mod stats;
 pub mod time;
 pub mod tokens;

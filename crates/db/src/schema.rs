@@ -76,6 +76,23 @@ diesel::table! {
         receipt_epoch -> Int8,
         receipt_sequence -> Int8,
         raw_payload_id -> Nullable<Int8>,
+        suppressed_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    silences (id) {
+        id -> Uuid,
+        user_id -> Varchar,
+        matchers -> Jsonb,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        comment -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        on_expiry -> Varchar,
+        suppressed_count -> Int8,
+        released_at -> Nullable<Timestamp>,
     }
 }
 
@@ -301,6 +318,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     command_runs,
     deployments,
     incident_events,
+    silences,
     notification_targets,
     notification_deliveries,
 );

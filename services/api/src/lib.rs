@@ -10,6 +10,7 @@
 //!   bounded per connection and per user, replay after `Last-Event-ID`.
 //! - [`openapi`]: the OpenAPI document, checked against the routes in a test.
 //! - `stats`: alerts received against incidents opened, the console's headline figure.
+//! - `silences`: maintenance windows: create, list, expire.
 //! - [`console`]: the web console for people, served at `/` from files embedded in the binary.
 
 pub mod auth;
@@ -21,6 +22,7 @@ mod markdown;
 pub mod merge;
 pub mod openapi;
 mod publish;
+mod silences;
 mod stats;
 pub mod stream;
 pub mod update;
@@ -65,6 +67,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .route("/api/openapi.json", web::get().to(openapi::document))
         .route("/api/stats", web::get().to(stats::stats))
+        .route("/api/silences", web::get().to(silences::list))
+        .route("/api/silences", web::post().to(silences::create))
+        .route("/api/silences/{id}", web::get().to(silences::get))
+        .route(
+            "/api/silences/{id}/expire",
+            web::post().to(silences::expire),
+        )
         // Before `/{id}`, which would take "stream" for an id.
         .route("/api/incidents/stream", web::get().to(stream::stream))
         .route("/api/incidents", web::get().to(incidents::list))

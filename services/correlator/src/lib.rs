@@ -8,6 +8,7 @@
 //! - [`process`]: one user's deliveries, decided and stored in one transaction.
 //! - [`publish`]: the incident events of a committed transaction, out on the bus.
 //! - [`auto_resolve`]: alerts of sources that never send resolves time out.
+//! - [`silences`]: the alerts an ended silence kept quiet are released.
 //! - [`outbox`]: incident events their writers recorded but did not publish, published.
 
 pub mod auto_resolve;
@@ -16,6 +17,7 @@ mod metrics;
 pub mod outbox;
 pub mod process;
 mod publish;
+pub mod silences;
 
 pub use aurora_correlation::Rules;
 pub use consumer::{batching, run, serve};

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use aurora_bus::{Bus, HandlerError};
-use aurora_correlation::{Arrival, Needs, Plan, Rules};
+use aurora_correlation::{Arrival, Needs, Plan, Receipt, Rules};
 use aurora_db::correlation::{self, Written};
 use aurora_db::{AsyncConnection, DbPool, QueryError, events, time};
-use aurora_domain::{SourceType, UserId};
+use aurora_domain::{AlertBatch, NormalizedAlert, SourceType, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -162,6 +162,78 @@ impl Correlator {
 }
 
 impl Correlator {
+    /// Releases `user`'s `alerts` (as stored) that `silence` kept quiet, now that it ended:
+    /// decided under the user's lock like a delivery, but counted as nothing received. Answers
+    /// the incidents opened.
+    pub async fn release(
+        &self,
+        user: &UserId,
+        silence: Uuid,
+        alerts: Vec<NormalizedAlert>,
+    ) -> Result<usize, HandlerError> {
+        let now = now();
+        let batch = AlertBatch {
+            delivery_id: format!("silence-release:{silence}"),
+            user_id: user.clone(),
+            integration_id: Uuid::nil(),
+            source_type: alerts[0].source_type,
+            received_at: now,
+            alerts,
+            deployment: None,
+            raw_payload: serde_json::value::to_raw_value(&serde_json::json!({}))
+                .expect("an empty object"),
+        };
+        let arrivals = [Arrival {
+            receipt: Receipt::default(),
+            batch: &batch,
+        }];
+        let needs = Needs::of(&self.rules, &arrivals);
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        let (plan, written, now) = conn
+            .transaction(async |conn| {
+                aurora_db::lock_user(conn, user).await?;
+                let now = self::now();
+                let loaded = correlation::load(conn, user, &needs).await?;
+                let plan = aurora_correlation::release(&self.rules, &loaded.state, &arrivals, now);
+                let written =
+                    correlation::write(conn, user, &arrivals, &plan, now.naive_utc()).await?;
+                Ok::<_, QueryError>((plan, written, now))
+            })
+            .await
+            .map_err(classify)?;
+        drop(conn);
+        self.metrics.record(&arrivals, &plan);
+        self.publish_unattached(user, &arrivals, &plan, &written, now)
+            .await?;
+        Ok(plan.new_incidents.len())
+    }
+
+    /// Publishes what a plan decided outside any delivery (a sweep's) and marks its events
+    /// published: no redelivery would.
+    async fn publish_unattached(
+        &self,
+        user: &UserId,
+        arrivals: &[Arrival<'_>],
+        plan: &Plan,
+        written: &Written,
+        now: DateTime<Utc>,
+    ) -> Result<(), HandlerError> {
+        let publication = publish::of_plan(user, arrivals, plan, written, now);
+        publish::publish(&self.bus, &self.pool, user, &publication, &[]).await?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        events::mark_published(&mut conn, &written.event_ids)
+            .await
+            .map_err(classify)
+    }
+
     /// Resolves `user`'s alerts of `keys` that still fire and were silent since
     /// `silent_since`, in one transaction under the user's lock, and publishes what their
     /// incidents did. Answers how many resolved.
@@ -198,17 +270,9 @@ impl Correlator {
             .map_err(classify)?;
         drop(conn);
         self.metrics.record(&[], &plan);
-        let publication = publish::of_plan(user, &[], &plan, &written, now);
-        publish::publish(&self.bus, &self.pool, user, &publication, &[]).await?;
         // No delivery will republish these: they stay in the outbox until marked.
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        events::mark_published(&mut conn, &written.event_ids)
-            .await
-            .map_err(classify)?;
+        self.publish_unattached(user, &[], &plan, &written, now)
+            .await?;
         Ok(plan.alert_updates.len())
     }
 }

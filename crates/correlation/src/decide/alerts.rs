@@ -10,6 +10,7 @@ use super::Decision;
 use super::incidents::IncidentSlot;
 use crate::FiringBySeverity;
 use crate::plan::{self, AlertRef, EventDetail, IncidentRow, Link};
+use crate::silence::OnExpiry;
 use crate::trigrams::Trigrams;
 
 /// What a firing alert that matches nothing open was before.
@@ -88,8 +89,44 @@ impl<'a> Decision<'a> {
         published
     }
 
+    /// A firing of an alert a silence kept quiet: still quiet while a silence matches it
+    /// (counted for that silence); once none does, it joins an incident or opens one, unless
+    /// the silence that kept it said `drop`.
+    pub(super) fn quiet_firing(
+        &mut self,
+        slot: usize,
+        arrival: usize,
+        alert_index: usize,
+        alert: &NormalizedAlert,
+        processed: &mut plan::Processed,
+    ) {
+        if let Some(silence) = self.silence_for(alert) {
+            self.alerts[slot].row.suppressed_by = Some(silence.id);
+            *self.suppressed.entry(silence.id).or_default() += 1;
+            self.repeat(slot, arrival);
+            return;
+        }
+        if self.dropped_at_expiry(slot) {
+            self.repeat(slot, arrival);
+            return;
+        }
+        self.touch(slot, arrival);
+        self.place(slot, arrival, alert_index, alert, processed);
+    }
+
+    /// Whether the silence that kept the alert in `slot` quiet said its alerts stay quiet
+    /// after it ends.
+    pub(super) fn dropped_at_expiry(&self, slot: usize) -> bool {
+        let kept_by = self.alerts[slot].row.suppressed_by;
+        self.silences
+            .iter()
+            .find(|s| Some(s.id) == kept_by)
+            .is_some_and(|s| s.on_expiry == OnExpiry::Drop)
+    }
+
     /// A firing alert with no open row: a flap of its resolved row, or a new row that joins
-    /// an incident or opens one. `resolved` is the key's resolved row, if it has one.
+    /// an incident or opens one — or, while a silence matches it, a new row kept quiet.
+    /// `resolved` is the key's resolved row, if it has one.
     pub(super) fn fire(
         &mut self,
         resolved: Option<usize>,
@@ -98,6 +135,13 @@ impl<'a> Decision<'a> {
         alert: &'a NormalizedAlert,
         processed: &mut plan::Processed,
     ) {
+        if let Some(silence) = self.silence_for(alert) {
+            processed.alert = self.insert(arrival, alert_index, alert);
+            let slot = self.alerts.len() - 1;
+            self.alerts[slot].row.suppressed_by = Some(silence.id);
+            *self.suppressed.entry(silence.id).or_default() += 1;
+            return;
+        }
         let earlier = match self.history(resolved) {
             History::Flap { slot, incident_id } => {
                 processed.alert = self.alerts[slot].reference;
@@ -112,9 +156,33 @@ impl<'a> Decision<'a> {
             History::Recurrence { earlier } => Some(earlier),
             History::New => None,
         };
-        let alert_ref = self.insert(arrival, alert_index, alert);
-        processed.alert = alert_ref;
+        processed.alert = self.insert(arrival, alert_index, alert);
         let slot = self.alerts.len() - 1;
+        let opened = self.place(slot, arrival, alert_index, alert, processed);
+        if let (Some(incident_id), Some(earlier)) = (opened, earlier) {
+            self.event(
+                incident_id,
+                EventDetail::RecurrenceOf {
+                    incident_id: earlier,
+                },
+            );
+            self.event(earlier, EventDetail::RecurredAs { incident_id });
+        }
+    }
+
+    /// Puts the firing alert in `slot`, in no incident yet, where it belongs: into the best
+    /// open incident at or above the threshold, else into one it opens. Answers the incident
+    /// it opened, if it did.
+    pub(super) fn place(
+        &mut self,
+        slot: usize,
+        arrival: usize,
+        alert_index: usize,
+        alert: &NormalizedAlert,
+        processed: &mut plan::Processed,
+    ) -> Option<Uuid> {
+        self.alerts[slot].changed = true;
+        let alert_ref = self.alerts[slot].reference;
         let received_at = self.arrivals[arrival].batch.received_at;
         if let Some(found) = self.best_match(alert, received_at) {
             self.alerts[slot].row.incident_id = Some(found.incident_id);
@@ -156,19 +224,11 @@ impl<'a> Decision<'a> {
                 .events
                 .extend(self.follow_severity(found.incident_id, alert_ref));
             self.plan.thoughts.extend(follow_up);
-            return;
+            return None;
         }
         let incident_id = self.open(slot, arrival, alert_index, alert);
         processed.opened_incident = Some(incident_id);
-        if let Some(earlier) = earlier {
-            self.event(
-                incident_id,
-                EventDetail::RecurrenceOf {
-                    incident_id: earlier,
-                },
-            );
-            self.event(earlier, EventDetail::RecurredAs { incident_id });
-        }
+        Some(incident_id)
     }
 
     /// What the key's resolved row (if any) makes of a new firing.

@@ -22,6 +22,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::plan::{AlertRef, AlertRow, AlertUpdate, Event, EventDetail, IncidentUpdate, Plan};
+use crate::silence::Silence;
 use crate::state::{Arrival, State, StoredDeployment};
 use crate::{Rules, plan};
 
@@ -90,6 +91,47 @@ pub fn auto_resolve(
     decision.finish()
 }
 
+/// Decides what the end of silences does to the alerts they kept quiet that still fire:
+/// `arrivals` carry those alerts as stored (keyed as usual). Each that no active silence
+/// keeps quiet, and whose silence says `open`, joins an incident or opens one, as a new
+/// firing would. Nothing is counted as received, and no delivery is recorded.
+pub fn release(rules: &Rules, state: &State, arrivals: &[Arrival<'_>], now: DateTime<Utc>) -> Plan {
+    let mut decision = Decision::new(rules, state, arrivals, now);
+    for (arrival, batch) in arrivals.iter().enumerate() {
+        for (alert_index, alert) in batch.batch.alerts.iter().enumerate() {
+            let key = (alert.source_type, alert.fingerprint.as_str());
+            let Some(&slot) = decision.by_key.get(&key) else {
+                continue;
+            };
+            if !decision.alerts[slot].is_quiet() {
+                continue;
+            }
+            if let Some(active) = decision.silence_for(alert) {
+                // Another silence still holds it: it is that one's to release.
+                let quiet = &mut decision.alerts[slot];
+                if quiet.row.suppressed_by != Some(active.id) {
+                    quiet.row.suppressed_by = Some(active.id);
+                    quiet.changed = true;
+                }
+                continue;
+            }
+            if decision.dropped_at_expiry(slot) {
+                continue;
+            }
+            // Not a notification: neither counted nor recorded as a delivery.
+            let mut processed = plan::Processed {
+                arrival,
+                alert_index,
+                alert: decision.alerts[slot].reference,
+                opened_incident: None,
+                events: Vec::new(),
+            };
+            decision.place(slot, arrival, alert_index, alert, &mut processed);
+        }
+    }
+    decision.finish()
+}
+
 /// An alert row as the decision goes: a stored one or a new one, and how it stands now.
 #[derive(Debug)]
 struct AlertSlot<'a> {
@@ -113,7 +155,19 @@ struct Decision<'a> {
     by_key: HashMap<(SourceType, &'a str), usize>,
     incidents: incidents::Incidents,
     deployments: Vec<StoredDeployment>,
+    silences: &'a [Silence],
+    /// Firing notifications kept quiet, per silence.
+    suppressed: HashMap<Uuid, i64>,
     plan: Plan,
+}
+
+impl AlertSlot<'_> {
+    /// Firing, kept quiet by a silence, in no incident.
+    fn is_quiet(&self) -> bool {
+        self.row.status == AlertStatus::Firing
+            && self.row.suppressed_by.is_some()
+            && self.row.incident_id.is_none()
+    }
 }
 
 impl<'a> Decision<'a> {
@@ -140,6 +194,7 @@ impl<'a> Decision<'a> {
                     resolved_at: stored.resolved_at,
                     last_seen_at: stored.last_seen_at,
                     receipt: stored.receipt,
+                    suppressed_by: stored.suppressed_by,
                 },
                 occurrences: 0,
                 changed: false,
@@ -153,6 +208,8 @@ impl<'a> Decision<'a> {
             by_key,
             incidents: incidents::Incidents::new(&state.incidents),
             deployments: state.deployments.clone(),
+            silences: &state.silences,
+            suppressed: HashMap::new(),
             plan: Plan::default(),
         }
     }
@@ -177,6 +234,9 @@ impl<'a> Decision<'a> {
             Some(slot) if self.alerts[slot].row.status == AlertStatus::Firing => {
                 processed.alert = self.alerts[slot].reference;
                 match alert.status {
+                    AlertStatus::Firing if self.alerts[slot].is_quiet() => {
+                        self.quiet_firing(slot, arrival, alert_index, alert, &mut processed);
+                    }
                     AlertStatus::Firing => self.repeat(slot, arrival),
                     AlertStatus::Resolved => {
                         processed.events = self.resolve(slot, arrival);
@@ -221,6 +281,7 @@ impl<'a> Decision<'a> {
             resolved_at: (alert.status == AlertStatus::Resolved).then_some(received_at),
             last_seen_at: received_at,
             receipt: self.arrivals[arrival].receipt,
+            suppressed_by: None,
         };
         self.plan.new_alerts.push(plan::NewAlert {
             arrival,
@@ -284,8 +345,17 @@ impl<'a> Decision<'a> {
         TimeDelta::seconds(self.rules.window_secs(source.as_str()) as i64)
     }
 
+    /// The active silence that keeps `alert` quiet, if one does.
+    fn silence_for(&self, alert: &NormalizedAlert) -> Option<&'a Silence> {
+        let now = self.now;
+        self.silences.iter().find(|s| s.silences(alert, now))
+    }
+
     /// Turns the working state into the plan's rows.
     fn finish(mut self) -> Plan {
+        let mut suppressed: Vec<(Uuid, i64)> = self.suppressed.drain().collect();
+        suppressed.sort();
+        self.plan.suppressed = suppressed;
         for slot in self.alerts {
             match slot.reference {
                 AlertRef::New(index) => {

@@ -130,6 +130,7 @@ fn a_resolve_processed_before_its_firing_leaves_the_alert_resolved() {
         resolved_at: Some(now()),
         last_seen_at: now(),
         receipt: receipt(2),
+        suppressed_by: None,
     };
     let state = State {
         alerts: vec![stored],
@@ -187,6 +188,7 @@ fn a_repeat_is_counted_and_a_processed_delivery_changes_nothing() {
         resolved_at: None,
         last_seen_at: now() - TimeDelta::minutes(1),
         receipt: receipt(1),
+        suppressed_by: None,
     };
     let state = State {
         alerts: vec![stored],
@@ -219,6 +221,7 @@ fn a_flap_reopens_the_resolved_incident() {
             resolved_at: Some(now() - TimeDelta::minutes(2)),
             last_seen_at: now() - TimeDelta::minutes(2),
             receipt: receipt(1),
+            suppressed_by: None,
         }],
         incidents: vec![StoredIncident {
             id: incident_id,
@@ -373,6 +376,7 @@ fn a_worse_alert_raises_the_incident_and_it_falls_back_once_that_alert_resolves(
         resolved_at: None,
         last_seen_at: now(),
         receipt: receipt(2),
+        suppressed_by: None,
     };
     let mut stored = open_incident("checkout", 1);
     stored.id = id;
@@ -439,4 +443,116 @@ fn counts_by_severity_name_the_highest_firing() {
     firing.remove(Severity::Medium);
     assert_eq!(firing.0, [0; 6], "never below zero");
     assert_eq!(firing.highest(), None);
+}
+
+fn silence(matcher: &str, ends_in_minutes: i64, on_expiry: crate::OnExpiry) -> crate::Silence {
+    crate::Silence {
+        id: uuid::Uuid::new_v4(),
+        matchers: vec![matcher.parse().expect("valid")],
+        starts_at: now() - TimeDelta::minutes(10),
+        ends_at: now() + TimeDelta::minutes(ends_in_minutes),
+        on_expiry,
+    }
+}
+
+#[test]
+fn a_silenced_alert_is_stored_and_counted_but_opens_nothing() {
+    let quiet = silence("service=checkout", 30, crate::OnExpiry::Open);
+    let state = State {
+        silences: vec![quiet.clone()],
+        ..State::default()
+    };
+    let batches = [
+        batch("d1", vec![alert("a", "checkout", AlertStatus::Firing)]),
+        batch("d2", vec![alert("a", "checkout", AlertStatus::Firing)]),
+        batch("d3", vec![alert("b", "search", AlertStatus::Firing)]),
+    ];
+    let plan = decide(&rules(), &state, &arrivals(&batches), now());
+    assert_eq!(plan.new_alerts.len(), 2, "checkout's and search's");
+    assert_eq!(plan.new_alerts[0].row.suppressed_by, Some(quiet.id));
+    assert_eq!(plan.new_alerts[0].row.incident_id, None);
+    assert_eq!(plan.new_alerts[0].occurrence_count, 2);
+    assert_eq!(plan.suppressed, [(quiet.id, 2)]);
+    assert_eq!(plan.new_incidents.len(), 1, "search's only");
+    assert_eq!(plan.processed.len(), 3, "every delivery is recorded");
+}
+
+/// The state after a silence kept alert `a` of checkout quiet; the silence now `ends`.
+fn quiet_state(on_expiry: crate::OnExpiry) -> (State, uuid::Uuid) {
+    let ended = silence("service=checkout", -1, on_expiry);
+    let state = State {
+        alerts: vec![StoredAlert {
+            id: 9,
+            source_type: SourceType::Alertmanager,
+            fingerprint: "a".into(),
+            status: AlertStatus::Firing,
+            severity: Severity::High,
+            incident_id: None,
+            resolved_at: None,
+            last_seen_at: now() - TimeDelta::minutes(5),
+            receipt: receipt(1),
+            suppressed_by: Some(ended.id),
+        }],
+        silences: vec![ended.clone()],
+        ..State::default()
+    };
+    (state, ended.id)
+}
+
+#[test]
+fn once_its_silence_ends_a_quiet_alert_opens_an_incident_unless_the_silence_said_drop() {
+    let batches = [batch(
+        "d",
+        vec![alert("a", "checkout", AlertStatus::Firing)],
+    )];
+    let arrival = [Arrival {
+        receipt: receipt(2),
+        batch: &batches[0],
+    }];
+    let (state, _) = quiet_state(crate::OnExpiry::Open);
+    let plan = decide(&rules(), &state, &arrival, now());
+    assert_eq!(plan.new_incidents.len(), 1);
+    assert_eq!(plan.new_incidents[0].opened_by, AlertRef::Stored(9));
+    assert_eq!(
+        plan.alert_updates[0].row.incident_id,
+        Some(plan.new_incidents[0].id)
+    );
+    assert!(plan.suppressed.is_empty());
+
+    let (state, _) = quiet_state(crate::OnExpiry::Drop);
+    let plan = decide(&rules(), &state, &arrival, now());
+    assert!(plan.new_incidents.is_empty());
+    assert_eq!(plan.alert_updates[0].row.incident_id, None);
+    assert_eq!(plan.alert_updates[0].added_occurrences, 1);
+
+    // Released at the silence's end without waiting for the vendor to repeat it: nothing is
+    // recorded as received.
+    let (state, _) = quiet_state(crate::OnExpiry::Open);
+    let plan = release(&rules(), &state, &arrival, now());
+    assert_eq!(plan.new_incidents.len(), 1);
+    assert!(plan.processed.is_empty());
+    assert_eq!(plan.alert_updates[0].added_occurrences, 0);
+}
+
+#[test]
+fn a_quiet_alert_stays_quiet_while_another_silence_matches_it() {
+    let (mut state, _) = quiet_state(crate::OnExpiry::Open);
+    let second = silence("severity=high", 60, crate::OnExpiry::Open);
+    state.silences.push(second.clone());
+    let batches = [batch(
+        "d",
+        vec![alert("a", "checkout", AlertStatus::Firing)],
+    )];
+    let arrival = [Arrival {
+        receipt: receipt(2),
+        batch: &batches[0],
+    }];
+    let plan = release(&rules(), &state, &arrival, now());
+    assert!(plan.new_incidents.is_empty());
+    assert_eq!(plan.alert_updates[0].row.suppressed_by, Some(second.id));
+    assert_eq!(
+        plan.alert_updates[0].added_occurrences, 0,
+        "nothing was received"
+    );
+    assert!(plan.suppressed.is_empty());
 }

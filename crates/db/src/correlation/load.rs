@@ -50,12 +50,15 @@ pub async fn load(
     let referenced: Vec<Uuid> = alerts.iter().filter_map(|a| a.incident_id).collect();
     let incidents = incidents(conn, user, needs, &referenced).await?;
     let deployments = deployments(conn, user, needs).await?;
+    let quieted: Vec<Uuid> = alerts.iter().filter_map(|a| a.suppressed_by).collect();
+    let silences = crate::silences::for_decision(conn, user, time::now(), &quieted).await?;
     Ok(Loaded {
         state: State {
             done_deliveries: done.keys().cloned().collect(),
             alerts,
             incidents,
             deployments,
+            silences,
         },
         done,
     })
@@ -117,6 +120,7 @@ struct KeyRow {
     last_seen_at: NaiveDateTime,
     receipt_epoch: i64,
     receipt_sequence: i64,
+    suppressed_by: Option<Uuid>,
 }
 
 /// The row standing for each key: the open one, else the one resolved last; one probe of
@@ -136,7 +140,7 @@ async fn alerts_by_key(
         "SELECT a.* FROM unnest($2::text[], $3::text[]) AS k(source_type, fingerprint) \
          CROSS JOIN LATERAL ( \
              SELECT id, source_type, fingerprint, status, severity, incident_id, resolved_at, \
-                    last_seen_at, receipt_epoch, receipt_sequence \
+                    last_seen_at, receipt_epoch, receipt_sequence, suppressed_by \
              FROM alerts \
              WHERE user_id = $1 AND source_type = k.source_type \
                AND fingerprint = k.fingerprint \
@@ -163,6 +167,7 @@ async fn alerts_by_key(
                     epoch: row.receipt_epoch,
                     sequence: row.receipt_sequence,
                 },
+                suppressed_by: row.suppressed_by,
             })
         })
         .collect()

@@ -58,6 +58,7 @@ pub async fn write(
     insert_events(conn, plan, &written, now).await?;
     insert_thoughts(conn, plan, now).await?;
     insert_processed(conn, user, arrivals, plan, &written, now).await?;
+    crate::silences::count_suppressed(conn, &plan.suppressed).await?;
 
     for &index in &plan.deployments {
         let batch = arrivals[index].batch;
@@ -265,11 +266,12 @@ struct AlertColumns {
     last_seen_at: Vec<NaiveDateTime>,
     epochs: Vec<i64>,
     sequences: Vec<i64>,
+    suppressed_by: Vec<Option<Uuid>>,
 }
 
 impl AlertColumns {
     /// Binds the columns as the next parameters, in this order: status, incident, resolved
-    /// at, last seen at, receipt epoch, receipt sequence.
+    /// at, last seen at, receipt epoch, receipt sequence, the silence that kept it quiet.
     fn bind<'a>(&'a self, query: Query<'a>) -> Query<'a> {
         query
             .bind::<Array<Text>, _>(&self.statuses)
@@ -278,6 +280,7 @@ impl AlertColumns {
             .bind::<Array<Timestamp>, _>(&self.last_seen_at)
             .bind::<Array<BigInt>, _>(&self.epochs)
             .bind::<Array<BigInt>, _>(&self.sequences)
+            .bind::<Array<Nullable<SqlUuid>>, _>(&self.suppressed_by)
     }
 
     fn of<'a>(rows: impl Iterator<Item = &'a AlertRow>) -> Self {
@@ -288,6 +291,7 @@ impl AlertColumns {
             last_seen_at: Vec::new(),
             epochs: Vec::new(),
             sequences: Vec::new(),
+            suppressed_by: Vec::new(),
         };
         for row in rows {
             columns.statuses.push(row.status.as_str());
@@ -296,6 +300,7 @@ impl AlertColumns {
             columns.last_seen_at.push(naive(row.last_seen_at));
             columns.epochs.push(row.receipt.epoch);
             columns.sequences.push(row.receipt.sequence);
+            columns.suppressed_by.push(row.suppressed_by);
         }
         columns
     }
@@ -316,10 +321,12 @@ async fn update_alerts(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryResult
         "UPDATE alerts a SET status = u.status, incident_id = u.incident_id, \
              resolved_at = u.resolved_at, last_seen_at = u.last_seen_at, \
              occurrence_count = a.occurrence_count + u.added, \
-             receipt_epoch = u.epoch, receipt_sequence = u.sequence \
+             receipt_epoch = u.epoch, receipt_sequence = u.sequence, \
+             suppressed_by = u.suppressed_by \
          FROM unnest($1::int4[], $2::int4[], $3::text[], $4::uuid[], $5::timestamp[], \
-                     $6::timestamp[], $7::int8[], $8::int8[]) \
-              AS u(id, added, status, incident_id, resolved_at, last_seen_at, epoch, sequence) \
+                     $6::timestamp[], $7::int8[], $8::int8[], $9::uuid[]) \
+              AS u(id, added, status, incident_id, resolved_at, last_seen_at, epoch, sequence, \
+                   suppressed_by) \
          WHERE a.id = u.id",
     )
     .into_boxed()
@@ -376,7 +383,7 @@ async fn insert_alerts(
         "WITH payloads AS ( \
              SELECT nextval(pg_get_serial_sequence('raw_payloads', 'id')) AS id, p.body, \
                     p.received_at, p.position \
-             FROM unnest($21::text[], $22::timestamp[]) WITH ORDINALITY \
+             FROM unnest($22::text[], $23::timestamp[]) WITH ORDINALITY \
                   AS p(body, received_at, position)), \
          stored AS ( \
              INSERT INTO raw_payloads (id, user_id, received_at, payload) \
@@ -384,18 +391,19 @@ async fn insert_alerts(
          INSERT INTO alerts (id, user_id, source_type, fingerprint, severity, title, service, \
              environment, labels, url, started_at, received_at, occurrence_count, \
              raw_payload_id, status, incident_id, resolved_at, last_seen_at, receipt_epoch, \
-             receipt_sequence) \
+             receipt_sequence, suppressed_by) \
          SELECT n.id, $1, n.source_type, n.fingerprint, n.severity, n.title, n.service, \
                 n.environment, n.labels, n.url, n.started_at, n.received_at, n.occurrences, \
                 p.id, n.status, n.incident_id, n.resolved_at, n.last_seen_at, n.epoch, \
-                n.sequence \
+                n.sequence, n.suppressed_by \
          FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
                      $8::text[], $9::jsonb[], $10::text[], $11::timestamp[], $12::timestamp[], \
                      $13::int4[], $14::int4[], $15::text[], $16::uuid[], $17::timestamp[], \
-                     $18::timestamp[], $19::int8[], $20::int8[]) \
+                     $18::timestamp[], $19::int8[], $20::int8[], $21::uuid[]) \
               AS n(id, source_type, fingerprint, severity, title, service, environment, \
                    labels, url, started_at, received_at, occurrences, payload_position, \
-                   status, incident_id, resolved_at, last_seen_at, epoch, sequence) \
+                   status, incident_id, resolved_at, last_seen_at, epoch, sequence, \
+                   suppressed_by) \
          JOIN payloads p ON p.position = n.payload_position",
     )
     .into_boxed()

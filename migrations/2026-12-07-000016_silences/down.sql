@@ -1,0 +1,2 @@
+ALTER TABLE alerts DROP COLUMN suppressed_by;
+DROP TABLE silences;

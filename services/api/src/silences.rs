@@ -1,0 +1,231 @@
+//! `/api/silences`: maintenance windows. While one is active, the caller's alerts it matches
+//! are stored and counted but open no incident; when it ends, those still firing are new
+//! alerts (`on_expiry: open`, the default) or stay quiet until they resolve (`drop`).
+
+use actix_web::{HttpResponse, web};
+use aurora_correlation::{Matcher, OnExpiry};
+use aurora_db::silences::{self, NewSilence, SilenceRow};
+use aurora_db::{DbPool, time};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::incidents::parse_time;
+
+/// Most matchers one silence takes.
+const MAX_MATCHERS: usize = 32;
+/// Longest comment, in characters.
+const MAX_COMMENT_CHARS: usize = 2000;
+/// Silences one page lists.
+const LIST_LIMIT: i64 = 500;
+
+/// The body of `POST /api/silences`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateSilence {
+    matchers: Vec<serde_json::Value>,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    /// `2h`, `90m`, `1d 12h`: instead of `ends_at`.
+    duration: Option<String>,
+    comment: String,
+    created_by: Option<String>,
+    on_expiry: Option<String>,
+}
+
+/// A silence as served: its row and where it stands now.
+#[derive(Debug, Serialize)]
+pub(crate) struct SilenceView {
+    #[serde(flatten)]
+    row: SilenceRow,
+    /// `pending` (not started), `active` or `expired`.
+    state: &'static str,
+}
+
+impl SilenceView {
+    fn of(row: SilenceRow, now: NaiveDateTime) -> Self {
+        let state = if now < row.starts_at {
+            "pending"
+        } else if now < row.ends_at {
+            "active"
+        } else {
+            "expired"
+        };
+        SilenceView { row, state }
+    }
+}
+
+fn unprocessable(message: String) -> ApiError {
+    ApiError::Unprocessable(message)
+}
+
+impl CreateSilence {
+    fn matchers(&self) -> Result<Vec<Matcher>, ApiError> {
+        if self.matchers.is_empty() {
+            return Err(unprocessable(
+                "invalid `matchers`: give at least one; a silence without matchers would silence everything".into(),
+            ));
+        }
+        if self.matchers.len() > MAX_MATCHERS {
+            return Err(unprocessable(format!(
+                "invalid `matchers`: at most {MAX_MATCHERS}"
+            )));
+        }
+        self.matchers
+            .iter()
+            .enumerate()
+            .map(|(i, matcher)| {
+                serde_json::from_value(matcher.clone())
+                    .map_err(|err| unprocessable(format!("invalid `matchers[{i}]`: {err}")))
+            })
+            .collect()
+    }
+
+    fn window(&self, now: NaiveDateTime) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
+        let time = |name, value: Option<&str>| {
+            parse_time(name, value).map_err(|err| unprocessable(err.to_string()))
+        };
+        let starts_at = time("starts_at", self.starts_at.as_deref())?.unwrap_or(now);
+        let ends_at = match (self.ends_at.as_deref(), self.duration.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(unprocessable(
+                    "give either `ends_at` or `duration`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(unprocessable(
+                    "give `ends_at` or `duration` (e.g. \"2h\")".into(),
+                ));
+            }
+            (ends_at @ Some(_), None) => time("ends_at", ends_at)?.expect("given"),
+            (None, Some(duration)) => {
+                let duration = humantime::parse_duration(duration)
+                    .map_err(|err| unprocessable(format!("invalid `duration`: {err}")))?;
+                let duration = chrono::TimeDelta::from_std(duration)
+                    .map_err(|_| unprocessable("invalid `duration`: too long".into()))?;
+                starts_at
+                    .checked_add_signed(duration)
+                    .ok_or_else(|| unprocessable("invalid `duration`: too long".into()))?
+            }
+        };
+        if ends_at <= starts_at {
+            return Err(unprocessable(
+                "invalid `ends_at`: must be after `starts_at`".into(),
+            ));
+        }
+        if ends_at <= now {
+            return Err(unprocessable("invalid `ends_at`: already past".into()));
+        }
+        Ok((starts_at, ends_at))
+    }
+}
+
+pub(crate) async fn create(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    body: web::Json<CreateSilence>,
+) -> Result<HttpResponse, ApiError> {
+    let now = time::now();
+    let matchers = body.matchers()?;
+    let (starts_at, ends_at) = body.window(now)?;
+    let comment = body.comment.trim();
+    if comment.is_empty() || comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(unprocessable(format!(
+            "invalid `comment`: say why, in 1 to {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    let on_expiry = body
+        .on_expiry
+        .as_deref()
+        .map(str::parse::<OnExpiry>)
+        .transpose()
+        .map_err(|err| unprocessable(format!("invalid `on_expiry`: {err}")))?
+        .unwrap_or_default();
+    let created_by = body
+        .created_by
+        .as_deref()
+        .map(str::trim)
+        .filter(|by| !by.is_empty())
+        .unwrap_or(caller.0.as_str());
+    let mut conn = pool.get().await?;
+    let row = silences::create(
+        &mut conn,
+        &caller.0,
+        &NewSilence {
+            matchers: &matchers,
+            starts_at,
+            ends_at,
+            comment,
+            created_by,
+            on_expiry,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(SilenceView::of(row, now)))
+}
+
+/// The query string of `GET /api/silences`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Also those that ended since (RFC 3339); without it, only those not ended.
+    ended_since: Option<String>,
+}
+
+pub(crate) async fn list(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let now = time::now();
+    let since = parse_time("ended_since", query.ended_since.as_deref())?.unwrap_or(now);
+    let mut conn = pool.get().await?;
+    let rows = silences::list(&mut conn, &caller.0, Some(since), LIST_LIMIT).await?;
+    let silences: Vec<SilenceView> = rows
+        .into_iter()
+        .map(|row| SilenceView::of(row, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "silences": silences })))
+}
+
+fn silence_id(path: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(path).map_err(|_| ApiError::NotFound("silence"))
+}
+
+pub(crate) async fn get(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = silence_id(&path)?;
+    let mut conn = pool.get().await?;
+    let row = silences::find(&mut conn, &caller.0, id)
+        .await?
+        .ok_or(ApiError::NotFound("silence"))?;
+    Ok(HttpResponse::Ok().json(SilenceView::of(row, time::now())))
+}
+
+pub(crate) async fn expire(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = silence_id(&path)?;
+    let now = time::now();
+    let mut conn = pool.get().await?;
+    let before = silences::find(&mut conn, &caller.0, id)
+        .await?
+        .ok_or(ApiError::NotFound("silence"))?;
+    if before.ends_at <= now {
+        return Err(ApiError::Conflict(format!(
+            "silence {id} already ended at {}",
+            DateTime::<Utc>::from_naive_utc_and_offset(before.ends_at, Utc).to_rfc3339()
+        )));
+    }
+    let row = silences::expire(&mut conn, &caller.0, id, now)
+        .await?
+        .ok_or(ApiError::NotFound("silence"))?;
+    Ok(HttpResponse::Ok().json(SilenceView::of(row, now)))
+}

@@ -1,0 +1,76 @@
+//! The end of silences: the alerts a silence kept quiet that still fire are released when it
+//! ends — each joins an incident or opens one, as a new alert would then — unless the silence
+//! said `drop`. Without this they would wait for their vendor's next repeat, hours away for
+//! Alertmanager's default `repeat_interval`.
+
+use std::time::Duration;
+
+use aurora_bus::HandlerError;
+use aurora_correlation::OnExpiry;
+use aurora_db::silences;
+use aurora_domain::UserId;
+use tokio_util::sync::CancellationToken;
+
+use crate::Correlator;
+use crate::process::{classify, now};
+
+/// How often ended silences are looked for.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// Ended silences handled per sweep.
+const SILENCES: i64 = 50;
+/// Quiet alerts released per silence and sweep, so one sweep stays short; the rest follow at
+/// the next.
+const ALERTS: i64 = 500;
+
+/// Releases the quiet alerts of silences that ended; answers how many alerts were released.
+pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
+    let mut conn = correlator
+        .pool()
+        .get()
+        .await
+        .map_err(|err| HandlerError::Transient(err.to_string()))?;
+    let ended = silences::ended_unreleased(&mut conn, now().naive_utc(), SILENCES)
+        .await
+        .map_err(classify)?;
+    let mut released = 0;
+    for silence in ended {
+        let quiet = if silence.on_expiry == OnExpiry::Drop.as_str() {
+            Vec::new()
+        } else {
+            silences::quiet_alerts(&mut conn, silence.id, ALERTS)
+                .await
+                .map_err(classify)?
+        };
+        if !quiet.is_empty() {
+            let user = UserId::parse(silence.user_id.clone())
+                .map_err(|err| HandlerError::Poison(err.to_string()))?;
+            // Decided again under the user's lock: a notification may have arrived since.
+            correlator.release(&user, silence.id, quiet.clone()).await?;
+            released += quiet.len();
+        }
+        if (quiet.len() as i64) < ALERTS {
+            silences::mark_released(&mut conn, silence.id, now().naive_utc())
+                .await
+                .map_err(classify)?;
+        }
+    }
+    Ok(released)
+}
+
+/// Sweeps every [`SWEEP_INTERVAL`] until `shutdown`; failures are logged and retried.
+pub async fn run(correlator: Correlator, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        match sweep(&correlator).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "released alerts of ended silences"),
+            Err(err) => {
+                tracing::warn!(error = %err, "silence sweep failed; retrying next interval")
+            }
+        }
+    }
+}
