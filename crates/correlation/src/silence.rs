@@ -260,6 +260,65 @@ impl FromStr for OnExpiry {
     }
 }
 
+/// Most matchers one silence takes.
+pub const MAX_MATCHERS: usize = 32;
+/// Longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
+/// What a silence's maker gave, checked: at least one matcher (none would silence
+/// everything) and a comment saying why. The error names the field.
+pub fn check(matchers: &[Matcher], comment: &str) -> Result<(), String> {
+    if matchers.is_empty() {
+        return Err(
+            "invalid `matchers`: give at least one; a silence without matchers would \
+                    silence everything"
+                .into(),
+        );
+    }
+    if matchers.len() > MAX_MATCHERS {
+        return Err(format!("invalid `matchers`: at most {MAX_MATCHERS}"));
+    }
+    let comment = comment.trim();
+    if comment.is_empty() || comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(format!(
+            "invalid `comment`: say why, in 1 to {MAX_COMMENT_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// When a silence holds, from what its maker gave: a start (`now` when not given) and either
+/// an end or a duration (`2h`, `90m`, `1d 12h`). It must end after it starts, and after `now`.
+pub fn window(
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    duration: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let starts_at = starts_at.unwrap_or(now);
+    let ends_at = match (ends_at, duration) {
+        (Some(_), Some(_)) => return Err("give either `ends_at` or `duration`, not both".into()),
+        (None, None) => return Err("give `ends_at` or `duration` (e.g. \"2h\")".into()),
+        (Some(ends_at), None) => ends_at,
+        (None, Some(duration)) => {
+            let too_long = || "invalid `duration`: too long".to_owned();
+            let duration = humantime::parse_duration(duration)
+                .map_err(|err| format!("invalid `duration`: {err}"))?;
+            let duration = chrono::TimeDelta::from_std(duration).map_err(|_| too_long())?;
+            starts_at
+                .checked_add_signed(duration)
+                .ok_or_else(too_long)?
+        }
+    };
+    if ends_at <= starts_at {
+        return Err("invalid `ends_at`: must be after `starts_at`".into());
+    }
+    if ends_at <= now {
+        return Err("invalid `ends_at`: already past".into());
+    }
+    Ok((starts_at, ends_at))
+}
+
 /// A silence as the decision reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Silence {
@@ -355,6 +414,52 @@ mod tests {
             let json = serde_json::to_value(&matcher).unwrap();
             assert_eq!(serde_json::from_value::<Matcher>(json).unwrap(), matcher);
         }
+    }
+
+    #[test]
+    fn a_window_takes_an_end_or_a_duration_and_must_end_later() {
+        let now = Utc::now();
+        assert_eq!(
+            window(None, None, Some("1h 30m"), now),
+            Ok((now, now + TimeDelta::minutes(90)))
+        );
+        let later = now + TimeDelta::hours(1);
+        assert_eq!(
+            window(Some(later), Some(later + TimeDelta::hours(2)), None, now),
+            Ok((later, later + TimeDelta::hours(2)))
+        );
+        for (starts, ends, duration, says) in [
+            (None, None, None, "`ends_at` or `duration`"),
+            (None, Some(later), Some("1h"), "not both"),
+            (None, None, Some("soon"), "invalid `duration`"),
+            (
+                None,
+                Some(now - TimeDelta::hours(1)),
+                None,
+                "after `starts_at`",
+            ),
+            (
+                Some(now - TimeDelta::hours(3)),
+                Some(now - TimeDelta::hours(1)),
+                None,
+                "already past",
+            ),
+        ] {
+            let err = window(starts, ends, duration, now).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_silence_needs_a_matcher_and_a_reason() {
+        let matcher: Matcher = "service=x".parse().unwrap();
+        assert!(check(&[], "why").unwrap_err().contains("at least one"));
+        assert!(
+            check(&[matcher.clone()], "  ")
+                .unwrap_err()
+                .contains("`comment`")
+        );
+        assert_eq!(check(&[matcher], "upgrade"), Ok(()));
     }
 
     #[test]

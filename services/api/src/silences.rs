@@ -3,7 +3,7 @@
 //! alerts (`on_expiry: open`, the default) or stay quiet until they resolve (`drop`).
 
 use actix_web::{HttpResponse, web};
-use aurora_correlation::{Matcher, OnExpiry};
+use aurora_correlation::{Matcher, OnExpiry, silence};
 use aurora_db::silences::{self, NewSilence, SilenceRow};
 use aurora_db::{DbPool, time};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -14,10 +14,6 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::incidents::parse_time;
 
-/// Most matchers one silence takes.
-const MAX_MATCHERS: usize = 32;
-/// Longest comment, in characters.
-const MAX_COMMENT_CHARS: usize = 2000;
 /// Silences one page lists.
 const LIST_LIMIT: i64 = 500;
 
@@ -63,16 +59,6 @@ fn unprocessable(message: String) -> ApiError {
 
 impl CreateSilence {
     fn matchers(&self) -> Result<Vec<Matcher>, ApiError> {
-        if self.matchers.is_empty() {
-            return Err(unprocessable(
-                "invalid `matchers`: give at least one; a silence without matchers would silence everything".into(),
-            ));
-        }
-        if self.matchers.len() > MAX_MATCHERS {
-            return Err(unprocessable(format!(
-                "invalid `matchers`: at most {MAX_MATCHERS}"
-            )));
-        }
         self.matchers
             .iter()
             .enumerate()
@@ -85,40 +71,18 @@ impl CreateSilence {
 
     fn window(&self, now: NaiveDateTime) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
         let time = |name, value: Option<&str>| {
-            parse_time(name, value).map_err(|err| unprocessable(err.to_string()))
+            parse_time(name, value)
+                .map(|at| at.map(|at| at.and_utc()))
+                .map_err(|err| unprocessable(err.to_string()))
         };
-        let starts_at = time("starts_at", self.starts_at.as_deref())?.unwrap_or(now);
-        let ends_at = match (self.ends_at.as_deref(), self.duration.as_deref()) {
-            (Some(_), Some(_)) => {
-                return Err(unprocessable(
-                    "give either `ends_at` or `duration`, not both".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(unprocessable(
-                    "give `ends_at` or `duration` (e.g. \"2h\")".into(),
-                ));
-            }
-            (ends_at @ Some(_), None) => time("ends_at", ends_at)?.expect("given"),
-            (None, Some(duration)) => {
-                let duration = humantime::parse_duration(duration)
-                    .map_err(|err| unprocessable(format!("invalid `duration`: {err}")))?;
-                let duration = chrono::TimeDelta::from_std(duration)
-                    .map_err(|_| unprocessable("invalid `duration`: too long".into()))?;
-                starts_at
-                    .checked_add_signed(duration)
-                    .ok_or_else(|| unprocessable("invalid `duration`: too long".into()))?
-            }
-        };
-        if ends_at <= starts_at {
-            return Err(unprocessable(
-                "invalid `ends_at`: must be after `starts_at`".into(),
-            ));
-        }
-        if ends_at <= now {
-            return Err(unprocessable("invalid `ends_at`: already past".into()));
-        }
-        Ok((starts_at, ends_at))
+        let (starts_at, ends_at) = silence::window(
+            time("starts_at", self.starts_at.as_deref())?,
+            time("ends_at", self.ends_at.as_deref())?,
+            self.duration.as_deref(),
+            now.and_utc(),
+        )
+        .map_err(unprocessable)?;
+        Ok((starts_at.naive_utc(), ends_at.naive_utc()))
     }
 }
 
@@ -129,13 +93,9 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let now = time::now();
     let matchers = body.matchers()?;
+    silence::check(&matchers, &body.comment).map_err(unprocessable)?;
     let (starts_at, ends_at) = body.window(now)?;
     let comment = body.comment.trim();
-    if comment.is_empty() || comment.chars().count() > MAX_COMMENT_CHARS {
-        return Err(unprocessable(format!(
-            "invalid `comment`: say why, in 1 to {MAX_COMMENT_CHARS} characters"
-        )));
-    }
     let on_expiry = body
         .on_expiry
         .as_deref()

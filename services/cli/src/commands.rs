@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 
 use crate::Failure;
 
-async fn connect() -> Result<(Settings, AsyncPgConnection), Failure> {
+pub(crate) async fn connect() -> Result<(Settings, AsyncPgConnection), Failure> {
     let settings = Settings::load().map_err(|err| Failure::Usage(err.to_string()))?;
     let conn = aurora_db::pool::connect(settings.database.url.expose_secret())
         .await
@@ -362,7 +362,10 @@ fn secret_box_for(
 }
 
 /// The user named `name`; a usage error when there is none.
-async fn owner(conn: &mut AsyncPgConnection, name: &str) -> Result<users::User, Failure> {
+pub(crate) async fn owner(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+) -> Result<users::User, Failure> {
     users::find_by_name(conn, name)
         .await
         .context("looking up the user")?

@@ -16,10 +16,15 @@
 //! aurora dead-letters replay ID
 //! aurora notifications failed [--json]
 //! aurora notifications retry ID
+//! aurora silence create --user NAME --matcher M [--matcher M …] (--duration D | --ends-at T)
+//!     [--starts-at T] --comment TEXT [--created-by WHO] [--on-expiry open|drop] [--json]
+//! aurora silence list --user NAME [--include-expired] [--json]
+//! aurora silence expire --user NAME ID
 //! ```
 //! Exit codes: 0 success, 1 failure (database unreachable …), 2 invalid input.
 
 mod commands;
+mod silences;
 
 use std::process::ExitCode;
 
@@ -62,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: NotificationCommand,
     },
+    /// Maintenance windows: alerts they match open no incident while they hold.
+    Silence {
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
     /// Print what a webhook body normalizes to, as one JSON object.
     Normalize {
         /// The vendor that sent the body.
@@ -84,6 +94,62 @@ enum DeadLetterCommand {
     Replay {
         /// Its id, from `list`.
         id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SilenceCommand {
+    /// Silence a user's alerts that match every matcher, for a while.
+    Create {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// `field=value`, `!=`, `=~` (whole-value regex) or `!~`; fields: source, service,
+        /// environment, severity, title, labels.<name>. Repeat for more; all must match.
+        #[arg(long = "matcher", value_name = "MATCHER", required = true)]
+        matchers: Vec<String>,
+        /// How long: 2h, 90m, 1d 12h.
+        #[arg(long, conflicts_with = "ends_at")]
+        duration: Option<String>,
+        /// When it ends (RFC 3339).
+        #[arg(long)]
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When it starts (RFC 3339; now when not given).
+        #[arg(long)]
+        starts_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+        /// Who made it (the user's name when not given).
+        #[arg(long)]
+        created_by: Option<String>,
+        /// open (default): what it kept quiet and still fires opens incidents when it ends;
+        /// drop: stays quiet until it resolves.
+        #[arg(long)]
+        on_expiry: Option<String>,
+        /// Print one JSON object: {"silence": …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A user's silences that have not ended, with what each kept quiet.
+    List {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// Also those that ended.
+        #[arg(long)]
+        include_expired: bool,
+        /// Print one JSON object: {"silences": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Expire {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// Its id, from `list`.
+        id: String,
     },
 }
 
@@ -294,6 +360,38 @@ async fn main() -> ExitCode {
             commands::replace_signing_secrets(&user, &source, signing_secret_file.as_deref()).await
         }
         Command::Normalize { source, file } => commands::normalize(&source, &file),
+        Command::Silence { command } => match command {
+            SilenceCommand::Create {
+                user,
+                matchers,
+                duration,
+                ends_at,
+                starts_at,
+                comment,
+                created_by,
+                on_expiry,
+                json,
+            } => {
+                silences::create(silences::Create {
+                    user,
+                    matchers,
+                    starts_at,
+                    ends_at,
+                    duration,
+                    comment,
+                    created_by,
+                    on_expiry,
+                    json,
+                })
+                .await
+            }
+            SilenceCommand::List {
+                user,
+                include_expired,
+                json,
+            } => silences::list(&user, include_expired, json).await,
+            SilenceCommand::Expire { user, id } => silences::expire(&user, &id).await,
+        },
         Command::DeadLetters {
             command: DeadLetterCommand::List { json },
         } => commands::list_dead_letters(json).await,

@@ -567,3 +567,100 @@ async fn failed_notifications_are_listed_with_their_reason_and_retried() {
     let missing = aurora(Some(&db), &["notifications", "retry", "999999"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silences_are_created_listed_and_expired_and_bad_ones_exit_2() {
+    let db = TestDb::new().await;
+    json(&aurora(Some(&db), &["user", "create", "dana", "--json"]));
+    let created = json(&aurora(
+        Some(&db),
+        &[
+            "silence",
+            "create",
+            "--user",
+            "dana",
+            "--matcher",
+            "service=checkout",
+            "--matcher",
+            "severity!~critical|high",
+            "--duration",
+            "2h",
+            "--comment",
+            "database upgrade",
+            "--on-expiry",
+            "drop",
+            "--json",
+        ],
+    ));
+    let silence = &created["silence"];
+    let id = silence["id"].as_str().unwrap().to_owned();
+    assert_eq!(silence["on_expiry"], "drop");
+    assert_eq!(silence["created_by"], "dana");
+    assert_eq!(
+        silence["matchers"],
+        serde_json::json!([
+            {"field": "service", "op": "=", "value": "checkout"},
+            {"field": "severity", "op": "!~", "value": "critical|high"},
+        ])
+    );
+    let listed = json(&aurora(
+        Some(&db),
+        &["silence", "list", "--user", "dana", "--json"],
+    ));
+    assert_eq!(listed["silences"][0]["id"], id.as_str());
+    let people = aurora(Some(&db), &["silence", "list", "--user", "dana"]);
+    let text = String::from_utf8_lossy(&people.stdout);
+    assert!(
+        text.contains("service=checkout, severity!~critical|high"),
+        "{text}"
+    );
+
+    let expired = aurora(Some(&db), &["silence", "expire", "--user", "dana", &id]);
+    assert!(expired.status.success(), "{}", stderr(&expired));
+    let listed = json(&aurora(
+        Some(&db),
+        &["silence", "list", "--user", "dana", "--json"],
+    ));
+    assert_eq!(
+        listed["silences"],
+        serde_json::json!([]),
+        "expired ones are left out"
+    );
+    let all = json(&aurora(
+        Some(&db),
+        &[
+            "silence",
+            "list",
+            "--user",
+            "dana",
+            "--include-expired",
+            "--json",
+        ],
+    ));
+    assert_eq!(all["silences"][0]["id"], id.as_str());
+    let again = aurora(Some(&db), &["silence", "expire", "--user", "dana", &id]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already ended"));
+
+    for (args, says) in [
+        (
+            vec!["--matcher", "host=db-1", "--duration", "1h"],
+            "unknown field `host`",
+        ),
+        (
+            vec!["--matcher", "service=x", "--duration", "soon"],
+            "invalid `duration`",
+        ),
+        (vec!["--matcher", "service=x"], "`ends_at` or `duration`"),
+    ] {
+        let mut full = vec!["silence", "create", "--user", "dana", "--comment", "why"];
+        full.extend(args);
+        let refused = aurora(Some(&db), &full);
+        assert_eq!(refused.status.code(), Some(2), "{full:?}");
+        assert!(
+            stderr(&refused).contains(says),
+            "{full:?}: {}",
+            stderr(&refused)
+        );
+    }
+}
