@@ -43,11 +43,13 @@ METRICS = {
     "aurora_http_request_duration_seconds": ("histogram", {
         "service": None, "route": None, "method": None, "status": None}),
     "aurora_correlation_decisions_total": ("counter", {
-        "outcome": {"deduplicated", "correlated", "opened", "resolved", "reopened", "counted"},
+        "outcome": {"deduplicated", "correlated", "opened", "resolved", "reopened", "counted",
+                    "suppressed"},
         "strategy": {"service", "topology", "similarity", "time", "deployment", "none"}}),
     "aurora_incidents_opened_total": ("counter", {}),
     "aurora_incidents_resolved_total": ("counter", {}),
-    "aurora_alerts_processed_total": ("counter", {"source": SOURCES}),
+    "aurora_alerts_processed_total": ("counter", {"source": SOURCES, "outcome": {
+        "opened", "correlated", "deduplicated", "suppressed", "resolved", "refired"}}),
     "aurora_consumer_pending": ("gauge", CONSUMER),
     "aurora_consumer_ack_pending": ("gauge", CONSUMER),
     "aurora_consumer_redelivered": ("gauge", CONSUMER),

@@ -23,7 +23,7 @@ pub mod state;
 pub mod trigrams;
 
 pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide, release};
-pub use plan::{AlertRef, EventDetail, Plan};
+pub use plan::{AlertRef, EventDetail, Outcome, Plan};
 pub use scoring::Rules;
 pub use silence::{Matcher, OnExpiry, Silence};
 pub use state::{

@@ -287,9 +287,52 @@ pub struct Thought {
     pub content: String,
 }
 
+/// What became of one notification: the noise figures count these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// It opened an incident.
+    Opened,
+    /// A new alert that joined an open incident.
+    Correlated,
+    /// A repeat of an alert already open (or an older delivery of it).
+    Deduplicated,
+    /// A silence kept it quiet.
+    Suppressed,
+    /// A resolve.
+    Resolved,
+    /// A resolved alert firing again within the flap window, in its own incident.
+    Refired,
+}
+
+impl Outcome {
+    /// Every outcome, in this order.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Opened,
+        Outcome::Correlated,
+        Outcome::Deduplicated,
+        Outcome::Suppressed,
+        Outcome::Resolved,
+        Outcome::Refired,
+    ];
+
+    /// As stored and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Opened => "opened",
+            Outcome::Correlated => "correlated",
+            Outcome::Deduplicated => "deduplicated",
+            Outcome::Suppressed => "suppressed",
+            Outcome::Resolved => "resolved",
+            Outcome::Refired => "refired",
+        }
+    }
+}
+
 /// What one alert of one delivery did (`alert_deliveries`), so a redelivery finds it done.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
+    /// What became of it.
+    pub outcome: Outcome,
     /// Index of the delivery in the decided arrivals.
     pub arrival: usize,
     /// Position of the alert in its delivery.

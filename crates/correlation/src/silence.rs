@@ -455,7 +455,7 @@ mod tests {
         let matcher: Matcher = "service=x".parse().unwrap();
         assert!(check(&[], "why").unwrap_err().contains("at least one"));
         assert!(
-            check(&[matcher.clone()], "  ")
+            check(std::slice::from_ref(&matcher), "  ")
                 .unwrap_err()
                 .contains("`comment`")
         );

@@ -81,6 +81,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    noise_counts (user_id, hour, source_type, service, outcome) {
+        user_id -> Varchar,
+        hour -> Timestamp,
+        source_type -> Varchar,
+        service -> Text,
+        outcome -> Varchar,
+        count -> Int8,
+    }
+}
+
+diesel::table! {
     silences (id) {
         id -> Uuid,
         user_id -> Varchar,
@@ -318,6 +329,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     command_runs,
     deployments,
     incident_events,
+    noise_counts,
     silences,
     notification_targets,
     notification_deliveries,

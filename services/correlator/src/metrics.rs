@@ -1,6 +1,8 @@
 //! What the correlator counts: each decision by outcome (and, for a correlation, by the
 //! strategy that carried it), the incidents it opens and resolves, and the alerts it processes
-//! (the alert-to-incident compression ratio is processed over opened).
+//! by source and outcome (the alert-to-incident compression ratio is processed over opened,
+//! per source too: `outcome="opened"`). Per service only the API counts: services are too many
+//! for series.
 
 use aurora_correlation::{Arrival, EventDetail, Plan};
 use aurora_runtime::metrics::register;
@@ -35,9 +37,10 @@ impl CorrelationMetrics {
             processed: IntCounterVec::new(
                 Opts::new(
                     "aurora_alerts_processed_total",
-                    "Alert notifications the correlator decided on, by source",
+                    "Alert notifications the correlator decided on, by source and by what became \
+                     of them (opened, correlated, deduplicated, suppressed, resolved, refired)",
                 ),
-                &["source"],
+                &["source", "outcome"],
             )
             .expect("a valid counter"),
         };
@@ -56,7 +59,9 @@ impl CorrelationMetrics {
             let source = arrivals[processed.arrival].batch.alerts[processed.alert_index]
                 .source_type
                 .as_str();
-            self.processed.with_label_values(&[source]).inc();
+            self.processed
+                .with_label_values(&[source, processed.outcome.as_str()])
+                .inc();
         }
         let repeats: i64 = plan
             .alert_updates
@@ -69,6 +74,8 @@ impl CorrelationMetrics {
             )
             .sum();
         self.decide("deduplicated", "none", repeats.max(0) as u64);
+        let suppressed: i64 = plan.suppressed.iter().map(|(_, count)| count).sum();
+        self.decide("suppressed", "none", suppressed.max(0) as u64);
         for event in &plan.events {
             match &event.detail {
                 EventDetail::Created { .. } => {

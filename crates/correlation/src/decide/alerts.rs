@@ -100,6 +100,7 @@ impl<'a> Decision<'a> {
         alert: &NormalizedAlert,
         processed: &mut plan::Processed,
     ) {
+        processed.outcome = plan::Outcome::Suppressed;
         if let Some(silence) = self.silence_for(alert) {
             self.alerts[slot].row.suppressed_by = Some(silence.id);
             *self.suppressed.entry(silence.id).or_default() += 1;
@@ -136,6 +137,7 @@ impl<'a> Decision<'a> {
         processed: &mut plan::Processed,
     ) {
         if let Some(silence) = self.silence_for(alert) {
+            processed.outcome = plan::Outcome::Suppressed;
             processed.alert = self.insert(arrival, alert_index, alert);
             let slot = self.alerts.len() - 1;
             self.alerts[slot].row.suppressed_by = Some(silence.id);
@@ -144,6 +146,7 @@ impl<'a> Decision<'a> {
         }
         let earlier = match self.history(resolved) {
             History::Flap { slot, incident_id } => {
+                processed.outcome = plan::Outcome::Refired;
                 processed.alert = self.alerts[slot].reference;
                 processed
                     .events
@@ -185,6 +188,7 @@ impl<'a> Decision<'a> {
         let alert_ref = self.alerts[slot].reference;
         let received_at = self.arrivals[arrival].batch.received_at;
         if let Some(found) = self.best_match(alert, received_at) {
+            processed.outcome = plan::Outcome::Correlated;
             self.alerts[slot].row.incident_id = Some(found.incident_id);
             let strongest = found.verdict.strongest;
             let score = found.verdict.combined as f32;
@@ -227,6 +231,7 @@ impl<'a> Decision<'a> {
             return None;
         }
         let incident_id = self.open(slot, arrival, alert_index, alert);
+        processed.outcome = plan::Outcome::Opened;
         processed.opened_incident = Some(incident_id);
         Some(incident_id)
     }

@@ -120,6 +120,7 @@ pub fn release(rules: &Rules, state: &State, arrivals: &[Arrival<'_>], now: Date
             }
             // Not a notification: neither counted nor recorded as a delivery.
             let mut processed = plan::Processed {
+                outcome: plan::Outcome::Opened,
                 arrival,
                 alert_index,
                 alert: decision.alerts[slot].reference,
@@ -220,6 +221,11 @@ impl<'a> Decision<'a> {
         let key = (alert.source_type, alert.fingerprint.as_str());
         let current = self.by_key.get(&key).copied();
         let mut processed = plan::Processed {
+            // Until a path below says otherwise: a repeat, or a resolve.
+            outcome: match alert.status {
+                AlertStatus::Firing => plan::Outcome::Deduplicated,
+                AlertStatus::Resolved => plan::Outcome::Resolved,
+            },
             arrival,
             alert_index,
             alert: AlertRef::New(usize::MAX),

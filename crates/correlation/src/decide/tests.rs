@@ -7,6 +7,7 @@ use aurora_domain::{
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
+use crate::plan::Outcome;
 use crate::state::{FiringBySeverity, Receipt, StoredAlert, StoredIncident};
 
 fn rules() -> Rules {
@@ -99,6 +100,11 @@ fn alerts_of_one_service_in_one_batch_are_one_incident() {
     assert_eq!(plan.processed[1].opened_incident, None);
     assert_eq!(plan.processed[1].events.len(), 1, "the correlated event");
     assert_eq!(plan.new_alerts[1].row.incident_id, Some(checkout.id));
+    let outcomes: Vec<Outcome> = plan.processed.iter().map(|p| p.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Opened, Outcome::Correlated, Outcome::Opened]
+    );
 }
 
 #[test]
@@ -202,6 +208,7 @@ fn a_repeat_is_counted_and_a_processed_delivery_changes_nothing() {
     ];
     let plan = decide(&rules(), &state, &arrivals(&batches), now());
     assert_eq!(plan.already_processed, [0, 2]);
+    assert_eq!(plan.processed[0].outcome, Outcome::Deduplicated);
     assert_eq!(plan.alert_updates[0].added_occurrences, 1);
     assert_eq!(plan.alert_updates[0].row.last_seen_at, now());
     assert!(plan.new_alerts.is_empty() && plan.new_incidents.is_empty());
@@ -474,7 +481,12 @@ fn a_silenced_alert_is_stored_and_counted_but_opens_nothing() {
     assert_eq!(plan.new_alerts[0].occurrence_count, 2);
     assert_eq!(plan.suppressed, [(quiet.id, 2)]);
     assert_eq!(plan.new_incidents.len(), 1, "search's only");
-    assert_eq!(plan.processed.len(), 3, "every delivery is recorded");
+    let outcomes: Vec<Outcome> = plan.processed.iter().map(|p| p.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Suppressed, Outcome::Suppressed, Outcome::Opened],
+        "every delivery is recorded"
+    );
 }
 
 /// The state after a silence kept alert `a` of checkout quiet; the silence now `ends`.

@@ -4,7 +4,7 @@
 use aurora_correlation::plan::{AlertRow, IncidentRow};
 use aurora_correlation::{AlertRef, Arrival, Plan};
 use aurora_domain::UserId;
-use chrono::NaiveDateTime;
+use chrono::{DurationRound, NaiveDateTime};
 use diesel::QueryableByName;
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
@@ -59,6 +59,7 @@ pub async fn write(
     insert_thoughts(conn, plan, now).await?;
     insert_processed(conn, user, arrivals, plan, &written, now).await?;
     crate::silences::count_suppressed(conn, &plan.suppressed).await?;
+    count_noise(conn, user, arrivals, plan).await?;
 
     for &index in &plan.deployments {
         let batch = arrivals[index].batch;
@@ -592,6 +593,63 @@ async fn insert_processed(
     .bind::<Array<Nullable<SqlUuid>>, _>(&opened)
     .bind::<Array<Jsonb>, _>(&events)
     .bind::<Timestamp, _>(now)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Adds what became of each processed notification to the user's hourly noise figures
+/// (`noise_counts`), one upsert for the whole plan.
+async fn count_noise(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+    arrivals: &[Arrival<'_>],
+    plan: &Plan,
+) -> QueryResult<()> {
+    let mut counts: std::collections::BTreeMap<(NaiveDateTime, &str, &str, &str), i64> =
+        std::collections::BTreeMap::new();
+    for processed in &plan.processed {
+        let batch = arrivals[processed.arrival].batch;
+        let alert = &batch.alerts[processed.alert_index];
+        let hour = batch
+            .received_at
+            .duration_trunc(chrono::TimeDelta::hours(1))
+            .unwrap_or(batch.received_at)
+            .naive_utc();
+        let key = (
+            hour,
+            alert.source_type.as_str(),
+            alert.service.as_deref().unwrap_or(""),
+            processed.outcome.as_str(),
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let (mut hours, mut sources, mut services, mut outcomes, mut numbers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((hour, source, service, outcome), count) in counts {
+        hours.push(hour);
+        sources.push(source);
+        services.push(service);
+        outcomes.push(outcome);
+        numbers.push(count);
+    }
+    diesel::sql_query(
+        "INSERT INTO noise_counts (user_id, hour, source_type, service, outcome, count) \
+         SELECT $1, n.hour, n.source_type, n.service, n.outcome, n.count \
+         FROM unnest($2::timestamp[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
+              AS n(hour, source_type, service, outcome, count) \
+         ON CONFLICT (user_id, hour, source_type, service, outcome) \
+         DO UPDATE SET count = noise_counts.count + EXCLUDED.count",
+    )
+    .bind::<Text, _>(user.as_str())
+    .bind::<Array<Timestamp>, _>(&hours)
+    .bind::<Array<Text>, _>(&sources)
+    .bind::<Array<Text>, _>(&services)
+    .bind::<Array<Text>, _>(&outcomes)
+    .bind::<Array<BigInt>, _>(&numbers)
     .execute(conn)
     .await
     .map(drop)
