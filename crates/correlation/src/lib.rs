@@ -10,12 +10,14 @@
 //!   follow-up thoughts, and what each delivery did.
 //! - [`decide`]: dedup, order, lifecycle (resolve, flap, recurrence), correlation and opening,
 //!   alert by alert in arrival order.
+//! - [`heartbeat`]: alerts that must keep firing; their notifications are beats, not alerts.
 //! - [`silence`]: maintenance windows: alerts they match open nothing until they end.
 //! - [`scoring`]: the correlation strategies; [`dependency_graph`]: the service topology;
 //!   [`trigrams`]: title similarity.
 
 pub mod decide;
 pub mod dependency_graph;
+pub mod heartbeat;
 pub mod plan;
 pub mod scoring;
 pub mod silence;
@@ -23,6 +25,7 @@ pub mod state;
 pub mod trigrams;
 
 pub use decide::{CANDIDATE_LIMIT, auto_resolve, decide, release};
+pub use heartbeat::{Heartbeat, MissingBeats};
 pub use plan::{AlertRef, EventDetail, Outcome, Plan};
 pub use scoring::Rules;
 pub use silence::{Matcher, OnExpiry, Silence};

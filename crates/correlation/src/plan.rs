@@ -370,4 +370,6 @@ pub struct Plan {
     pub already_processed: Vec<usize>,
     /// Firing notifications each silence kept quiet: (silence, count), each silence once.
     pub suppressed: Vec<(Uuid, i64)>,
+    /// Beats heard: (heartbeat, when the latest arrived), each heartbeat once.
+    pub beats: Vec<(Uuid, DateTime<Utc>)>,
 }

@@ -174,6 +174,8 @@ pub struct State {
     /// The user's silences that have not ended, and those (ended too) that kept any of the
     /// loaded alerts quiet.
     pub silences: Vec<crate::Silence>,
+    /// The user's heartbeats: their notifications are beats, not alerts.
+    pub heartbeats: Vec<crate::Heartbeat>,
 }
 
 /// What to load for a decision on some arrivals: the keys, environments and services they

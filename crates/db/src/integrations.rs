@@ -131,6 +131,20 @@ fn live<'a>(user_id: &'a str, source: &'a str) -> _ {
         .and(integrations::revoked_at.is_null())
 }
 
+/// The id of a user's live integration of a source, if there is one.
+pub async fn live_id(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    source: SourceType,
+) -> QueryResult<Option<Uuid>> {
+    integrations::table
+        .filter(live(user_id, source.as_str()))
+        .select(integrations::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Revokes a user's live integration of a source; answers its id, or `None` when there was
 /// none. Its token stops working once every ingress heard of it (announce it on the bus) and a
 /// new integration can be created for the source.

@@ -11,6 +11,7 @@ pub mod correlation;
 pub mod dead_letters;
 pub mod deployments;
 pub mod events;
+pub mod heartbeats;
 pub mod incident_list;
 pub mod incidents;
 pub mod integrations;

@@ -81,6 +81,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    heartbeats (id) {
+        id -> Uuid,
+        user_id -> Varchar,
+        integration_id -> Uuid,
+        alert_name -> Text,
+        interval_secs -> Int4,
+        created_at -> Timestamp,
+        last_seen_at -> Nullable<Timestamp>,
+        missing_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     noise_counts (user_id, hour, source_type, service, outcome) {
         user_id -> Varchar,
         hour -> Timestamp,
@@ -310,6 +323,7 @@ diesel::joinable!(incident_hypotheses -> incidents (incident_id));
 diesel::joinable!(incident_suggestions -> incidents (incident_id));
 diesel::joinable!(command_runs -> incidents (incident_id));
 diesel::joinable!(incident_events -> incidents (incident_id));
+diesel::joinable!(heartbeats -> integrations (integration_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     analysis_claims,
@@ -329,6 +343,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     command_runs,
     deployments,
     incident_events,
+    heartbeats,
     noise_counts,
     silences,
     notification_targets,

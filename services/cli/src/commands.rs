@@ -478,7 +478,7 @@ fn timestamped_source(source: &str) -> Result<SourceType, Failure> {
     }
 }
 
-fn parse_source(source: &str) -> Result<SourceType, Failure> {
+pub(crate) fn parse_source(source: &str) -> Result<SourceType, Failure> {
     source
         .parse()
         .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))

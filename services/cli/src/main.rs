@@ -10,6 +10,7 @@
 //! aurora integration secrets --user NAME --source SOURCE (--signing-secret-file FILE|- | --unsigned)
 //! aurora integration signature-timestamp --user NAME --source SOURCE required|optional|default
 //! aurora integration revoke --user NAME --source SOURCE
+//! aurora integration heartbeat --user NAME --source SOURCE --alert NAME (--every D | --off)
 //! aurora secrets rotate-key
 //! aurora normalize --source SOURCE FILE
 //! aurora dead-letters list [--json]
@@ -24,6 +25,7 @@
 //! Exit codes: 0 success, 1 failure (database unreachable …), 2 invalid input.
 
 mod commands;
+mod heartbeats;
 mod silences;
 
 use std::process::ExitCode;
@@ -268,6 +270,26 @@ enum IntegrationCommand {
         #[arg(value_enum)]
         policy: TimestampChoice,
     },
+    /// Expect an alert that always fires (Alertmanager's `Watchdog`, say) from a user's
+    /// integration at least every so often; when it stops, Aurora opens an incident, and
+    /// resolves it when it resumes.
+    Heartbeat {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// The vendor.
+        #[arg(long)]
+        source: String,
+        /// The alert that beats: its title or `alertname`.
+        #[arg(long)]
+        alert: String,
+        /// The longest gap allowed: 5m, 90s, 1h.
+        #[arg(long, required_unless_present = "off")]
+        every: Option<String>,
+        /// Stop expecting it (resolving Aurora's alert for it, if one fires).
+        #[arg(long, conflicts_with = "every")]
+        off: bool,
+    },
     /// Revoke a user's integration of a source: its token stops working at once (every ingress
     /// is told over the bus; one that cannot be told stops within `ingress.auth_cache_secs`).
     Revoke {
@@ -348,6 +370,16 @@ async fn main() -> ExitCode {
         Command::Integration {
             command: IntegrationCommand::Revoke { user, source },
         } => commands::revoke_integration(&user, &source).await,
+        Command::Integration {
+            command:
+                IntegrationCommand::Heartbeat {
+                    user,
+                    source,
+                    alert,
+                    every,
+                    off: _,
+                },
+        } => heartbeats::set(&user, &source, &alert, every.as_deref()).await,
         Command::Integration {
             command:
                 IntegrationCommand::Secrets {

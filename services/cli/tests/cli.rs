@@ -664,3 +664,78 @@ async fn silences_are_created_listed_and_expired_and_bad_ones_exit_2() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeats_are_expected_and_dropped_and_bad_intervals_exit_2() {
+    let db = TestDb::new().await;
+    json(&aurora(Some(&db), &["user", "create", "erin", "--json"]));
+    json(&aurora(
+        Some(&db),
+        &[
+            "integration",
+            "create",
+            "--user",
+            "erin",
+            "--source",
+            "alertmanager",
+            "--json",
+        ],
+    ));
+    let heartbeat = |extra: &[&str]| {
+        let mut args = vec![
+            "integration",
+            "heartbeat",
+            "--user",
+            "erin",
+            "--source",
+            "alertmanager",
+            "--alert",
+            "Watchdog",
+        ];
+        args.extend(extra);
+        aurora(Some(&db), &args)
+    };
+    let set = heartbeat(&["--every", "5m"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(String::from_utf8_lossy(&set.stdout).contains("at least every 5m"));
+    let mut conn = db.connect().await;
+    let user = aurora_db::users::find_by_name(&mut conn, "erin")
+        .await
+        .unwrap()
+        .unwrap();
+    let expected =
+        aurora_db::heartbeats::for_user(&mut conn, &aurora_domain::UserId::parse(user.id).unwrap())
+            .await
+            .unwrap();
+    assert_eq!(expected.len(), 1);
+    assert_eq!(expected[0].alert_name, "Watchdog");
+
+    let too_short = heartbeat(&["--every", "1s"]);
+    assert_eq!(too_short.status.code(), Some(2));
+    assert!(
+        stderr(&too_short).contains("at least 5s"),
+        "{}",
+        stderr(&too_short)
+    );
+    let off = heartbeat(&["--off"]);
+    assert!(off.status.success(), "{}", stderr(&off));
+    let again = heartbeat(&["--off"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("expects no `Watchdog`"));
+    let no_integration = aurora(
+        Some(&db),
+        &[
+            "integration",
+            "heartbeat",
+            "--user",
+            "erin",
+            "--source",
+            "grafana",
+            "--alert",
+            "W",
+            "--every",
+            "5m",
+        ],
+    );
+    assert_eq!(no_integration.status.code(), Some(2));
+}

@@ -13,7 +13,7 @@ use aurora_settings::{CorrelatorSettings, Settings};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Correlator, Rules, auto_resolve, outbox, silences};
+use crate::{Correlator, Rules, auto_resolve, heartbeats, outbox, silences};
 
 /// How long a batch may take before JetStream redelivers it to another replica (in-progress
 /// acks extend it while the work goes on).
@@ -63,6 +63,7 @@ pub async fn run(
     );
     let sweeper = tokio::spawn(auto_resolve::run(correlator.clone(), shutdown.clone()));
     let releaser = tokio::spawn(silences::run(correlator.clone(), shutdown.clone()));
+    let heartbeat_sweeper = tokio::spawn(heartbeats::run(correlator.clone(), shutdown.clone()));
     let relay = tokio::spawn(outbox::run(
         connections.pool.clone(),
         connections.bus.clone(),
@@ -82,6 +83,7 @@ pub async fn run(
     .await;
     let _ = sweeper.await;
     let _ = releaser.await;
+    let _ = heartbeat_sweeper.await;
     let _ = relay.await;
     Ok(consumed?)
 }

@@ -9,10 +9,12 @@
 //! - [`publish`]: the incident events of a committed transaction, out on the bus.
 //! - [`auto_resolve`]: alerts of sources that never send resolves time out.
 //! - [`silences`]: the alerts an ended silence kept quiet are released.
+//! - [`heartbeats`]: an alert of Aurora's own while an integration's heartbeat is overdue.
 //! - [`outbox`]: incident events their writers recorded but did not publish, published.
 
 pub mod auto_resolve;
 pub mod consumer;
+pub mod heartbeats;
 mod metrics;
 pub mod outbox;
 pub mod process;

@@ -48,6 +48,14 @@ pub fn decide(rules: &Rules, state: &State, arrivals: &[Arrival<'_>], now: DateT
             continue;
         }
         for (alert_index, alert) in batch.alerts.iter().enumerate() {
+            if let Some(heartbeat) = state
+                .heartbeats
+                .iter()
+                .find(|h| h.beats(batch.integration_id, alert))
+            {
+                decision.beat(heartbeat.id, batch.received_at);
+                continue;
+            }
             decision.apply(index, alert_index, alert);
         }
         if let Some(deployment) = &batch.deployment {
@@ -159,6 +167,8 @@ struct Decision<'a> {
     silences: &'a [Silence],
     /// Firing notifications kept quiet, per silence.
     suppressed: HashMap<Uuid, i64>,
+    /// The latest beat heard, per heartbeat.
+    beats: HashMap<Uuid, DateTime<Utc>>,
     plan: Plan,
 }
 
@@ -211,6 +221,7 @@ impl<'a> Decision<'a> {
             deployments: state.deployments.clone(),
             silences: &state.silences,
             suppressed: HashMap::new(),
+            beats: HashMap::new(),
             plan: Plan::default(),
         }
     }
@@ -351,6 +362,13 @@ impl<'a> Decision<'a> {
         TimeDelta::seconds(self.rules.window_secs(source.as_str()) as i64)
     }
 
+    /// A beat of `heartbeat` received at `at`: kept as when it was last heard from, and
+    /// nothing else (not an alert, not counted as noise).
+    fn beat(&mut self, heartbeat: Uuid, at: DateTime<Utc>) {
+        let latest = self.beats.entry(heartbeat).or_insert(at);
+        *latest = (*latest).max(at);
+    }
+
     /// The active silence that keeps `alert` quiet, if one does.
     fn silence_for(&self, alert: &NormalizedAlert) -> Option<&'a Silence> {
         let now = self.now;
@@ -362,6 +380,9 @@ impl<'a> Decision<'a> {
         let mut suppressed: Vec<(Uuid, i64)> = self.suppressed.drain().collect();
         suppressed.sort();
         self.plan.suppressed = suppressed;
+        let mut beats: Vec<(Uuid, DateTime<Utc>)> = self.beats.drain().collect();
+        beats.sort();
+        self.plan.beats = beats;
         for slot in self.alerts {
             match slot.reference {
                 AlertRef::New(index) => {

@@ -568,3 +568,30 @@ fn a_quiet_alert_stays_quiet_while_another_silence_matches_it() {
     );
     assert!(plan.suppressed.is_empty());
 }
+
+#[test]
+fn a_heartbeat_is_heard_and_stored_as_nothing_else() {
+    let watchdog = crate::Heartbeat {
+        id: uuid::Uuid::new_v4(),
+        integration_id: uuid::Uuid::nil(),
+        alert_name: "Watchdog".into(),
+    };
+    let state = State {
+        heartbeats: vec![watchdog.clone()],
+        ..State::default()
+    };
+    let mut beat = alert("w", "monitoring", AlertStatus::Firing);
+    beat.title = "Watchdog".into();
+    let batches = [
+        batch(
+            "d1",
+            vec![beat.clone(), alert("a", "checkout", AlertStatus::Firing)],
+        ),
+        batch("d2", vec![beat]),
+    ];
+    let plan = decide(&rules(), &state, &arrivals(&batches), now());
+    assert_eq!(plan.beats, [(watchdog.id, now())]);
+    assert_eq!(plan.new_alerts.len(), 1, "only checkout's");
+    assert_eq!(plan.new_incidents.len(), 1);
+    assert_eq!(plan.processed.len(), 1, "a beat is not a notification");
+}

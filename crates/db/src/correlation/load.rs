@@ -52,6 +52,7 @@ pub async fn load(
     let deployments = deployments(conn, user, needs).await?;
     let quieted: Vec<Uuid> = alerts.iter().filter_map(|a| a.suppressed_by).collect();
     let silences = crate::silences::for_decision(conn, user, time::now(), &quieted).await?;
+    let heartbeats = crate::heartbeats::for_user(conn, user).await?;
     Ok(Loaded {
         state: State {
             done_deliveries: done.keys().cloned().collect(),
@@ -59,6 +60,7 @@ pub async fn load(
             incidents,
             deployments,
             silences,
+            heartbeats,
         },
         done,
     })

@@ -60,6 +60,12 @@ pub async fn write(
     insert_processed(conn, user, arrivals, plan, &written, now).await?;
     crate::silences::count_suppressed(conn, &plan.suppressed).await?;
     count_noise(conn, user, arrivals, plan).await?;
+    let beats: Vec<(Uuid, NaiveDateTime)> = plan
+        .beats
+        .iter()
+        .map(|(id, at)| (*id, naive(*at)))
+        .collect();
+    crate::heartbeats::heard(conn, &beats).await?;
 
     for &index in &plan.deployments {
         let batch = arrivals[index].batch;

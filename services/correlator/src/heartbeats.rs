@@ -1,0 +1,88 @@
+//! The heartbeat sweep: when an integration's heartbeat is overdue, Aurora raises an alert of
+//! its own ("No heartbeat from … for …"), sent through the bus like any delivery; when the
+//! beats resume, it sends that alert's resolve. Any replica may sweep: the deliveries' ids
+//! name the gap, so JetStream and the correlator take each once.
+
+use std::time::Duration;
+
+use aurora_bus::HandlerError;
+use aurora_correlation::MissingBeats;
+use aurora_db::heartbeats;
+use aurora_domain::{AlertStatus, SourceType, UserId};
+use tokio_util::sync::CancellationToken;
+
+use crate::Correlator;
+use crate::process::{classify, now};
+
+/// How often heartbeats are checked.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Raises the alerts of overdue heartbeats and resolves those of resumed ones; answers how
+/// many it sent.
+pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
+    let mut conn = correlator
+        .pool()
+        .get()
+        .await
+        .map_err(|err| HandlerError::Transient(err.to_string()))?;
+    let all = heartbeats::all(&mut conn).await.map_err(classify)?;
+    let now = now();
+    let mut sent = 0;
+    for (row, source) in all {
+        let overdue = row.overdue_since(now.naive_utc());
+        let (status, since) = match (row.missing_since, overdue) {
+            (None, Some(due)) => (AlertStatus::Firing, due),
+            (Some(since), None) => (AlertStatus::Resolved, since),
+            _ => continue,
+        };
+        let poison = |err: String| HandlerError::Poison(err);
+        let user = UserId::parse(row.user_id.clone()).map_err(|e| poison(e.to_string()))?;
+        let source_type: SourceType = source
+            .parse()
+            .map_err(|e: aurora_domain::ParseEnumError| poison(e.to_string()))?;
+        let heartbeat = row.to_heartbeat();
+        let delivery = MissingBeats {
+            heartbeat: &heartbeat,
+            user: &user,
+            source_type,
+            interval: Duration::from_secs(row.interval_secs.unsigned_abs().into()),
+            since: since.and_utc(),
+        }
+        .delivery(status, now);
+        // Sent first, then marked: a sweep that dies between sends it again, as the same
+        // delivery.
+        let bus = correlator.bus();
+        bus.publish(
+            bus.topology().alert_subject(source_type),
+            &delivery.message_id(),
+            &delivery,
+        )
+        .await
+        .map_err(|err| HandlerError::Transient(err.to_string()))?;
+        match status {
+            AlertStatus::Firing => heartbeats::mark_missing(&mut conn, row.id, since).await,
+            AlertStatus::Resolved => heartbeats::mark_resumed(&mut conn, row.id).await,
+        }
+        .map_err(classify)?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Sweeps every [`SWEEP_INTERVAL`] until `shutdown`; failures are logged and retried.
+pub async fn run(correlator: Correlator, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        match sweep(&correlator).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "heartbeat alerts raised or resolved"),
+            Err(err) => {
+                tracing::warn!(error = %err, "heartbeat sweep failed; retrying next interval")
+            }
+        }
+    }
+}
