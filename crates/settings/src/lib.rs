@@ -51,6 +51,8 @@
 //! | `rca.claim_idle_after_secs` | `2` | an incident still `idle` this long after it opened (it waited for one of its user's slots, or its event was set aside) is claimed by the next worker with a free slot that looks (every 5 s, and whenever one of its analyses ends) and finds its user a free slot |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
 //! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
+//! | `retention.{raw_payloads_days,alerts_days,resolved_incidents_days}` | `30`, `180`, `365` | how long raw bodies, resolved alerts and resolved or merged incidents are kept (`0`: for ever) |
+//! | `retention.{batch_size,interval_secs}` | `1000`, `300` | rows deleted per statement; how often a correlator deletes what is due |
 //! | `notifier.bind` | `127.0.0.1:8084` | notifier health and readiness |
 //! | `notifications.console_url` | `http://127.0.0.1:8081` | messages link to `<console_url>/incidents/<id>` |
 //! | `notifications.{max_attempts,request_timeout_secs,lease_secs}` | `12`, `10`, `60` | attempts per delivery (backoff from 2 s to 10 min, or the destination's `Retry-After`) before it is kept as failed; longest request; when a delivery whose notifier died is tried again |
@@ -108,6 +110,26 @@ pub struct Settings {
     pub notifier: ListenSettings,
     /// Where incidents are announced.
     pub notifications: NotificationSettings,
+    /// How long what is done is kept.
+    pub retention: RetentionSettings,
+}
+
+/// How long what is done is kept, in days (`0`: for ever). A correlator deletes what is due in
+/// small batches; `aurora retention run --dry-run` says what would go.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Raw webhook bodies, counted from their receipt; their alerts stay.
+    pub raw_payloads_days: u32,
+    /// Resolved alerts not in an open incident, counted from their resolve (with their
+    /// delivery records and the hourly noise figures of that age).
+    pub alerts_days: u32,
+    /// Resolved and merged incidents, counted from their resolve (with their analysis,
+    /// timeline and notifications).
+    pub resolved_incidents_days: u32,
+    /// Rows deleted per statement, so no lock is held long.
+    pub batch_size: u32,
+    /// How often a correlator looks for what is due.
+    pub interval_secs: u64,
 }
 
 /// Keys for secrets at rest.
@@ -441,6 +463,13 @@ bind = "127.0.0.1:8083"
 [notifier]
 bind = "127.0.0.1:8084"
 
+[retention]
+raw_payloads_days = 30
+alerts_days = 180
+resolved_incidents_days = 365
+batch_size = 1000
+interval_secs = 300
+
 [notifications]
 console_url = "http://127.0.0.1:8081"
 max_attempts = 12
@@ -529,6 +558,13 @@ impl Settings {
         if self.rca.max_concurrent_per_user < 1 {
             return Err(SettingsError(
                 "rca.max_concurrent_per_user must be at least 1 (with 0 no incident is ever analysed)"
+                    .into(),
+            ));
+        }
+        if !(1..=100_000).contains(&self.retention.batch_size) || self.retention.interval_secs == 0
+        {
+            return Err(SettingsError(
+                "retention.batch_size must be between 1 and 100000 and retention.interval_secs at least 1"
                     .into(),
             ));
         }

@@ -483,3 +483,42 @@ pub(crate) fn parse_source(source: &str) -> Result<SourceType, Failure> {
         .parse()
         .map_err(|err: aurora_domain::ParseEnumError| Failure::Usage(err.to_string()))
 }
+
+/// `aurora retention run [--dry-run] [--json]`.
+pub(crate) async fn run_retention(dry_run: bool, json: bool) -> Result<(), Failure> {
+    let (settings, mut conn) = connect().await?;
+    let policy = aurora_db::retention::Policy::at(&settings.retention, aurora_db::time::now());
+    let counts = if dry_run {
+        aurora_db::retention::due(&mut conn, &policy).await
+    } else {
+        aurora_db::retention::run(&mut conn, &policy).await
+    }
+    .context("applying the retention settings")?;
+    if json {
+        let mut answer = serde_json::to_value(counts).expect("counts serialize");
+        answer["dry_run"] = dry_run.into();
+        println!("{answer}");
+        return Ok(());
+    }
+    let days = |days: u32| {
+        if days == 0 {
+            "kept for ever".to_owned()
+        } else {
+            format!("after {days} days")
+        }
+    };
+    let r = &settings.retention;
+    println!(
+        "{} {} resolved or merged incident(s) ({}), {} resolved alert(s) ({}), \
+         {} raw webhook bod(ies) ({}), {} hourly noise figure(s).",
+        if dry_run { "Would delete" } else { "Deleted" },
+        counts.incidents,
+        days(r.resolved_incidents_days),
+        counts.alerts,
+        days(r.alerts_days),
+        counts.raw_payloads,
+        days(r.raw_payloads_days),
+        counts.noise_counts
+    );
+    Ok(())
+}

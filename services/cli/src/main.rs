@@ -17,6 +17,7 @@
 //! aurora dead-letters replay ID
 //! aurora notifications failed [--json]
 //! aurora notifications retry ID
+//! aurora retention run [--dry-run] [--json]
 //! aurora silence create --user NAME --matcher M [--matcher M …] (--duration D | --ends-at T)
 //!     [--starts-at T] --comment TEXT [--created-by WHO] [--on-expiry open|drop] [--json]
 //! aurora silence list --user NAME [--include-expired] [--json]
@@ -69,6 +70,12 @@ enum Command {
         #[command(subcommand)]
         command: NotificationCommand,
     },
+    /// Delete what is older than the retention settings (`retention.*`), as the correlators
+    /// do every `retention.interval_secs`.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Maintenance windows: alerts they match open no incident while they hold.
     Silence {
         #[command(subcommand)]
@@ -96,6 +103,19 @@ enum DeadLetterCommand {
     Replay {
         /// Its id, from `list`.
         id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Delete what is due now, in batches.
+    Run {
+        /// Only count what would go.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print one JSON object: {"dry_run": …, "incidents": …, "alerts": …, …}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -392,6 +412,9 @@ async fn main() -> ExitCode {
             commands::replace_signing_secrets(&user, &source, signing_secret_file.as_deref()).await
         }
         Command::Normalize { source, file } => commands::normalize(&source, &file),
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run, json },
+        } => commands::run_retention(dry_run, json).await,
         Command::Silence { command } => match command {
             SilenceCommand::Create {
                 user,

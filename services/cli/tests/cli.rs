@@ -739,3 +739,33 @@ async fn heartbeats_are_expected_and_dropped_and_bad_intervals_exit_2() {
     );
     assert_eq!(no_integration.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_says_what_would_go_and_deletes_it() {
+    let db = TestDb::new().await;
+    let dry = json(&aurora(
+        Some(&db),
+        &["retention", "run", "--dry-run", "--json"],
+    ));
+    assert_eq!(
+        dry,
+        serde_json::json!({"dry_run": true, "incidents": 0, "alerts": 0, "raw_payloads": 0,
+                           "noise_counts": 0})
+    );
+    let text = aurora(Some(&db), &["retention", "run", "--dry-run"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with("Would delete 0 resolved or merged incident(s) (after 365 days)"),
+        "{text}"
+    );
+    let forever = {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aurora"));
+        command
+            .args(["retention", "run"])
+            .env("AURORA__DATABASE__URL", db.url())
+            .env("AURORA__RETENTION__ALERTS_DAYS", "0");
+        command.output().unwrap()
+    };
+    assert!(forever.status.success(), "{}", stderr(&forever));
+    assert!(String::from_utf8_lossy(&forever.stdout).contains("resolved alert(s) (kept for ever)"));
+}

@@ -13,7 +13,7 @@ use aurora_settings::{CorrelatorSettings, Settings};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Correlator, Rules, auto_resolve, heartbeats, outbox, silences};
+use crate::{Correlator, Rules, auto_resolve, heartbeats, outbox, retention, silences};
 
 /// How long a batch may take before JetStream redelivers it to another replica (in-progress
 /// acks extend it while the work goes on).
@@ -92,11 +92,23 @@ pub async fn run(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let rules = Arc::new(Rules::new(settings.correlation.clone()));
     let batching = batching(&settings.correlator);
+    let retention_settings = settings.retention.clone();
     aurora_runtime::run_worker(
         &settings,
         "correlator",
         settings.correlator.bind,
-        |connections, shutdown| run(connections, rules, batching, shutdown),
+        |connections, shutdown| {
+            let retention = tokio::spawn(retention::run(
+                connections.pool.clone(),
+                retention_settings,
+                shutdown.clone(),
+            ));
+            async move {
+                let consumed = run(connections, rules, batching, shutdown).await;
+                let _ = retention.await;
+                consumed
+            }
+        },
     )
     .await
 }

@@ -10,6 +10,7 @@
 //! - [`auto_resolve`]: alerts of sources that never send resolves time out.
 //! - [`silences`]: the alerts an ended silence kept quiet are released.
 //! - [`heartbeats`]: an alert of Aurora's own while an integration's heartbeat is overdue.
+//! - [`retention`]: what is older than the retention settings is deleted in small batches.
 //! - [`outbox`]: incident events their writers recorded but did not publish, published.
 
 pub mod auto_resolve;
@@ -19,6 +20,7 @@ mod metrics;
 pub mod outbox;
 pub mod process;
 mod publish;
+pub mod retention;
 pub mod silences;
 
 pub use aurora_correlation::Rules;
