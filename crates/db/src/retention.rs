@@ -127,14 +127,15 @@ async fn delete_batch(
     Ok(deleted as i64)
 }
 
-/// The kinds in the order they go, each with when it is due under `policy`.
-fn kinds(
-    policy: &Policy,
-) -> [(
+/// A kind of row, when it is due (if ever), and its count among [`Counts`].
+type Due = (
     &'static Kind,
     Option<NaiveDateTime>,
     fn(&mut Counts) -> &mut i64,
-); 4] {
+);
+
+/// The kinds in the order they go, each with when it is due under `policy`.
+fn kinds(policy: &Policy) -> [Due; 4] {
     [
         (&INCIDENTS, policy.incidents_before, |c| &mut c.incidents),
         (&ALERTS, policy.alerts_before, |c| &mut c.alerts),
