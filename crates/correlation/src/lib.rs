@@ -12,6 +12,8 @@
 //!   alert by alert in arrival order.
 //! - [`heartbeat`]: alerts that must keep firing; their notifications are beats, not alerts.
 //! - [`silence`]: maintenance windows: alerts they match open nothing until they end.
+//! - [`replay`]: recorded alerts decided again with proposed rules, in memory, and the
+//!   incidents compared.
 //! - [`scoring`]: the correlation strategies; [`dependency_graph`]: the service topology;
 //!   [`trigrams`]: title similarity.
 
@@ -19,6 +21,7 @@ pub mod decide;
 pub mod dependency_graph;
 pub mod heartbeat;
 pub mod plan;
+pub mod replay;
 pub mod scoring;
 pub mod silence;
 pub mod state;

@@ -19,6 +19,7 @@ pub mod merge;
 pub mod migrate;
 pub mod notifications;
 pub mod pool;
+pub mod replay;
 pub mod retention;
 #[expect(
     missing_docs,

@@ -17,6 +17,7 @@
 //! aurora dead-letters replay ID
 //! aurora notifications failed [--json]
 //! aurora notifications retry ID
+//! aurora correlation replay --user NAME --since D --config FILE [--json]
 //! aurora retention run [--dry-run] [--json]
 //! aurora silence create --user NAME --matcher M [--matcher M …] (--duration D | --ends-at T)
 //!     [--starts-at T] --comment TEXT [--created-by WHO] [--on-expiry open|drop] [--json]
@@ -27,6 +28,7 @@
 
 mod commands;
 mod heartbeats;
+mod replay;
 mod silences;
 
 use std::process::ExitCode;
@@ -70,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: NotificationCommand,
     },
+    /// Try correlation settings on recorded alerts before deploying them.
+    Correlation {
+        #[command(subcommand)]
+        command: CorrelationCommand,
+    },
     /// Delete what is older than the retention settings (`retention.*`), as the correlators
     /// do every `retention.interval_secs`.
     Retention {
@@ -103,6 +110,27 @@ enum DeadLetterCommand {
     Replay {
         /// Its id, from `list`.
         id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CorrelationCommand {
+    /// Decide a user's recorded alerts again, in arrival order, with the `[correlation]` of
+    /// another settings file — in memory, writing nothing — and print what would change:
+    /// incidents that would merge or split, alerts that would move, alerts per incident.
+    Replay {
+        /// The owner's name.
+        #[arg(long)]
+        user: String,
+        /// How far back: 7d, 24h.
+        #[arg(long)]
+        since: String,
+        /// A settings file with the proposed `[correlation]` (the rest is ignored).
+        #[arg(long)]
+        config: String,
+        /// Print one JSON object: the whole report.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -412,6 +440,15 @@ async fn main() -> ExitCode {
             commands::replace_signing_secrets(&user, &source, signing_secret_file.as_deref()).await
         }
         Command::Normalize { source, file } => commands::normalize(&source, &file),
+        Command::Correlation {
+            command:
+                CorrelationCommand::Replay {
+                    user,
+                    since,
+                    config,
+                    json,
+                },
+        } => replay::run(&user, &since, &config, json).await,
         Command::Retention {
             command: RetentionCommand::Run { dry_run, json },
         } => commands::run_retention(dry_run, json).await,

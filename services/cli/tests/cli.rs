@@ -769,3 +769,49 @@ async fn retention_says_what_would_go_and_deletes_it() {
     assert!(forever.status.success(), "{}", stderr(&forever));
     assert!(String::from_utf8_lossy(&forever.stdout).contains("resolved alert(s) (kept for ever)"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn correlation_replay_reads_proposed_settings_and_refuses_bad_ones() {
+    let db = TestDb::new().await;
+    json(&aurora(Some(&db), &["user", "create", "finn", "--json"]));
+    let dir = std::env::temp_dir().join(format!("aurora-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let proposed = dir.join("proposed.toml");
+    std::fs::write(&proposed, "[correlation]\nthreshold = 0.3\n").unwrap();
+    let invalid = dir.join("invalid.toml");
+    std::fs::write(&invalid, "[correlation]\nthreshold = 2.0\n").unwrap();
+    let replay = |since: &str, config: &Path, json: bool| {
+        let mut args = vec![
+            "correlation",
+            "replay",
+            "--user",
+            "finn",
+            "--since",
+            since,
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        aurora(Some(&db), &args)
+    };
+    let report = json(&replay("7d", &proposed, true));
+    assert_eq!(report["alerts"], 0);
+    assert_eq!(report["merges"], serde_json::json!([]));
+    let text = replay("24h", &proposed, false);
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("Replayed 0 alert(s) of finn"));
+    let bad_since = replay("last week", &proposed, false);
+    assert_eq!(bad_since.status.code(), Some(2));
+    assert!(stderr(&bad_since).contains("invalid --since"));
+    let bad_config = replay("7d", &invalid, false);
+    assert_eq!(bad_config.status.code(), Some(2));
+    assert!(
+        stderr(&bad_config).contains("correlation.threshold"),
+        "{}",
+        stderr(&bad_config)
+    );
+    let missing = replay("7d", &dir.join("none.toml"), false);
+    assert_eq!(missing.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
