@@ -6,3 +6,10 @@ CREATE INDEX alerts_resolved_at ON alerts (resolved_at) WHERE status = 'resolved
 -- Only resolved and merged incidents are ever due.
 CREATE INDEX incidents_closed_at ON incidents ((coalesce(resolved_at, updated_at)))
     WHERE status IN ('resolved', 'merged');
+-- Deleting an alert or an incident follows the foreign keys that reference it: these let
+-- PostgreSQL find the referencing rows instead of reading whole tables once per row deleted.
+CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);
+CREATE INDEX alert_deliveries_opened ON alert_deliveries (opened_incident_id)
+    WHERE opened_incident_id IS NOT NULL;
+CREATE INDEX incidents_merged_into ON incidents (merged_into_incident_id)
+    WHERE merged_into_incident_id IS NOT NULL;

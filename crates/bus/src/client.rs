@@ -288,6 +288,42 @@ impl Bus {
         })
     }
 
+    /// When the oldest message a durable consumer has not acknowledged was stored: everything
+    /// stored before it has been processed. `None` when it has acknowledged everything (or
+    /// that message is gone).
+    pub async fn oldest_unacknowledged(
+        &self,
+        stream_name: &str,
+        consumer: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, BusError> {
+        let read_error = |err: &dyn std::fmt::Display| BusError::Read {
+            what: format!("consumer {consumer} of {stream_name}"),
+            detail: err.to_string(),
+        };
+        let stream = self
+            .jetstream
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| read_error(&e))?;
+        let info = stream
+            .consumer_info(consumer)
+            .await
+            .map_err(|e| read_error(&e))?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return Ok(None);
+        }
+        let Ok(message) = stream
+            .get_raw_message(info.ack_floor.stream_sequence + 1)
+            .await
+        else {
+            return Ok(None);
+        };
+        Ok(chrono::DateTime::from_timestamp_nanos(
+            i64::try_from(message.time.unix_timestamp_nanos()).unwrap_or(i64::MAX),
+        )
+        .into())
+    }
+
     /// Publishes `message` as JSON with a `Nats-Msg-Id` and the current trace context, and
     /// returns once JetStream has stored it (or recognised it as a duplicate).
     pub async fn publish<T: Serialize>(

@@ -18,16 +18,17 @@ pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Heartbeat {
     /// Its id.
     pub id: Uuid,
-    /// The integration that sends it.
-    pub integration_id: Uuid,
+    /// The vendor whose integration sends it (of the heartbeat's user: an integration
+    /// replaced by a new one of the same vendor keeps it).
+    pub source_type: SourceType,
     /// The alert that beats: its title, or its `alertname` label.
     pub alert_name: String,
 }
 
 impl Heartbeat {
-    /// Whether `alert`, delivered through `integration`, is a beat of this heartbeat.
-    pub fn beats(&self, integration: Uuid, alert: &NormalizedAlert) -> bool {
-        integration == self.integration_id
+    /// Whether `alert` (of the heartbeat's user) is a beat of this heartbeat.
+    pub fn beats(&self, alert: &NormalizedAlert) -> bool {
+        alert.source_type == self.source_type
             && (alert.title == self.alert_name
                 || alert.labels.get("alertname") == Some(&self.alert_name))
     }
@@ -39,15 +40,13 @@ impl Heartbeat {
 }
 
 /// Aurora's own alert for a heartbeat whose beats are missing: firing while they are, resolved
-/// when they resume. Sent through the bus as a delivery of the heartbeat's integration, so it
-/// is stored, correlated and analysed like any alert, exactly once.
+/// when they resume. Sent through the bus as a delivery of the heartbeat's vendor, so it is
+/// stored, correlated and analysed like any alert, exactly once.
 pub struct MissingBeats<'a> {
     /// The heartbeat.
     pub heartbeat: &'a Heartbeat,
     /// Its owner.
     pub user: &'a UserId,
-    /// Its integration's vendor.
-    pub source_type: SourceType,
     /// The longest gap allowed.
     pub interval: std::time::Duration,
     /// Since when the beats are missing.
@@ -61,27 +60,20 @@ impl MissingBeats<'_> {
         let heartbeat = self.heartbeat;
         let every = humantime::format_duration(self.interval);
         let alert = NormalizedAlert {
-            source_type: self.source_type,
+            source_type: heartbeat.source_type,
             fingerprint: Fingerprint::parse(heartbeat.missing_fingerprint())
                 .expect("a uuid makes a valid fingerprint"),
             status,
             severity: Severity::Critical,
             title: format!(
                 "No heartbeat from {} ({}) for {every}",
-                self.source_type.display_name(),
+                heartbeat.source_type.display_name(),
                 heartbeat.alert_name
             ),
             service: None,
             environment: None,
             started_at: self.since,
-            labels: [
-                ("aurora_heartbeat".to_owned(), heartbeat.alert_name.clone()),
-                (
-                    "integration_id".to_owned(),
-                    heartbeat.integration_id.to_string(),
-                ),
-            ]
-            .into(),
+            labels: [("aurora_heartbeat".to_owned(), heartbeat.alert_name.clone())].into(),
             url: None,
         };
         let step = match status {
@@ -95,8 +87,9 @@ impl MissingBeats<'_> {
                 self.since.timestamp_micros()
             ),
             user_id: self.user.clone(),
-            integration_id: heartbeat.integration_id,
-            source_type: self.source_type,
+            // Aurora's own delivery, through no integration.
+            integration_id: Uuid::nil(),
+            source_type: heartbeat.source_type,
             received_at: now,
             raw_payload: serde_json::value::to_raw_value(&serde_json::json!({
                 "aurora_heartbeat": {
@@ -119,11 +112,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_beat_is_the_named_alert_from_its_integration() {
-        let integration = Uuid::new_v4();
+    fn a_beat_is_the_named_alert_from_its_vendor() {
         let heartbeat = Heartbeat {
             id: Uuid::new_v4(),
-            integration_id: integration,
+            source_type: SourceType::Alertmanager,
             alert_name: "Watchdog".into(),
         };
         let mut alert = NormalizedAlert {
@@ -138,22 +130,21 @@ mod tests {
             labels: Default::default(),
             url: None,
         };
-        assert!(heartbeat.beats(integration, &alert));
-        assert!(
-            !heartbeat.beats(Uuid::new_v4(), &alert),
-            "another integration's"
-        );
+        assert!(heartbeat.beats(&alert));
+        alert.source_type = SourceType::Grafana;
+        assert!(!heartbeat.beats(&alert), "another vendor's");
+        alert.source_type = SourceType::Alertmanager;
         alert.title = "An alert that is always firing".into();
-        assert!(!heartbeat.beats(integration, &alert));
+        assert!(!heartbeat.beats(&alert));
         alert.labels.insert("alertname".into(), "Watchdog".into());
-        assert!(heartbeat.beats(integration, &alert));
+        assert!(heartbeat.beats(&alert));
     }
 
     #[test]
     fn the_missing_alert_names_the_gap_and_is_sent_once_per_gap() {
         let heartbeat = Heartbeat {
             id: Uuid::new_v4(),
-            integration_id: Uuid::new_v4(),
+            source_type: SourceType::Alertmanager,
             alert_name: "Watchdog".into(),
         };
         let user = UserId::parse("u1").unwrap();
@@ -161,7 +152,6 @@ mod tests {
         let missing = MissingBeats {
             heartbeat: &heartbeat,
             user: &user,
-            source_type: SourceType::Alertmanager,
             interval: std::time::Duration::from_secs(300),
             since,
         };
@@ -173,10 +163,7 @@ mod tests {
             alert.title,
             "No heartbeat from Prometheus Alertmanager (Watchdog) for 5m"
         );
-        assert!(
-            !heartbeat.beats(heartbeat.integration_id, alert),
-            "not a beat itself"
-        );
+        assert!(!heartbeat.beats(alert), "not a beat itself");
         let resolved = missing.delivery(AlertStatus::Resolved, since);
         assert_ne!(resolved.delivery_id, raised.delivery_id);
         assert_eq!(resolved.alerts[0].fingerprint, alert.fingerprint);

@@ -35,6 +35,9 @@ pub struct AlertRow {
     pub receipt: Receipt,
     /// The silence that kept it quiet, if one did.
     pub suppressed_by: Option<Uuid>,
+    /// Its severity, as its latest notification said: what it counts for in its incident's
+    /// severity while it fires.
+    pub severity: Severity,
 }
 
 /// An alert to insert. Its vendor fields are those of alert `alert_index` of arrival

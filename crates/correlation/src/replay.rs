@@ -22,7 +22,7 @@ use crate::{
 pub struct Recorded {
     /// Its row id.
     pub id: i32,
-    /// The alert as first received (firing).
+    /// The alert as first received: firing, or resolved for an alert never seen open.
     pub alert: NormalizedAlert,
     /// When Aurora first received it.
     pub received_at: DateTime<Utc>,
@@ -106,6 +106,8 @@ pub struct History<'a> {
     pub silences: &'a [Silence],
     /// Their deployments over the period and before it.
     pub deployments: &'a [StoredDeployment],
+    /// The end of the period (now): silences that ended by then release what they kept.
+    pub until: DateTime<Utc>,
 }
 
 /// Replays `history` with `rules` and compares the incidents with those recorded.
@@ -138,11 +140,15 @@ impl Store {
     fn replay(rules: &Rules, history: &History<'_>) -> HashMap<i32, Option<Uuid>> {
         let mut steps: Vec<Step<'_>> = Vec::new();
         for recorded in history.alerts {
+            // Its first notification: a firing, or a resolve of an alert never seen open.
             steps.push(Step {
                 at: recorded.received_at,
                 recorded,
-                status: AlertStatus::Firing,
+                status: recorded.alert.status,
             });
+            if recorded.alert.status == AlertStatus::Resolved {
+                continue;
+            }
             if let Some(at) = recorded.resolved_at {
                 steps.push(Step {
                     at,
@@ -167,7 +173,19 @@ impl Store {
             .max()
             .unwrap_or(rules.settings.window_secs);
         let mut store = Store::default();
+        let mut silences: Vec<&Silence> = history
+            .silences
+            .iter()
+            .filter(|s| s.on_expiry == crate::OnExpiry::Open)
+            .collect();
+        silences.sort_by_key(|s| s.ends_at);
+        let mut ended = silences.into_iter().peekable();
         for (sequence, step) in steps.iter().enumerate() {
+            // Silences that ended before this step release what they kept quiet, as the
+            // correlators' sweep does.
+            while let Some(silence) = ended.next_if(|s| s.ends_at <= step.at) {
+                store.release(rules, history, silence, longest_window);
+            }
             let mut alert = step.recorded.alert.clone();
             alert.status = step.status;
             let batch = AlertBatch {
@@ -190,7 +208,10 @@ impl Store {
             let since = step.at - TimeDelta::seconds(longest_window as i64);
             let state = store.state(&batch.alerts[0], since, step.at, history);
             let plan = decide(rules, &state, &arrival, step.at);
-            store.apply(&plan, &batch, step.recorded.id);
+            store.apply(&plan, &batch, Some(step.recorded.id));
+        }
+        for silence in ended.take_while(|s| s.ends_at <= history.until) {
+            store.release(rules, history, silence, longest_window);
         }
         history
             .alerts
@@ -204,6 +225,66 @@ impl Store {
                 (recorded.id, incident)
             })
             .collect()
+    }
+
+    /// Decides what `silence` kept quiet and still fires again, at its end.
+    fn release(
+        &mut self,
+        rules: &Rules,
+        history: &History<'_>,
+        silence: &Silence,
+        longest_window: u64,
+    ) {
+        let recorded_of: HashMap<i32, i32> = self
+            .rows
+            .iter()
+            .map(|(recorded, row)| (*row, *recorded))
+            .collect();
+        let by_id: HashMap<i32, &Recorded> = history.alerts.iter().map(|r| (r.id, r)).collect();
+        let quiet: Vec<NormalizedAlert> = self
+            .alerts
+            .values()
+            .filter(|row| {
+                row.suppressed_by == Some(silence.id)
+                    && row.status == AlertStatus::Firing
+                    && row.incident_id.is_none()
+            })
+            .filter_map(|row| recorded_of.get(&row.id).and_then(|id| by_id.get(id)))
+            .map(|recorded| recorded.alert.clone())
+            .collect();
+        if quiet.is_empty() {
+            return;
+        }
+        let at = silence.ends_at;
+        let batch = AlertBatch {
+            delivery_id: format!("replay-release:{}", silence.id),
+            user_id: history.user.clone(),
+            integration_id: Uuid::nil(),
+            source_type: quiet[0].source_type,
+            received_at: at,
+            alerts: quiet,
+            deployment: None,
+            raw_payload: serde_json::value::to_raw_value(&serde_json::json!({})).expect("JSON"),
+        };
+        let arrival = [Arrival {
+            receipt: Receipt::default(),
+            batch: &batch,
+        }];
+        let since = at - TimeDelta::seconds(longest_window as i64);
+        let mut state = self.state(&batch.alerts[0], since, at, history);
+        state.alerts = batch
+            .alerts
+            .iter()
+            .filter_map(|alert| {
+                let key = (alert.source_type, alert.fingerprint.as_str().to_owned());
+                self.by_key
+                    .get(&key)
+                    .and_then(|id| self.alerts.get(id))
+                    .cloned()
+            })
+            .collect();
+        let plan = crate::release(rules, &state, &arrival, at);
+        self.apply(&plan, &batch, None);
     }
 
     /// What the decision would load for `alert` at `now`: its key's row, that row's incident,
@@ -244,9 +325,9 @@ impl Store {
         }
     }
 
-    /// Writes `plan` (decided for `batch`, one alert of recorded alert `recorded`) into the
-    /// store.
-    fn apply(&mut self, plan: &Plan, batch: &AlertBatch, recorded: i32) {
+    /// Writes `plan` (decided for `batch`: one notification of alert `recorded`, or a
+    /// silence's release) into the store.
+    fn apply(&mut self, plan: &Plan, batch: &AlertBatch, recorded: Option<i32>) {
         let mut new_ids = Vec::with_capacity(plan.new_alerts.len());
         for new in &plan.new_alerts {
             self.next_alert_id += 1;
@@ -262,7 +343,7 @@ impl Store {
                     source_type: alert.source_type,
                     fingerprint: alert.fingerprint.as_str().to_owned(),
                     status: new.row.status,
-                    severity: alert.severity,
+                    severity: new.row.severity,
                     incident_id: new.row.incident_id,
                     resolved_at: new.row.resolved_at,
                     last_seen_at: new.row.last_seen_at,
@@ -279,6 +360,7 @@ impl Store {
                 row.last_seen_at = update.row.last_seen_at;
                 row.receipt = update.row.receipt;
                 row.suppressed_by = update.row.suppressed_by;
+                row.severity = update.row.severity;
             }
         }
         for new in &plan.new_incidents {
@@ -315,7 +397,7 @@ impl Store {
                 incident.firing_by_severity = row.firing_by_severity;
             }
         }
-        if let Some(processed) = plan.processed.first() {
+        if let (Some(recorded), Some(processed)) = (recorded, plan.processed.first()) {
             let row = match processed.alert {
                 AlertRef::Stored(id) => id,
                 AlertRef::New(index) => new_ids[index],
@@ -513,6 +595,7 @@ mod tests {
             incident_titles: &titles,
             silences: &[],
             deployments: &[],
+            until: Utc::now(),
         };
         let same = replay(&rules(0.6), &history);
         assert_eq!((same.incidents_before, same.incidents_after), (2, 2));
@@ -546,6 +629,48 @@ mod tests {
     }
 
     #[test]
+    fn what_a_silence_kept_quiet_is_released_when_it_ends_as_it_was() {
+        let checkout = Uuid::new_v4();
+        // Silenced from minute 0 to 5; the alert fired at minute 1 and opened its incident
+        // when the silence ended.
+        let alerts = [recorded(1, "checkout", 1, checkout)];
+        let silence = Silence {
+            id: Uuid::new_v4(),
+            matchers: vec!["service=checkout".parse().unwrap()],
+            starts_at: DateTime::from_timestamp(1_764_230_400, 0).unwrap(),
+            ends_at: DateTime::from_timestamp(1_764_230_400 + 300, 0).unwrap(),
+            on_expiry: crate::OnExpiry::Open,
+        };
+        let titles: Map<Uuid, String> = [(checkout, "checkout".to_owned())].into();
+        let user = UserId::parse("u1").unwrap();
+        let history = History {
+            user: &user,
+            alerts: &alerts,
+            incident_titles: &titles,
+            silences: std::slice::from_ref(&silence),
+            deployments: &[],
+            until: Utc::now(),
+        };
+        let report = replay(&rules(0.6), &history);
+        assert_eq!(
+            (report.incidents_before, report.incidents_after),
+            (1, 1),
+            "{report:?}"
+        );
+        assert!(report.moved.is_empty());
+        // Without the release it would have stayed quiet, in no incident.
+        let dropped = Silence {
+            on_expiry: crate::OnExpiry::Drop,
+            ..silence.clone()
+        };
+        let history = History {
+            silences: std::slice::from_ref(&dropped),
+            ..history
+        };
+        assert_eq!(replay(&rules(0.6), &history).incidents_after, 0);
+    }
+
+    #[test]
     fn a_stricter_threshold_splits() {
         let checkout = Uuid::new_v4();
         let alerts = [
@@ -560,6 +685,7 @@ mod tests {
             incident_titles: &titles,
             silences: &[],
             deployments: &[],
+            until: Utc::now(),
         };
         let report = replay(&rules(0.99), &history);
         assert_eq!(report.incidents_after, 2);

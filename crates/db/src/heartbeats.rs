@@ -2,14 +2,14 @@
 //! sweep's view of those gone quiet or back.
 
 use aurora_correlation::Heartbeat;
-use aurora_domain::UserId;
+use aurora_domain::{SourceType, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::schema::{heartbeats, integrations};
+use crate::schema::heartbeats;
 use crate::{QueryResult, time};
 
 /// A row of `heartbeats`.
@@ -20,8 +20,8 @@ pub struct HeartbeatRow {
     pub id: Uuid,
     /// The owner.
     pub user_id: String,
-    /// The integration expected to send it.
-    pub integration_id: Uuid,
+    /// The vendor whose integration is expected to send it.
+    pub source_type: String,
     /// The alert that beats (title or `alertname`).
     pub alert_name: String,
     /// Longest gap between beats before Aurora raises an alert.
@@ -38,13 +38,13 @@ pub struct HeartbeatRow {
 }
 
 impl HeartbeatRow {
-    /// As the decision reads it.
-    pub fn to_heartbeat(&self) -> Heartbeat {
-        Heartbeat {
+    /// As the decision reads it; `None` for a vendor the code no longer knows.
+    pub fn to_heartbeat(&self) -> Option<Heartbeat> {
+        Some(Heartbeat {
             id: self.id,
-            integration_id: self.integration_id,
+            source_type: self.source_type.parse().ok()?,
             alert_name: self.alert_name.clone(),
-        }
+        })
     }
 
     /// Since when the beats are overdue at `now`, if they are: an interval after the latest
@@ -56,24 +56,28 @@ impl HeartbeatRow {
     }
 }
 
-/// Expects `alert_name` from `integration` (of `user`) at least every `interval_secs`,
-/// replacing the interval of the same heartbeat.
+/// Expects `alert_name` from `user`'s integration of `source` at least every
+/// `interval_secs`, replacing the interval of the same heartbeat.
 pub async fn set(
     conn: &mut AsyncPgConnection,
     user: &UserId,
-    integration: Uuid,
+    source: SourceType,
     alert_name: &str,
     interval_secs: i32,
 ) -> QueryResult<HeartbeatRow> {
     diesel::insert_into(heartbeats::table)
         .values((
             heartbeats::user_id.eq(user.as_str()),
-            heartbeats::integration_id.eq(integration),
+            heartbeats::source_type.eq(source.as_str()),
             heartbeats::alert_name.eq(alert_name),
             heartbeats::interval_secs.eq(interval_secs),
             heartbeats::created_at.eq(time::now()),
         ))
-        .on_conflict((heartbeats::integration_id, heartbeats::alert_name))
+        .on_conflict((
+            heartbeats::user_id,
+            heartbeats::source_type,
+            heartbeats::alert_name,
+        ))
         .do_update()
         .set(heartbeats::interval_secs.eq(interval_secs))
         .returning(HeartbeatRow::as_returning())
@@ -81,16 +85,18 @@ pub async fn set(
         .await
 }
 
-/// Stops expecting `alert_name` from `integration`; answers whether it was expected. Aurora's
-/// alert for it, if one fires, is resolved by the next sweep.
+/// Stops expecting `alert_name` from `user`'s integration of `source`; answers the heartbeat
+/// it was, if it was one (the caller resolves Aurora's alert for it, if one fires).
 pub async fn remove(
     conn: &mut AsyncPgConnection,
-    integration: Uuid,
+    user: &UserId,
+    source: SourceType,
     alert_name: &str,
 ) -> QueryResult<Option<HeartbeatRow>> {
     diesel::delete(
         heartbeats::table
-            .filter(heartbeats::integration_id.eq(integration))
+            .filter(heartbeats::user_id.eq(user.as_str()))
+            .filter(heartbeats::source_type.eq(source.as_str()))
             .filter(heartbeats::alert_name.eq(alert_name)),
     )
     .returning(HeartbeatRow::as_returning())
@@ -106,7 +112,7 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user: &UserId) -> QueryResul
         .select(HeartbeatRow::as_select())
         .load(conn)
         .await?;
-    Ok(rows.iter().map(HeartbeatRow::to_heartbeat).collect())
+    Ok(rows.iter().filter_map(HeartbeatRow::to_heartbeat).collect())
 }
 
 /// Keeps the latest beat heard of each heartbeat.
@@ -129,11 +135,10 @@ pub async fn heard(
     Ok(())
 }
 
-/// Every heartbeat with its integration's source, for the sweep (a few per user).
-pub async fn all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(HeartbeatRow, String)>> {
+/// Every heartbeat, for the sweep (a few per user).
+pub async fn all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<HeartbeatRow>> {
     heartbeats::table
-        .inner_join(integrations::table)
-        .select((HeartbeatRow::as_select(), integrations::source_type))
+        .select(HeartbeatRow::as_select())
         .load(conn)
         .await
 }

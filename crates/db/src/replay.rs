@@ -50,7 +50,16 @@ pub async fn recording(
         .iter()
         .filter_map(|row| {
             let mut alert = row.to_normalized()?;
-            alert.status = aurora_domain::AlertStatus::Firing;
+            // Its first notification: a resolve stored as it came (an alert never seen open)
+            // has no incident and resolved as it arrived; every other row began firing.
+            let resolve_first = row.incident_id.is_none()
+                && row.suppressed_by.is_none()
+                && row.resolved_at == Some(row.received_at);
+            alert.status = if resolve_first {
+                aurora_domain::AlertStatus::Resolved
+            } else {
+                aurora_domain::AlertStatus::Firing
+            };
             Some(Recorded {
                 id: row.id,
                 alert,

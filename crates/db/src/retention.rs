@@ -4,11 +4,15 @@
 //!
 //! Incidents go first (their alerts stay, unlinked), then alerts (with their delivery records),
 //! then raw bodies (their alerts keep no body) and the hourly noise figures.
+//!
+//! Alerts go one user at a time under that user's lock: a correlator deciding the user's
+//! alerts holds it from loading their rows until it commits, so no row it loaded (an old
+//! resolved alert a vendor resolves again) disappears under it.
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Timestamp};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::QueryResult;
@@ -65,25 +69,31 @@ impl Counts {
 struct Kind {
     table: &'static str,
     due: &'static str,
+    /// Deleted per user, under the user's lock.
+    per_user: bool,
 }
 
 const INCIDENTS: Kind = Kind {
     table: "incidents",
     due: "status IN ('resolved', 'merged') AND coalesce(resolved_at, updated_at) < $1",
+    per_user: false,
 };
 const ALERTS: Kind = Kind {
     table: "alerts",
     due: "status = 'resolved' AND resolved_at < $1 AND NOT EXISTS ( \
               SELECT 1 FROM incidents i WHERE i.id = alerts.incident_id \
                 AND i.status IN ('investigating', 'analyzed'))",
+    per_user: true,
 };
 const RAW_PAYLOADS: Kind = Kind {
     table: "raw_payloads",
     due: "received_at < $1",
+    per_user: false,
 };
 const NOISE_COUNTS: Kind = Kind {
     table: "noise_counts",
     due: "hour < $1",
+    per_user: false,
 };
 
 #[derive(QueryableByName)]
@@ -112,19 +122,61 @@ async fn delete_batch(
     kind: &Kind,
     before: NaiveDateTime,
     batch: i64,
+    user: Option<&str>,
 ) -> QueryResult<i64> {
     let deleted = diesel::sql_query(format!(
         // By physical row: one plan for every table, whatever its key.
         "DELETE FROM {table} WHERE ctid = ANY(ARRAY( \
-             SELECT ctid FROM {table} WHERE {due} LIMIT $2 FOR UPDATE SKIP LOCKED))",
+             SELECT ctid FROM {table} WHERE {due} AND ($3::text IS NULL OR user_id = $3) \
+             LIMIT $2 FOR UPDATE SKIP LOCKED))",
         table = kind.table,
         due = kind.due,
     ))
     .bind::<Timestamp, _>(before)
     .bind::<BigInt, _>(batch)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(user)
     .execute(conn)
     .await?;
     Ok(deleted as i64)
+}
+
+#[derive(QueryableByName)]
+struct Owner {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    user_id: String,
+}
+
+/// Deletes a batch of `kind` for each user who has some due, each under the user's lock in a
+/// transaction of its own; answers how many went and whether any batch was full.
+async fn delete_per_user(
+    conn: &mut AsyncPgConnection,
+    kind: &Kind,
+    before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<(i64, bool)> {
+    let owners: Vec<Owner> = diesel::sql_query(format!(
+        "SELECT DISTINCT user_id FROM (SELECT user_id FROM {} WHERE {} LIMIT $2) due",
+        kind.table, kind.due
+    ))
+    .bind::<Timestamp, _>(before)
+    .bind::<BigInt, _>(batch)
+    .load(conn)
+    .await?;
+    let (mut deleted, mut full) = (0, false);
+    for owner in owners {
+        let Ok(user) = aurora_domain::UserId::parse(owner.user_id.clone()) else {
+            continue;
+        };
+        let n = conn
+            .transaction(async |conn| {
+                crate::lock_user(conn, &user).await?;
+                delete_batch(conn, kind, before, batch, Some(user.as_str())).await
+            })
+            .await?;
+        deleted += n;
+        full |= n == batch;
+    }
+    Ok((deleted, full))
 }
 
 /// A kind of row, when it is due (if ever), and its count among [`Counts`].
@@ -163,11 +215,16 @@ pub async fn run(conn: &mut AsyncPgConnection, policy: &Policy) -> QueryResult<C
     for (kind, before, field) in kinds(policy) {
         let Some(before) = before else { continue };
         loop {
-            let deleted = delete_batch(conn, kind, before, policy.batch).await?;
+            let (deleted, more) = if kind.per_user {
+                delete_per_user(conn, kind, before, policy.batch).await?
+            } else {
+                let deleted = delete_batch(conn, kind, before, policy.batch, None).await?;
+                (deleted, deleted == policy.batch)
+            };
             let mut step = Counts::default();
             *field(&mut step) = deleted;
             total.add(step);
-            if deleted < policy.batch {
+            if !more {
                 break;
             }
         }

@@ -84,7 +84,7 @@ diesel::table! {
     heartbeats (id) {
         id -> Uuid,
         user_id -> Varchar,
-        integration_id -> Uuid,
+        source_type -> Varchar,
         alert_name -> Text,
         interval_secs -> Int4,
         created_at -> Timestamp,
@@ -323,7 +323,6 @@ diesel::joinable!(incident_hypotheses -> incidents (incident_id));
 diesel::joinable!(incident_suggestions -> incidents (incident_id));
 diesel::joinable!(command_runs -> incidents (incident_id));
 diesel::joinable!(incident_events -> incidents (incident_id));
-diesel::joinable!(heartbeats -> integrations (integration_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     analysis_claims,

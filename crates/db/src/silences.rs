@@ -76,12 +76,28 @@ pub struct NewSilence<'a> {
     pub on_expiry: OnExpiry,
 }
 
-/// Creates a silence for `user`.
+/// Most silences one user may have that have not ended: every batch of theirs is checked
+/// against each.
+pub const MAX_OPEN_PER_USER: i64 = 200;
+
+/// Creates a silence for `user`; answers why not instead when they have
+/// [`MAX_OPEN_PER_USER`] that have not ended.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     user: &UserId,
     new: &NewSilence<'_>,
-) -> QueryResult<SilenceRow> {
+) -> QueryResult<Result<SilenceRow, String>> {
+    let open: i64 = silences::table
+        .filter(silences::user_id.eq(user.as_str()))
+        .filter(silences::ends_at.gt(time::now()))
+        .count()
+        .get_result(conn)
+        .await?;
+    if open >= MAX_OPEN_PER_USER {
+        return Ok(Err(format!(
+            "too many silences: {open} have not ended (at most {MAX_OPEN_PER_USER}); expire some"
+        )));
+    }
     diesel::insert_into(silences::table)
         .values((
             silences::user_id.eq(user.as_str()),
@@ -97,6 +113,7 @@ pub async fn create(
         .returning(SilenceRow::as_returning())
         .get_result(conn)
         .await
+        .map(Ok)
 }
 
 /// `user`'s silences, newest first, leaving out those that ended before `ended_since`.

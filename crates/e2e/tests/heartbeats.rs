@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aurora_db::{heartbeats, integrations};
+use aurora_db::heartbeats;
 use aurora_domain::{SourceType, UserId};
 use aurora_e2e::http::get_json;
 use aurora_e2e::{Stack, eventually};
@@ -21,11 +21,7 @@ async fn a_missed_heartbeat_opens_an_incident_and_a_resumed_one_resolves_it() {
         .await;
     let user = UserId::parse(alice.id.clone()).unwrap();
     let mut conn = stack.connections.pool.get().await.unwrap();
-    let integration = integrations::live_id(&mut conn, &alice.id, SourceType::Alertmanager)
-        .await
-        .unwrap()
-        .unwrap();
-    let heartbeat = heartbeats::set(&mut conn, &user, integration, "Watchdog", 5)
+    let heartbeat = heartbeats::set(&mut conn, &user, SourceType::Alertmanager, "Watchdog", 5)
         .await
         .unwrap();
     drop(conn);

@@ -57,6 +57,7 @@ async fn replay_reports_the_merges_a_lower_threshold_would_make() {
         incident_titles: &recording.incident_titles,
         silences: &recording.silences,
         deployments: &recording.deployments,
+        until: chrono::Utc::now(),
     };
 
     // The settings that made the incidents make them again.

@@ -526,19 +526,37 @@ impl Settings {
         file: Option<PathBuf>,
         environment: Option<HashMap<String, String>>,
     ) -> Result<Self, SettingsError> {
+        Self::load_layered(file, environment, None)
+    }
+
+    /// The settings in force (as [`Settings::load`] reads them) with `proposal`, a file, on
+    /// top: what a change to them would be, for trying it before deploying it.
+    pub fn load_with_proposal(proposal: PathBuf) -> Result<Self, SettingsError> {
+        let file = std::env::var_os("AURORA_CONFIG").map(PathBuf::from);
+        Self::load_layered(file, None, Some(proposal))
+    }
+
+    fn load_layered(
+        file: Option<PathBuf>,
+        environment: Option<HashMap<String, String>>,
+        proposal: Option<PathBuf>,
+    ) -> Result<Self, SettingsError> {
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULTS, config::FileFormat::Toml));
         builder = match file {
             Some(path) => builder.add_source(File::from(path).required(true)),
             None => builder.add_source(File::with_name("aurora.toml").required(false)),
         };
+        builder = builder.add_source(
+            Environment::with_prefix("AURORA")
+                .prefix_separator("__")
+                .separator("__")
+                .source(environment),
+        );
+        if let Some(proposal) = proposal {
+            builder = builder.add_source(File::from(proposal).required(true));
+        }
         let settings: Settings = builder
-            .add_source(
-                Environment::with_prefix("AURORA")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .source(environment),
-            )
             .build()
             .and_then(Config::try_deserialize)
             .map_err(|err| SettingsError(err.to_string()))?;

@@ -42,12 +42,13 @@ pub(crate) struct SilenceView {
 
 impl SilenceView {
     fn of(row: SilenceRow, now: NaiveDateTime) -> Self {
-        let state = if now < row.starts_at {
-            "pending"
-        } else if now < row.ends_at {
-            "active"
-        } else {
+        // One expired before it began ends where it starts: it never holds.
+        let state = if now >= row.ends_at || row.ends_at <= row.starts_at {
             "expired"
+        } else if now < row.starts_at {
+            "pending"
+        } else {
+            "active"
         };
         SilenceView { row, state }
     }
@@ -122,7 +123,8 @@ pub(crate) async fn create(
             on_expiry,
         },
     )
-    .await?;
+    .await?
+    .map_err(ApiError::Conflict)?;
     Ok(HttpResponse::Created().json(SilenceView::of(row, now)))
 }
 

@@ -39,14 +39,15 @@ pub(crate) async fn set(
         .transpose()?;
     let (settings, mut conn) = connect().await?;
     let owner = owner(&mut conn, user).await?;
-    let integration = integrations::live_id(&mut conn, &owner.id, source)
+    // The beats come through it; one replaced later by another of the vendor keeps them.
+    integrations::live_id(&mut conn, &owner.id, source)
         .await
         .context("looking up the integration")?
         .ok_or_else(|| Failure::Usage(format!("user `{user}` has no live {source} integration")))?;
     let user_id =
         UserId::parse(owner.id.clone()).map_err(|e| Failure::Other(anyhow::anyhow!(e)))?;
     let Some(interval) = interval else {
-        let removed = heartbeats::remove(&mut conn, integration, alert)
+        let removed = heartbeats::remove(&mut conn, &user_id, source, alert)
             .await
             .context("removing the heartbeat")?
             .ok_or_else(|| {
@@ -56,11 +57,12 @@ pub(crate) async fn set(
             })?;
         if let Some(since) = removed.missing_since {
             // Nothing will resolve Aurora's alert for it any more: resolve it now.
-            let heartbeat = removed.to_heartbeat();
+            let heartbeat = removed
+                .to_heartbeat()
+                .expect("its vendor parsed from the command line");
             let resolve = MissingBeats {
                 heartbeat: &heartbeat,
                 user: &user_id,
-                source_type: source,
                 interval: Duration::from_secs(removed.interval_secs.unsigned_abs().into()),
                 since: since.and_utc(),
             }
@@ -84,7 +86,7 @@ pub(crate) async fn set(
     let row = heartbeats::set(
         &mut conn,
         &user_id,
-        integration,
+        source,
         alert,
         i32::try_from(interval.as_secs()).expect("checked above"),
     )

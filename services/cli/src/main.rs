@@ -125,7 +125,8 @@ enum CorrelationCommand {
         /// How far back: 7d, 24h.
         #[arg(long)]
         since: String,
-        /// A settings file with the proposed `[correlation]` (the rest is ignored).
+        /// A settings file with the proposed `[correlation]` changes, laid over the settings
+        /// in force (the rest is ignored).
         #[arg(long)]
         config: String,
         /// Print one JSON object: the whole report.

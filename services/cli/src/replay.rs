@@ -1,7 +1,6 @@
 //! `aurora correlation replay`: a user's recorded alerts decided again with proposed
 //! correlation settings, in memory, and what would change.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -16,14 +15,16 @@ use crate::commands::{connect, owner};
 /// Alerts listed one by one, at most; the rest are counted.
 const MOVED_SHOWN: usize = 20;
 
-/// `aurora correlation replay --user NAME --since D --config FILE [--json]`.
+/// `aurora correlation replay --user NAME --since D --config FILE [--json]`: the proposal is
+/// laid over the settings in force (`AURORA_CONFIG`, `aurora.toml`, `AURORA__…`).
 pub(crate) async fn run(user: &str, since: &str, config: &str, json: bool) -> Result<(), Failure> {
     let back = humantime::parse_duration(since).map_err(|err| {
         Failure::Usage(format!("invalid --since `{since}`: {err} (e.g. 7d, 24h)"))
     })?;
     let back = chrono::TimeDelta::from_std(back)
         .map_err(|_| Failure::Usage(format!("invalid --since `{since}`: too long")))?;
-    let proposed = Settings::load_from(Some(PathBuf::from(config)), Some(HashMap::new()))
+    // The settings in force with the proposal on top: what deploying it would make them.
+    let proposed = Settings::load_with_proposal(PathBuf::from(config))
         .map_err(|err| Failure::Usage(format!("{config}: {err}")))?;
     let rules = Rules::new(proposed.correlation);
     let (_, mut conn) = connect().await?;
@@ -48,6 +49,7 @@ pub(crate) async fn run(user: &str, since: &str, config: &str, json: bool) -> Re
             incident_titles: &recording.incident_titles,
             silences: &recording.silences,
             deployments: &recording.deployments,
+            until: chrono::Utc::now(),
         },
     );
     if json {

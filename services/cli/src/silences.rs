@@ -63,7 +63,8 @@ pub(crate) async fn create(args: Create) -> Result<(), Failure> {
         },
     )
     .await
-    .context("creating the silence")?;
+    .context("creating the silence")?
+    .map_err(Failure::Usage)?;
     if args.json {
         println!("{}", serde_json::json!({ "silence": row }));
     } else {

@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use aurora_bus::HandlerError;
+use aurora_bus::Topology;
 use aurora_correlation::MissingBeats;
 use aurora_db::heartbeats;
-use aurora_domain::{AlertStatus, SourceType, UserId};
+use aurora_domain::{AlertStatus, UserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::Correlator;
@@ -26,34 +27,42 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
         .await
         .map_err(|err| HandlerError::Transient(err.to_string()))?;
     let all = heartbeats::all(&mut conn).await.map_err(classify)?;
+    if all.is_empty() {
+        return Ok(0);
+    }
     let now = now();
+    // A beat still waiting on the stream is not missing: judge only by what was processed,
+    // so a correlator behind in a storm raises nothing.
+    let bus = correlator.bus();
+    let processed_until = bus
+        .oldest_unacknowledged(&bus.topology().alerts_stream(), Topology::CORRELATOR)
+        .await
+        .map_err(|err| HandlerError::Transient(err.to_string()))?
+        .map_or(now, |oldest| oldest.min(now));
     let mut sent = 0;
-    for (row, source) in all {
-        let overdue = row.overdue_since(now.naive_utc());
+    for row in all {
+        let overdue = row.overdue_since(processed_until.naive_utc());
         let (status, since) = match (row.missing_since, overdue) {
             (None, Some(due)) => (AlertStatus::Firing, due),
             (Some(since), None) => (AlertStatus::Resolved, since),
             _ => continue,
         };
-        let poison = |err: String| HandlerError::Poison(err);
-        let user = UserId::parse(row.user_id.clone()).map_err(|e| poison(e.to_string()))?;
-        let source_type: SourceType = source
-            .parse()
-            .map_err(|e: aurora_domain::ParseEnumError| poison(e.to_string()))?;
-        let heartbeat = row.to_heartbeat();
+        let user =
+            UserId::parse(row.user_id.clone()).map_err(|e| HandlerError::Poison(e.to_string()))?;
+        let Some(heartbeat) = row.to_heartbeat() else {
+            continue;
+        };
         let delivery = MissingBeats {
             heartbeat: &heartbeat,
             user: &user,
-            source_type,
             interval: Duration::from_secs(row.interval_secs.unsigned_abs().into()),
             since: since.and_utc(),
         }
         .delivery(status, now);
         // Sent first, then marked: a sweep that dies between sends it again, as the same
         // delivery.
-        let bus = correlator.bus();
         bus.publish(
-            bus.topology().alert_subject(source_type),
+            bus.topology().alert_subject(heartbeat.source_type),
             &delivery.message_id(),
             &delivery,
         )

@@ -15,7 +15,7 @@ use aurora_bus::{Bus, HandlerError};
 use aurora_correlation::{Arrival, Needs, Plan, Receipt, Rules};
 use aurora_db::correlation::{self, Written};
 use aurora_db::{AsyncConnection, DbPool, QueryError, events, time};
-use aurora_domain::{AlertBatch, NormalizedAlert, SourceType, UserId};
+use aurora_domain::{AlertBatch, SourceType, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -162,54 +162,70 @@ impl Correlator {
 }
 
 impl Correlator {
-    /// Releases `user`'s `alerts` (as stored) that `silence` kept quiet, now that it ended:
-    /// decided under the user's lock like a delivery, but counted as nothing received. Answers
-    /// the incidents opened.
+    /// Releases what `silence` (of `user`, ended) kept quiet and still fires, up to `limit`
+    /// alerts, and marks the silence released once none is left: read, decided and written in
+    /// one transaction under the user's lock, so no batch that silenced an alert before the
+    /// end can commit it after the read. Decided like a delivery, but counted as nothing
+    /// received. Answers how many alerts it released.
     pub async fn release(
         &self,
         user: &UserId,
         silence: Uuid,
-        alerts: Vec<NormalizedAlert>,
+        limit: i64,
     ) -> Result<usize, HandlerError> {
-        let now = now();
-        let batch = AlertBatch {
-            delivery_id: format!("silence-release:{silence}"),
-            user_id: user.clone(),
-            integration_id: Uuid::nil(),
-            source_type: alerts[0].source_type,
-            received_at: now,
-            alerts,
-            deployment: None,
-            raw_payload: serde_json::value::to_raw_value(&serde_json::json!({}))
-                .expect("an empty object"),
-        };
-        let arrivals = [Arrival {
-            receipt: Receipt::default(),
-            batch: &batch,
-        }];
-        let needs = Needs::of(&self.rules, &arrivals);
         let mut conn = self
             .pool
             .get()
             .await
             .map_err(|err| HandlerError::Transient(err.to_string()))?;
-        let (plan, written, now) = conn
+        let released = conn
             .transaction(async |conn| {
                 aurora_db::lock_user(conn, user).await?;
                 let now = self::now();
+                let quiet = aurora_db::silences::quiet_alerts(conn, silence, limit).await?;
+                // Fewer than asked: none is left after these (with 0, none is wanted).
+                if limit == 0 || (quiet.len() as i64) < limit {
+                    aurora_db::silences::mark_released(conn, silence, now.naive_utc()).await?;
+                }
+                let Some(first) = quiet.first() else {
+                    return Ok(None);
+                };
+                let batch = AlertBatch {
+                    delivery_id: format!("silence-release:{silence}"),
+                    user_id: user.clone(),
+                    integration_id: Uuid::nil(),
+                    source_type: first.source_type,
+                    received_at: now,
+                    alerts: quiet,
+                    deployment: None,
+                    raw_payload: serde_json::value::to_raw_value(&serde_json::json!({}))
+                        .expect("an empty object"),
+                };
+                let arrivals = [Arrival {
+                    receipt: Receipt::default(),
+                    batch: &batch,
+                }];
+                let needs = Needs::of(&self.rules, &arrivals);
                 let loaded = correlation::load(conn, user, &needs).await?;
                 let plan = aurora_correlation::release(&self.rules, &loaded.state, &arrivals, now);
                 let written =
                     correlation::write(conn, user, &arrivals, &plan, now.naive_utc()).await?;
-                Ok::<_, QueryError>((plan, written, now))
+                Ok::<_, QueryError>(Some((batch, plan, written, now)))
             })
             .await
             .map_err(classify)?;
         drop(conn);
+        let Some((batch, plan, written, now)) = released else {
+            return Ok(0);
+        };
+        let arrivals = [Arrival {
+            receipt: Receipt::default(),
+            batch: &batch,
+        }];
         self.metrics.record(&arrivals, &plan);
         self.publish_unattached(user, &arrivals, &plan, &written, now)
             .await?;
-        Ok(plan.new_incidents.len())
+        Ok(batch.alerts.len())
     }
 
     /// Publishes what a plan decided outside any delivery (a sweep's) and marks its events

@@ -9,6 +9,7 @@ use aurora_bus::HandlerError;
 use aurora_correlation::OnExpiry;
 use aurora_db::silences;
 use aurora_domain::UserId;
+use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
 
 use crate::Correlator;
@@ -16,10 +17,13 @@ use crate::process::{classify, now};
 
 /// How often ended silences are looked for.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// A silence is released this long after it ended, so a correlator whose clock is a little
+/// behind has stopped applying it.
+const GRACE: TimeDelta = TimeDelta::seconds(3);
 /// Ended silences handled per sweep.
 const SILENCES: i64 = 50;
-/// Quiet alerts released per silence and sweep, so one sweep stays short; the rest follow at
-/// the next.
+/// Quiet alerts released per silence and sweep, so one transaction stays short; the rest
+/// follow at the next.
 const ALERTS: i64 = 500;
 
 /// Releases the quiet alerts of silences that ended; answers how many alerts were released.
@@ -29,30 +33,21 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
         .get()
         .await
         .map_err(|err| HandlerError::Transient(err.to_string()))?;
-    let ended = silences::ended_unreleased(&mut conn, now().naive_utc(), SILENCES)
+    let ended = silences::ended_unreleased(&mut conn, (now() - GRACE).naive_utc(), SILENCES)
         .await
         .map_err(classify)?;
+    drop(conn);
     let mut released = 0;
     for silence in ended {
-        let quiet = if silence.on_expiry == OnExpiry::Drop.as_str() {
-            Vec::new()
+        let user = UserId::parse(silence.user_id.clone())
+            .map_err(|err| HandlerError::Poison(err.to_string()))?;
+        // `drop`: what it kept quiet stays quiet; the release only marks it done.
+        let limit = if silence.on_expiry == OnExpiry::Drop.as_str() {
+            0
         } else {
-            silences::quiet_alerts(&mut conn, silence.id, ALERTS)
-                .await
-                .map_err(classify)?
+            ALERTS
         };
-        if !quiet.is_empty() {
-            let user = UserId::parse(silence.user_id.clone())
-                .map_err(|err| HandlerError::Poison(err.to_string()))?;
-            // Decided again under the user's lock: a notification may have arrived since.
-            correlator.release(&user, silence.id, quiet.clone()).await?;
-            released += quiet.len();
-        }
-        if (quiet.len() as i64) < ALERTS {
-            silences::mark_released(&mut conn, silence.id, now().naive_utc())
-                .await
-                .map_err(classify)?;
-        }
+        released += correlator.release(&user, silence.id, limit).await?;
     }
     Ok(released)
 }

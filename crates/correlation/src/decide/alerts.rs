@@ -57,7 +57,7 @@ impl<'a> Decision<'a> {
         alert.row.resolved_at = Some(at);
         alert.row.last_seen_at = at;
         let (incident_id, reference, severity) =
-            (alert.row.incident_id, alert.reference, alert.severity);
+            (alert.row.incident_id, alert.reference, alert.row.severity);
         self.alert_event(slot, detail);
         let Some(incident_id) = incident_id else {
             return Vec::new();
@@ -101,6 +101,8 @@ impl<'a> Decision<'a> {
         processed: &mut plan::Processed,
     ) {
         processed.outcome = plan::Outcome::Suppressed;
+        // In no incident: it only takes the severity its notification says.
+        self.restate(slot, alert);
         if let Some(silence) = self.silence_for(alert) {
             self.alerts[slot].row.suppressed_by = Some(silence.id);
             *self.suppressed.entry(silence.id).or_default() += 1;
@@ -148,6 +150,8 @@ impl<'a> Decision<'a> {
             History::Flap { slot, incident_id } => {
                 processed.outcome = plan::Outcome::Refired;
                 processed.alert = self.alerts[slot].reference;
+                // Resolved, it counted for nothing: it fires again as bad as it now says.
+                self.alerts[slot].row.severity = alert.severity;
                 processed
                     .events
                     .extend(self.refire(slot, arrival, incident_id));
@@ -199,7 +203,10 @@ impl<'a> Decision<'a> {
                 .expect("candidates are known incidents");
             incident.row.correlated_alert_count += 1;
             incident.row.firing_alerts += 1;
-            incident.row.firing_by_severity.add(alert.severity);
+            incident
+                .row
+                .firing_by_severity
+                .add(self.alerts[slot].row.severity);
             if let Some(service) = &alert.service
                 && !incident.row.affected_services.contains(service)
             {
@@ -271,7 +278,7 @@ impl<'a> Decision<'a> {
         alert.row.status = AlertStatus::Firing;
         alert.row.resolved_at = None;
         alert.row.last_seen_at = now;
-        let severity = alert.severity;
+        let severity = alert.row.severity;
         let incident = self
             .incidents
             .get_mut(incident_id)
@@ -314,6 +321,7 @@ impl<'a> Decision<'a> {
         let id = Uuid::new_v4();
         let now = self.now;
         let reference = self.alerts[slot].reference;
+        let severity = self.alerts[slot].row.severity;
         self.alerts[slot].row.incident_id = Some(id);
         let row = IncidentRow {
             status: IncidentStatus::Investigating,
@@ -322,10 +330,10 @@ impl<'a> Decision<'a> {
             correlated_alert_count: 0,
             firing_alerts: 1,
             affected_services: alert.service.iter().cloned().collect(),
-            severity: alert.severity,
+            severity,
             firing_by_severity: {
                 let mut firing = FiringBySeverity::default();
-                firing.add(alert.severity);
+                firing.add(severity);
                 firing
             },
         };

@@ -17,7 +17,7 @@ mod incidents;
 
 use std::collections::{HashMap, HashSet};
 
-use aurora_domain::{AlertStatus, NormalizedAlert, Severity, SourceType};
+use aurora_domain::{AlertStatus, NormalizedAlert, SourceType};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -48,11 +48,7 @@ pub fn decide(rules: &Rules, state: &State, arrivals: &[Arrival<'_>], now: DateT
             continue;
         }
         for (alert_index, alert) in batch.alerts.iter().enumerate() {
-            if let Some(heartbeat) = state
-                .heartbeats
-                .iter()
-                .find(|h| h.beats(batch.integration_id, alert))
-            {
+            if let Some(heartbeat) = state.heartbeats.iter().find(|h| h.beats(alert)) {
                 decision.beat(heartbeat.id, batch.received_at);
                 continue;
             }
@@ -146,8 +142,6 @@ pub fn release(rules: &Rules, state: &State, arrivals: &[Arrival<'_>], now: Date
 struct AlertSlot<'a> {
     reference: AlertRef,
     fingerprint: &'a str,
-    /// What it counts for in its incident's severity while it fires.
-    severity: Severity,
     row: AlertRow,
     /// Firing notifications counted here (added to a stored row's count; a new row's count).
     occurrences: i32,
@@ -198,7 +192,6 @@ impl<'a> Decision<'a> {
             alerts.push(AlertSlot {
                 reference: AlertRef::Stored(stored.id),
                 fingerprint: &stored.fingerprint,
-                severity: stored.severity,
                 row: AlertRow {
                     status: stored.status,
                     incident_id: stored.incident_id,
@@ -206,6 +199,7 @@ impl<'a> Decision<'a> {
                     last_seen_at: stored.last_seen_at,
                     receipt: stored.receipt,
                     suppressed_by: stored.suppressed_by,
+                    severity: stored.severity,
                 },
                 occurrences: 0,
                 changed: false,
@@ -254,7 +248,10 @@ impl<'a> Decision<'a> {
                     AlertStatus::Firing if self.alerts[slot].is_quiet() => {
                         self.quiet_firing(slot, arrival, alert_index, alert, &mut processed);
                     }
-                    AlertStatus::Firing => self.repeat(slot, arrival),
+                    AlertStatus::Firing => {
+                        self.repeat(slot, arrival);
+                        processed.events.extend(self.restate(slot, alert));
+                    }
                     AlertStatus::Resolved => {
                         processed.events = self.resolve(slot, arrival);
                     }
@@ -299,6 +296,7 @@ impl<'a> Decision<'a> {
             last_seen_at: received_at,
             receipt: self.arrivals[arrival].receipt,
             suppressed_by: None,
+            severity: alert.severity,
         };
         self.plan.new_alerts.push(plan::NewAlert {
             arrival,
@@ -313,7 +311,6 @@ impl<'a> Decision<'a> {
         self.alerts.push(AlertSlot {
             reference,
             fingerprint: alert.fingerprint.as_str(),
-            severity: alert.severity,
             row,
             occurrences: 1,
             changed: true,
@@ -328,6 +325,28 @@ impl<'a> Decision<'a> {
         slot.row.receipt = receipt;
         slot.row.last_seen_at = slot.row.last_seen_at.max(batch.received_at);
         slot.changed = true;
+    }
+
+    /// A notification of the firing alert in `slot` that says another severity (Netdata's
+    /// WARNING turning CRITICAL, Datadog's warn turning alert): the alert takes it, and its
+    /// incident's severity follows. Answers the published change of the incident, if any.
+    fn restate(&mut self, slot: usize, alert: &NormalizedAlert) -> Option<usize> {
+        let row = &mut self.alerts[slot].row;
+        let before = row.severity;
+        if before == alert.severity {
+            return None;
+        }
+        row.severity = alert.severity;
+        self.alerts[slot].changed = true;
+        let (incident_id, reference) = (
+            self.alerts[slot].row.incident_id?,
+            self.alerts[slot].reference,
+        );
+        let incident = self.incidents.get_mut(incident_id)?;
+        incident.row.firing_by_severity.remove(before);
+        incident.row.firing_by_severity.add(alert.severity);
+        incident.changed = true;
+        self.follow_severity(incident_id, reference)
     }
 
     /// Sets the incident's severity to the highest of its firing alerts (kept when none

@@ -573,7 +573,7 @@ fn a_quiet_alert_stays_quiet_while_another_silence_matches_it() {
 fn a_heartbeat_is_heard_and_stored_as_nothing_else() {
     let watchdog = crate::Heartbeat {
         id: uuid::Uuid::new_v4(),
-        integration_id: uuid::Uuid::nil(),
+        source_type: SourceType::Alertmanager,
         alert_name: "Watchdog".into(),
     };
     let state = State {
@@ -594,4 +594,42 @@ fn a_heartbeat_is_heard_and_stored_as_nothing_else() {
     assert_eq!(plan.new_alerts.len(), 1, "only checkout's");
     assert_eq!(plan.new_incidents.len(), 1);
     assert_eq!(plan.processed.len(), 1, "a beat is not a notification");
+}
+
+#[test]
+fn an_alert_that_turns_worse_raises_its_incident_and_its_resolve_leaves_no_count_behind() {
+    let mut warning = alert("a", "checkout", AlertStatus::Firing);
+    warning.severity = Severity::Medium;
+    let mut critical = warning.clone();
+    critical.severity = Severity::Critical;
+    let mut resolved = critical.clone();
+    resolved.status = AlertStatus::Resolved;
+    let batches = [
+        batch("d1", vec![warning]),
+        batch("d2", vec![critical]),
+        batch("d3", vec![resolved]),
+    ];
+    let plan = decide(&rules(), &State::default(), &arrivals(&batches[..2]), now());
+    let incident = &plan.new_incidents[0];
+    assert_eq!(incident.row.severity, Severity::Critical);
+    assert_eq!(incident.row.firing_by_severity.0, [1, 0, 0, 0, 0, 0]);
+    assert_eq!(plan.new_alerts[0].row.severity, Severity::Critical);
+    assert!(
+        plan.processed[1]
+            .events
+            .iter()
+            .any(|&e| plan.events[e].detail.kind() == "severity_changed")
+    );
+
+    let plan = decide(&rules(), &State::default(), &arrivals(&batches), now());
+    let incident = &plan.new_incidents[0];
+    assert_eq!(
+        incident.row.firing_by_severity.0, [0; 6],
+        "nothing fires, nothing counted"
+    );
+    assert_eq!(
+        incident.row.severity,
+        Severity::Critical,
+        "it keeps the last"
+    );
 }

@@ -274,11 +274,13 @@ struct AlertColumns {
     epochs: Vec<i64>,
     sequences: Vec<i64>,
     suppressed_by: Vec<Option<Uuid>>,
+    severities: Vec<&'static str>,
 }
 
 impl AlertColumns {
     /// Binds the columns as the next parameters, in this order: status, incident, resolved
-    /// at, last seen at, receipt epoch, receipt sequence, the silence that kept it quiet.
+    /// at, last seen at, receipt epoch, receipt sequence, the silence that kept it quiet,
+    /// severity.
     fn bind<'a>(&'a self, query: Query<'a>) -> Query<'a> {
         query
             .bind::<Array<Text>, _>(&self.statuses)
@@ -288,6 +290,7 @@ impl AlertColumns {
             .bind::<Array<BigInt>, _>(&self.epochs)
             .bind::<Array<BigInt>, _>(&self.sequences)
             .bind::<Array<Nullable<SqlUuid>>, _>(&self.suppressed_by)
+            .bind::<Array<Text>, _>(&self.severities)
     }
 
     fn of<'a>(rows: impl Iterator<Item = &'a AlertRow>) -> Self {
@@ -299,6 +302,7 @@ impl AlertColumns {
             epochs: Vec::new(),
             sequences: Vec::new(),
             suppressed_by: Vec::new(),
+            severities: Vec::new(),
         };
         for row in rows {
             columns.statuses.push(row.status.as_str());
@@ -308,6 +312,7 @@ impl AlertColumns {
             columns.epochs.push(row.receipt.epoch);
             columns.sequences.push(row.receipt.sequence);
             columns.suppressed_by.push(row.suppressed_by);
+            columns.severities.push(row.severity.as_str());
         }
         columns
     }
@@ -329,11 +334,11 @@ async fn update_alerts(conn: &mut AsyncPgConnection, plan: &Plan) -> QueryResult
              resolved_at = u.resolved_at, last_seen_at = u.last_seen_at, \
              occurrence_count = a.occurrence_count + u.added, \
              receipt_epoch = u.epoch, receipt_sequence = u.sequence, \
-             suppressed_by = u.suppressed_by \
+             suppressed_by = u.suppressed_by, severity = u.severity \
          FROM unnest($1::int4[], $2::int4[], $3::text[], $4::uuid[], $5::timestamp[], \
-                     $6::timestamp[], $7::int8[], $8::int8[], $9::uuid[]) \
+                     $6::timestamp[], $7::int8[], $8::int8[], $9::uuid[], $10::text[]) \
               AS u(id, added, status, incident_id, resolved_at, last_seen_at, epoch, sequence, \
-                   suppressed_by) \
+                   suppressed_by, severity) \
          WHERE a.id = u.id",
     )
     .into_boxed()
@@ -357,7 +362,7 @@ async fn insert_alerts(
     let mut payloads: Vec<&str> = Vec::new();
     let mut payloads_received: Vec<NaiveDateTime> = Vec::new();
     let mut payload_of: Vec<Option<i32>> = vec![None; arrivals.len()];
-    let (mut sources, mut fingerprints, mut severities) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sources, mut fingerprints) = (Vec::new(), Vec::new());
     let (mut titles, mut services, mut environments) = (Vec::new(), Vec::new(), Vec::new());
     let (mut labels, mut urls, mut started) = (Vec::new(), Vec::new(), Vec::new());
     let (mut received, mut occurrences, mut payload_positions) =
@@ -372,7 +377,6 @@ async fn insert_alerts(
         });
         sources.push(alert.source_type.as_str());
         fingerprints.push(alert.fingerprint.as_str());
-        severities.push(alert.severity.as_str());
         titles.push(alert.title.as_str());
         services.push(alert.service.as_deref());
         environments.push(alert.environment.as_deref());
@@ -403,14 +407,14 @@ async fn insert_alerts(
                 n.environment, n.labels, n.url, n.started_at, n.received_at, n.occurrences, \
                 p.id, n.status, n.incident_id, n.resolved_at, n.last_seen_at, n.epoch, \
                 n.sequence, n.suppressed_by \
-         FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                     $8::text[], $9::jsonb[], $10::text[], $11::timestamp[], $12::timestamp[], \
-                     $13::int4[], $14::int4[], $15::text[], $16::uuid[], $17::timestamp[], \
-                     $18::timestamp[], $19::int8[], $20::int8[], $21::uuid[]) \
-              AS n(id, source_type, fingerprint, severity, title, service, environment, \
+         FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                     $7::text[], $8::jsonb[], $9::text[], $10::timestamp[], $11::timestamp[], \
+                     $12::int4[], $13::int4[], $14::text[], $15::uuid[], $16::timestamp[], \
+                     $17::timestamp[], $18::int8[], $19::int8[], $20::uuid[], $21::text[]) \
+              AS n(id, source_type, fingerprint, title, service, environment, \
                    labels, url, started_at, received_at, occurrences, payload_position, \
                    status, incident_id, resolved_at, last_seen_at, epoch, sequence, \
-                   suppressed_by) \
+                   suppressed_by, severity) \
          JOIN payloads p ON p.position = n.payload_position",
     )
     .into_boxed()
@@ -418,7 +422,6 @@ async fn insert_alerts(
     .bind::<Array<Integer>, _>(&written.alert_ids)
     .bind::<Array<Text>, _>(&sources)
     .bind::<Array<Text>, _>(&fingerprints)
-    .bind::<Array<Text>, _>(&severities)
     .bind::<Array<Text>, _>(&titles)
     .bind::<Array<Nullable<Text>>, _>(&services)
     .bind::<Array<Nullable<Text>>, _>(&environments)
