@@ -627,4 +627,25 @@ async fn an_event_committed_but_never_published_is_published_by_the_relay_once()
         1,
         "JetStream dropped the relay's duplicate"
     );
+
+    // An incident no delivery opened (a silence's end): its `created` waits in the outbox, and
+    // the relay announces it as incidents.created (JetStream keeps one per incident).
+    events::record(
+        &mut conn,
+        incident,
+        "created",
+        serde_json::json!({ "alert_id": 1, "source_type": "grafana", "title": "5xx rate high" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(relay().await.unwrap(), 1, "announced as created");
+    let announced = published(&h, IncidentSubject::Created).await;
+    assert_eq!(
+        announced
+            .iter()
+            .filter(|m| m["incident_id"] == incident.to_string())
+            .count(),
+        1
+    );
+    assert_eq!(relay().await.unwrap(), 0);
 }

@@ -69,18 +69,11 @@ pub async fn run(correlator: Correlator, shutdown: CancellationToken) {
     {
         return;
     }
-    let mut interval = tokio::time::interval(SWEEP_INTERVAL);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        match sweep(&correlator).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "auto-resolved silent alerts"),
-            Err(err) => {
-                tracing::warn!(error = %err, "auto-resolve sweep failed; retrying next interval")
-            }
-        }
-    }
+    crate::sweep::every(
+        SWEEP_INTERVAL,
+        shutdown,
+        "auto-resolved silent alerts",
+        || sweep(&correlator),
+    )
+    .await;
 }

@@ -80,18 +80,11 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
 
 /// Sweeps every [`SWEEP_INTERVAL`] until `shutdown`; failures are logged and retried.
 pub async fn run(correlator: Correlator, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(SWEEP_INTERVAL);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        match sweep(&correlator).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "heartbeat alerts raised or resolved"),
-            Err(err) => {
-                tracing::warn!(error = %err, "heartbeat sweep failed; retrying next interval")
-            }
-        }
-    }
+    crate::sweep::every(
+        SWEEP_INTERVAL,
+        shutdown,
+        "heartbeat alerts raised or resolved",
+        || sweep(&correlator),
+    )
+    .await;
 }

@@ -22,6 +22,7 @@ pub mod process;
 mod publish;
 pub mod retention;
 pub mod silences;
+mod sweep;
 
 pub use aurora_correlation::Rules;
 pub use consumer::{batching, run, serve};

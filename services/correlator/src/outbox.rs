@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use aurora_bus::Bus;
+use aurora_bus::{Bus, IncidentSubject};
 use aurora_db::events::{self, Unpublished};
 use aurora_db::{AsyncConnection, DbPool, QueryError, time};
-use aurora_domain::{IncidentChange, IncidentChanged, UserId};
+use aurora_domain::{IncidentChange, IncidentChanged, IncidentCreated, UserId};
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
 
@@ -52,10 +52,18 @@ pub async fn relay_once(pool: &DbPool, bus: &Bus, grace: TimeDelta) -> Result<us
         let pending = events::unpublished(conn, recorded_before, BATCH).await?;
         let mut published = 0;
         for unpublished in &pending {
-            if let Some(message) = message_of(unpublished) {
-                bus.publish_incident_change(&message).await?;
-                published += 1;
+            match message_of(unpublished) {
+                Some(Relayed::Change(change)) => {
+                    bus.publish_incident_change(&change).await?;
+                }
+                Some(Relayed::Created(created)) => {
+                    let subject = bus.topology().incident_subject(IncidentSubject::Created);
+                    bus.publish(subject, &created.message_id(), &created)
+                        .await?;
+                }
+                None => continue,
             }
+            published += 1;
         }
         let ids: Vec<i64> = pending.iter().map(|u| u.event.id).collect();
         events::mark_published(conn, &ids).await?;
@@ -64,17 +72,35 @@ pub async fn relay_once(pool: &DbPool, bus: &Bus, grace: TimeDelta) -> Result<us
     .await
 }
 
-/// The change an event announces; `None` for events that announce none (`analysis_started`,
-/// or an owner id that can no longer be read).
-fn message_of(unpublished: &Unpublished) -> Option<IncidentChanged> {
+/// What the relay publishes for an event.
+enum Relayed {
+    /// `incidents.<change>`.
+    Change(IncidentChanged),
+    /// `incidents.created`, for an incident no delivery opened (a silence's end did).
+    Created(IncidentCreated),
+}
+
+/// The message an event announces; `None` for events that announce none
+/// (`analysis_started`, or an owner id that can no longer be read).
+fn message_of(unpublished: &Unpublished) -> Option<Relayed> {
     let event = &unpublished.event;
-    Some(IncidentChanged {
+    let user_id = UserId::parse(unpublished.user_id.clone()).ok()?;
+    if event.kind == "created" {
+        return Some(Relayed::Created(IncidentCreated {
+            incident_id: event.incident_id,
+            user_id,
+            source_alert_id: i32::try_from(event.detail["alert_id"].as_i64()?).ok()?,
+            source_type: event.detail["source_type"].as_str()?.parse().ok()?,
+            created_at: time::to_utc(event.created_at),
+        }));
+    }
+    Some(Relayed::Change(IncidentChanged {
         change: IncidentChange::of_event_kind(&event.kind)?,
         incident_id: event.incident_id,
-        user_id: UserId::parse(unpublished.user_id.clone()).ok()?,
+        user_id,
         event_id: event.id,
         occurred_at: time::to_utc(event.created_at),
-    })
+    }))
 }
 
 /// Relays every [`INTERVAL`] until `shutdown`; failures are logged and retried.

@@ -54,18 +54,11 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
 
 /// Sweeps every [`SWEEP_INTERVAL`] until `shutdown`; failures are logged and retried.
 pub async fn run(correlator: Correlator, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(SWEEP_INTERVAL);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        match sweep(&correlator).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "released alerts of ended silences"),
-            Err(err) => {
-                tracing::warn!(error = %err, "silence sweep failed; retrying next interval")
-            }
-        }
-    }
+    crate::sweep::every(
+        SWEEP_INTERVAL,
+        shutdown,
+        "released alerts of ended silences",
+        || sweep(&correlator),
+    )
+    .await;
 }

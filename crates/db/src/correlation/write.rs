@@ -2,7 +2,7 @@
 //! unnest(…)`, `UPDATE … FROM unnest(…)`), whatever the number of alerts.
 
 use aurora_correlation::plan::{AlertRow, IncidentRow};
-use aurora_correlation::{AlertRef, Arrival, Plan};
+use aurora_correlation::{AlertRef, Arrival, EventDetail, Plan};
 use aurora_domain::UserId;
 use chrono::{DurationRound, NaiveDateTime};
 use diesel::QueryableByName;
@@ -491,19 +491,28 @@ async fn insert_events(
         .map(|e| e.detail.to_json(|alert| written.alert_id(alert)))
         .collect();
     // An event a delivery caused is republished with that delivery's redelivery (its id is in
-    // `alert_deliveries`), and one that publishes nothing needs no relay: both count as
-    // published. The rest (auto-resolve's) wait in the outbox until their publisher marks
-    // them, or the relay publishes them.
+    // `alert_deliveries`, as is the incident it opened), and one that publishes nothing needs
+    // no relay: both count as published. The rest (auto-resolve's, and incidents a silence's
+    // end opened) wait in the outbox until their publisher marks them, or the relay publishes
+    // them.
     let covered: std::collections::HashSet<usize> = plan
         .processed
         .iter()
         .flat_map(|processed| processed.events.iter().copied())
         .collect();
+    let opened_by_delivery: std::collections::HashSet<Uuid> = plan
+        .processed
+        .iter()
+        .filter_map(|processed| processed.opened_incident)
+        .collect();
     let published: Vec<bool> = plan
         .events
         .iter()
         .enumerate()
-        .map(|(index, e)| covered.contains(&index) || e.detail.published_change().is_none())
+        .map(|(index, e)| match e.detail {
+            EventDetail::Created { .. } => opened_by_delivery.contains(&e.incident_id),
+            _ => covered.contains(&index) || e.detail.published_change().is_none(),
+        })
         .collect();
     diesel::sql_query(
         "INSERT INTO incident_events (id, incident_id, kind, detail, created_at, published) \
