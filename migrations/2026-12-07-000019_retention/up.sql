@@ -1,10 +1,9 @@
 -- Retention deletes what is due in small batches; these find it without reading the tables.
 -- Raw bodies arrive in order: a BRIN index stays tiny and costs the storm next to nothing.
 CREATE INDEX raw_payloads_received_brin ON raw_payloads USING brin (received_at);
--- Only resolved alerts are ever due.
-CREATE INDEX alerts_resolved_at ON alerts (resolved_at) WHERE status = 'resolved';
--- Only resolved and merged incidents are ever due.
-CREATE INDEX incidents_closed_at ON incidents ((coalesce(resolved_at, updated_at)))
+-- Only resolved alerts and closed incidents are ever due; they go one user at a time.
+CREATE INDEX alerts_resolved_at ON alerts (user_id, resolved_at) WHERE status = 'resolved';
+CREATE INDEX incidents_closed_at ON incidents (user_id, (coalesce(resolved_at, updated_at)))
     WHERE status IN ('resolved', 'merged');
 -- Deleting an alert or an incident follows the foreign keys that reference it: these let
 -- PostgreSQL find the referencing rows instead of reading whole tables once per row deleted.

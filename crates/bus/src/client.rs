@@ -288,10 +288,10 @@ impl Bus {
         })
     }
 
-    /// When the oldest message a durable consumer has not acknowledged was stored: everything
-    /// stored before it has been processed. `None` when it has acknowledged everything (or
-    /// that message is gone).
-    pub async fn oldest_unacknowledged(
+    /// When the first message a durable consumer has not been sent yet was stored:
+    /// everything stored before it has been sent to the consumer. `None` when it has been sent
+    /// everything.
+    pub async fn first_unsent(
         &self,
         stream_name: &str,
         consumer: &str,
@@ -309,15 +309,13 @@ impl Bus {
             .consumer_info(consumer)
             .await
             .map_err(|e| read_error(&e))?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
+        if info.num_pending == 0 {
             return Ok(None);
         }
-        let Ok(message) = stream
-            .get_raw_message(info.ack_floor.stream_sequence + 1)
+        let message = stream
+            .get_raw_message(info.delivered.stream_sequence + 1)
             .await
-        else {
-            return Ok(None);
-        };
+            .map_err(|e| read_error(&e))?;
         Ok(chrono::DateTime::from_timestamp_nanos(
             i64::try_from(message.time.unix_timestamp_nanos()).unwrap_or(i64::MAX),
         )

@@ -241,7 +241,7 @@ impl Store {
             .map(|(recorded, row)| (*row, *recorded))
             .collect();
         let by_id: HashMap<i32, &Recorded> = history.alerts.iter().map(|r| (r.id, r)).collect();
-        let quiet: Vec<NormalizedAlert> = self
+        let mut rows: Vec<&StoredAlert> = self
             .alerts
             .values()
             .filter(|row| {
@@ -249,6 +249,11 @@ impl Store {
                     && row.status == AlertStatus::Firing
                     && row.incident_id.is_none()
             })
+            .collect();
+        // In row order, as the correlators release them.
+        rows.sort_by_key(|row| row.id);
+        let quiet: Vec<NormalizedAlert> = rows
+            .into_iter()
             .filter_map(|row| recorded_of.get(&row.id).and_then(|id| by_id.get(id)))
             .map(|recorded| recorded.alert.clone())
             .collect();

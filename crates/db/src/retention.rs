@@ -5,9 +5,9 @@
 //! Incidents go first (their alerts stay, unlinked), then alerts (with their delivery records),
 //! then raw bodies (their alerts keep no body) and the hourly noise figures.
 //!
-//! Alerts go one user at a time under that user's lock: a correlator deciding the user's
-//! alerts holds it from loading their rows until it commits, so no row it loaded (an old
-//! resolved alert a vendor resolves again) disappears under it.
+//! Incidents and alerts go one user at a time under that user's lock: a correlator deciding
+//! the user's alerts holds it from loading their rows until it commits, so no row it loaded
+//! (an old resolved alert a vendor resolves again, or its incident) disappears under it.
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::QueryableByName;
@@ -76,7 +76,7 @@ struct Kind {
 const INCIDENTS: Kind = Kind {
     table: "incidents",
     due: "status IN ('resolved', 'merged') AND coalesce(resolved_at, updated_at) < $1",
-    per_user: false,
+    per_user: true,
 };
 const ALERTS: Kind = Kind {
     table: "alerts",
@@ -144,10 +144,13 @@ async fn delete_batch(
 struct Owner {
     #[diesel(sql_type = diesel::sql_types::Text)]
     user_id: String,
+    #[diesel(sql_type = BigInt)]
+    due: i64,
 }
 
-/// Deletes a batch of `kind` for each user who has some due, each under the user's lock in a
-/// transaction of its own; answers how many went and whether any batch was full.
+/// Deletes a batch of `kind` for each user who has some due (among a sample of `batch` due
+/// rows), each under the user's lock in a transaction of its own; answers how many went and
+/// whether more may be due (the sample was full and this round deleted some).
 async fn delete_per_user(
     conn: &mut AsyncPgConnection,
     kind: &Kind,
@@ -155,28 +158,27 @@ async fn delete_per_user(
     batch: i64,
 ) -> QueryResult<(i64, bool)> {
     let owners: Vec<Owner> = diesel::sql_query(format!(
-        "SELECT DISTINCT user_id FROM (SELECT user_id FROM {} WHERE {} LIMIT $2) due",
+        "SELECT user_id, count(*) AS due FROM (SELECT user_id FROM {} WHERE {} LIMIT $2) due \
+         GROUP BY user_id",
         kind.table, kind.due
     ))
     .bind::<Timestamp, _>(before)
     .bind::<BigInt, _>(batch)
     .load(conn)
     .await?;
-    let (mut deleted, mut full) = (0, false);
+    let sampled: i64 = owners.iter().map(|o| o.due).sum();
+    let mut deleted = 0;
     for owner in owners {
-        let Ok(user) = aurora_domain::UserId::parse(owner.user_id.clone()) else {
-            continue;
-        };
-        let n = conn
+        let user = aurora_domain::UserId::parse(owner.user_id.clone())
+            .map_err(|err| diesel::result::Error::DeserializationError(err.into()))?;
+        deleted += conn
             .transaction(async |conn| {
                 crate::lock_user(conn, &user).await?;
                 delete_batch(conn, kind, before, batch, Some(user.as_str())).await
             })
             .await?;
-        deleted += n;
-        full |= n == batch;
     }
-    Ok((deleted, full))
+    Ok((deleted, sampled == batch && deleted > 0))
 }
 
 /// A kind of row, when it is due (if ever), and its count among [`Counts`].

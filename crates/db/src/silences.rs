@@ -229,12 +229,14 @@ pub async fn ended_unreleased(
         .await
 }
 
-/// The alerts `silence` keeps quiet that still fire, as normalized alerts (up to `limit`).
+/// The alerts `silence` keeps quiet that still fire, as normalized alerts, from the first
+/// `limit` rows, and how many rows those were (a row the code can no longer read is left out
+/// of the alerts, not of the count).
 pub async fn quiet_alerts(
     conn: &mut AsyncPgConnection,
     silence: Uuid,
     limit: i64,
-) -> QueryResult<Vec<NormalizedAlert>> {
+) -> QueryResult<(Vec<NormalizedAlert>, usize)> {
     let rows: Vec<crate::alerts::Alert> = alerts::table
         .filter(alerts::suppressed_by.eq(silence))
         .filter(alerts::status.eq("firing"))
@@ -244,10 +246,11 @@ pub async fn quiet_alerts(
         .select(crate::alerts::Alert::as_select())
         .load(conn)
         .await?;
-    Ok(rows
+    let alerts = rows
         .iter()
         .filter_map(crate::alerts::Alert::to_normalized)
-        .collect())
+        .collect();
+    Ok((alerts, rows.len()))
 }
 
 /// Marks `silence` released: none of its quiet alerts waits any more.

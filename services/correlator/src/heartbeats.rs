@@ -17,6 +17,9 @@ use crate::process::{classify, now};
 
 /// How often heartbeats are checked.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a delivery sent to a correlator may take to be processed before its beats count:
+/// batches commit within a few seconds.
+const IN_FLIGHT: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 /// Raises the alerts of overdue heartbeats and resolves those of resumed ones; answers how
 /// many it sent.
@@ -31,21 +34,29 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
         return Ok(0);
     }
     let now = now();
-    // A beat still waiting on the stream is not missing: judge only by what was processed,
-    // so a correlator behind in a storm raises nothing.
+    // A beat still on its way is not missing: judge only by what the correlators were sent
+    // and had time to process, so one behind in a storm raises nothing. A message stuck in
+    // redelivery does not hold this back: it was sent.
     let bus = correlator.bus();
-    let processed_until = bus
-        .oldest_unacknowledged(&bus.topology().alerts_stream(), Topology::CORRELATOR)
+    let sent_until = bus
+        .first_unsent(&bus.topology().alerts_stream(), Topology::CORRELATOR)
         .await
         .map_err(|err| HandlerError::Transient(err.to_string()))?
-        .map_or(now, |oldest| oldest.min(now));
+        .map_or(now, |first| first.min(now));
+    let judged_at = (sent_until - IN_FLIGHT).naive_utc();
     let mut sent = 0;
     for row in all {
-        let overdue = row.overdue_since(processed_until.naive_utc());
-        let (status, since) = match (row.missing_since, overdue) {
-            (None, Some(due)) => (AlertStatus::Firing, due),
-            (Some(since), None) => (AlertStatus::Resolved, since),
-            _ => continue,
+        let (status, since) = match row.missing_since {
+            // Missing: raised once the beats are overdue by what was processed.
+            None => match row.overdue_since(judged_at) {
+                Some(due) => (AlertStatus::Firing, due),
+                None => continue,
+            },
+            // Back only once a beat was heard after the gap began.
+            Some(since) if row.last_seen_at.is_some_and(|seen| seen > since) => {
+                (AlertStatus::Resolved, since)
+            }
+            Some(_) => continue,
         };
         let user =
             UserId::parse(row.user_id.clone()).map_err(|e| HandlerError::Poison(e.to_string()))?;

@@ -182,9 +182,9 @@ impl Correlator {
             .transaction(async |conn| {
                 aurora_db::lock_user(conn, user).await?;
                 let now = self::now();
-                let quiet = aurora_db::silences::quiet_alerts(conn, silence, limit).await?;
+                let (quiet, rows) = aurora_db::silences::quiet_alerts(conn, silence, limit).await?;
                 // Fewer than asked: none is left after these (with 0, none is wanted).
-                if limit == 0 || (quiet.len() as i64) < limit {
+                if limit == 0 || (rows as i64) < limit {
                     aurora_db::silences::mark_released(conn, silence, now.naive_utc()).await?;
                 }
                 let Some(first) = quiet.first() else {

@@ -47,7 +47,13 @@ pub async fn sweep(correlator: &Correlator) -> Result<usize, HandlerError> {
         } else {
             ALERTS
         };
-        released += correlator.release(&user, silence.id, limit).await?;
+        // One silence failing leaves the others to release.
+        match correlator.release(&user, silence.id, limit).await {
+            Ok(count) => released += count,
+            Err(err) => {
+                tracing::warn!(silence = %silence.id, error = %err, "cannot release a silence yet");
+            }
+        }
     }
     Ok(released)
 }
