@@ -217,6 +217,18 @@ def workspace_binaries() -> set[str]:
     return names
 
 
+def console_paths() -> dict[str, str]:
+    """The console's paths as services/api/src/console.rs routes them: the page at `/` and at
+    `/incidents/<id>`, its files under `/console/`; Ingress path -> pathType."""
+    source = (ROOT / "services/api/src/console.rs").read_text()
+    routes = set(re.findall(r'\.route\("(/[^"]*)"', source))
+    expected = {"/": "/", "/incidents/{id}": "/incidents", "/console/{file}": "/console"}
+    missing = set(expected) - routes
+    if missing:
+        raise SystemExit(f"manifests: console.rs no longer routes {sorted(missing)}; update console_paths")
+    return {"/": "Exact", "/incidents": "Prefix", "/console": "Prefix"}
+
+
 def vendor_routes() -> dict[str, str]:
     """vendor → its webhook path, from aurora_vendors::route_path."""
     source = (ROOT / "crates/vendors/src/lib.rs").read_text()
@@ -484,7 +496,10 @@ def check_overlay(overlay: str, resources: list[dict], errors: list[str]) -> Non
             errors.append(f"{where}: {path} must go (Exact) to {backend_of(vendor)}, goes to {served.get(path)}")
     if served.get("/api") != ("Prefix", "api"):
         errors.append(f"{where}: /api must go (Prefix) to api")
-    extra = set(served) - set(routes.values()) - {"/api"}
+    for path, kind in console_paths().items():
+        if served.get(path) != (kind, "api"):
+            errors.append(f"{where}: {path} must go ({kind}) to api (the console)")
+    extra = set(served) - set(routes.values()) - {"/api"} - set(console_paths())
     if extra:
         errors.append(f"{where}: routes {sorted(extra)} are no Aurora route")
     # KEDA triggers read the streams and consumers Aurora creates.
