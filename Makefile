@@ -1,5 +1,5 @@
 # The front door. `make up` runs the whole stack on this machine; `make test` runs every test.
-.PHONY: up down test bench lint chaos
+.PHONY: up down test bench lint chaos eval
 
 up:
 	@scripts/up.sh
@@ -21,6 +21,12 @@ chaos:
 # analysis' worker time.
 bench:
 	@scripts/bench.sh
+
+# The built-in analyst on incident scenarios drawn from public postmortems
+# (crates/rca-eval/scenarios): top-1 and top-3 accuracy, the unknown-when-unknown rate and every
+# miss; JSON report in target/eval-report.json. `make test` holds it to the committed floor.
+eval:
+	cargo run --quiet --release -p aurora-rca-eval -- --report target/eval-report.json
 
 lint:
 	cargo fmt --all --check

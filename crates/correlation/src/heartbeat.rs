@@ -75,6 +75,8 @@ impl MissingBeats<'_> {
             started_at: self.since,
             labels: [("aurora_heartbeat".to_owned(), heartbeat.alert_name.clone())].into(),
             url: None,
+            description: None,
+            runbook_url: None,
         };
         let step = match status {
             AlertStatus::Firing => "missing",
@@ -129,6 +131,8 @@ mod tests {
             started_at: chrono::Utc::now(),
             labels: Default::default(),
             url: None,
+            description: None,
+            runbook_url: None,
         };
         assert!(heartbeat.beats(&alert));
         alert.source_type = SourceType::Grafana;

@@ -572,6 +572,8 @@ mod tests {
                 started_at: at,
                 labels: Default::default(),
                 url: None,
+                description: None,
+                runbook_url: None,
             },
             received_at: at,
             resolved_at: None,

@@ -362,6 +362,8 @@ mod tests {
             started_at: Utc::now(),
             labels: [("team".to_owned(), "storage".to_owned())].into(),
             url: None,
+            description: None,
+            runbook_url: None,
         }
     }
 

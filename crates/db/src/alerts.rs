@@ -58,6 +58,10 @@ pub struct Alert {
     pub raw_payload_id: Option<i64>,
     /// The silence that kept it quiet (it opened no incident while the silence held).
     pub suppressed_by: Option<Uuid>,
+    /// What the vendor says beyond the title.
+    pub description: Option<String>,
+    /// The vendor's runbook link.
+    pub runbook_url: Option<String>,
 }
 
 impl Alert {
@@ -75,6 +79,8 @@ impl Alert {
             started_at: time::to_utc(self.started_at),
             labels: serde_json::from_value(self.labels.clone()).ok()?,
             url: self.url.clone(),
+            description: self.description.clone(),
+            runbook_url: self.runbook_url.clone(),
         })
     }
 }

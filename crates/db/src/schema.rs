@@ -77,6 +77,8 @@ diesel::table! {
         receipt_sequence -> Int8,
         raw_payload_id -> Nullable<Int8>,
         suppressed_by -> Nullable<Uuid>,
+        description -> Nullable<Text>,
+        runbook_url -> Nullable<Text>,
     }
 }
 

@@ -99,6 +99,13 @@ pub struct NormalizedAlert {
     pub labels: BTreeMap<String, String>,
     /// A link back to the alert in the vendor's UI.
     pub url: Option<String>,
+    /// What the vendor says beyond the title (annotations, message body, details): often the
+    /// sentence that names what is wrong. Absent from alerts stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The vendor's runbook link, when the alert carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
 }
 
 /// A finished build reported by a CI system, which correlation and analysis weigh as a likely

@@ -130,6 +130,8 @@ fn batches(user: &UserId, round: usize) -> Vec<AlertBatch> {
                     started_at: Utc::now(),
                     labels: Default::default(),
                     url: None,
+                    description: None,
+                    runbook_url: None,
                 }],
                 deployment: None,
                 raw_payload: serde_json::value::to_raw_value(&serde_json::json!({ "bench": n }))

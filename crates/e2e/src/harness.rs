@@ -143,6 +143,8 @@ impl Harness {
                     started_at: at,
                     labels: BTreeMap::new(),
                     url: None,
+                    description: None,
+                    runbook_url: None,
                 })
                 .collect(),
             deployment: None,

@@ -316,6 +316,8 @@ async fn two_correlators_fed_200_related_alerts_at_once_make_one_incident_with_1
                 started_at: chrono::Utc::now(),
                 labels: Default::default(),
                 url: None,
+                description: None,
+                runbook_url: None,
             }],
             deployment: None,
             raw_payload: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),

@@ -4,8 +4,20 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::facts::{self, humanize, utc};
+use crate::findings;
 use crate::knowledge::{KnowledgeBase, Pattern, Risk};
 use crate::{DeploymentContext, IncidentContext};
+
+/// What a hypothesis rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Basis {
+    /// A deployment shortly before the alert.
+    Deployment,
+    /// A knowledge pattern, by id.
+    Pattern(String),
+    /// A cause the alert states that no pattern knows.
+    Stated,
+}
 
 /// A likely cause.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +28,8 @@ pub struct Hypothesis {
     pub confidence: f64,
     /// The facts behind it, each citing where it comes from.
     pub evidence: Vec<String>,
+    /// What it rests on.
+    pub basis: Basis,
 }
 
 /// A step the on-call engineer can take.
@@ -46,6 +60,11 @@ pub struct Analysis {
 const DEPLOYMENT_HORIZON: TimeDelta = TimeDelta::hours(6);
 /// How many hypotheses the summary ranks.
 const HYPOTHESES_SHOWN: usize = 4;
+/// No analysis is certain.
+const MAX_CONFIDENCE: f64 = 0.95;
+/// A cause the alert states that no pattern knows: believed, but less than a known pattern
+/// the alert's own words support.
+const STATED_CONFIDENCE: f64 = 0.3;
 
 /// Analyses an incident.
 pub fn analyse(
@@ -104,15 +123,35 @@ pub fn analyse(
         ));
     }
 
-    let matches = matching_patterns(context, knowledge);
-    for (pattern, terms) in &matches {
-        // One matched term is weaker evidence than several.
-        let strength = if terms.len() > 1 { 1.0 } else { 0.85 };
-        let mut evidence = vec![format!(
-            "the alert text mentions {} (pattern \"{}\")",
-            quote(terms),
-            pattern.name
-        )];
+    let found = findings::find(context, knowledge);
+    if let Some(metrics) = &context.metrics {
+        thoughts.extend(
+            findings::metric_thoughts(metrics)
+                .into_iter()
+                .map(|t| ("observation", t)),
+        );
+    }
+    for finding in &found.patterns {
+        let pattern = finding.pattern;
+        thoughts.push((
+            "hypothesis",
+            format!(
+                "This looks like {} ({}): the alerts mention {} (score {:.1}){}.",
+                pattern.name.to_lowercase(),
+                pattern.id,
+                quote(&finding.terms),
+                finding.score,
+                finding
+                    .stated
+                    .as_ref()
+                    .map(|s| format!(
+                        ", and alert {} states the cause: \"{}\"",
+                        s.alert_id, s.cause.sentence
+                    ))
+                    .unwrap_or_default()
+            ),
+        ));
+        let mut evidence = finding.evidence();
         evidence.extend(
             context
                 .commands
@@ -120,19 +159,12 @@ pub fn analyse(
                 .filter(|c| c.pattern.as_deref() == Some(pattern.id.as_str()))
                 .map(|c| c.cite()),
         );
-        thoughts.push((
-            "hypothesis",
-            format!(
-                "This looks like {}: the alerts mention {}.",
-                pattern.name.to_lowercase(),
-                quote(terms)
-            ),
-        ));
         for candidate in &pattern.hypotheses {
             hypotheses.push(Hypothesis {
                 cause: candidate.cause.clone(),
-                confidence: candidate.confidence * strength,
+                confidence: finding.confidence(candidate.confidence).min(MAX_CONFIDENCE),
                 evidence: evidence.clone(),
+                basis: Basis::Pattern(pattern.id.clone()),
             });
         }
         suggestions.extend(pattern.remediation.iter().map(|step| Suggestion {
@@ -144,6 +176,24 @@ pub fn analyse(
             ),
             risk: step.risk,
         }));
+    }
+    for stated in &found.unmatched_stated {
+        thoughts.push((
+            "hypothesis",
+            format!(
+                "Alert {} states a cause no known pattern describes: \"{}\".",
+                stated.alert_id, stated.cause.sentence
+            ),
+        ));
+        hypotheses.push(Hypothesis {
+            cause: format!("As the alert states: {}", stated.cause.clause),
+            confidence: STATED_CONFIDENCE,
+            evidence: vec![format!(
+                "alert {} states: \"{}\"",
+                stated.alert_id, stated.cause.sentence
+            )],
+            basis: Basis::Stated,
+        });
     }
     for past in &context.similar {
         let outcome = past.summary.as_deref().and_then(|s| {
@@ -165,12 +215,14 @@ pub fn analyse(
         ));
     }
     hypotheses.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    hypotheses.dedup_by(|later, earlier| later.cause == earlier.cause);
     hypotheses.truncate(HYPOTHESES_SHOWN);
     thoughts.push(("conclusion", match hypotheses.first() {
         Some(best) => format!("Most likely cause: {} ({:.0}%).", best.cause, best.confidence * 100.0),
         None => "Root cause unknown: no known failure pattern matches and no deployment preceded the alert.".into(),
     }));
-    let summary = crate::summary::render(context, &hypotheses, &suggestions, &matches);
+    let patterns: Vec<&Pattern> = found.patterns.iter().map(|f| f.pattern).collect();
+    let summary = crate::summary::render(context, &hypotheses, &suggestions, &patterns);
     Analysis {
         thoughts,
         hypotheses,
@@ -179,7 +231,7 @@ pub fn analyse(
     }
 }
 
-fn quote(terms: &[&str]) -> String {
+pub(crate) fn quote(terms: &[&str]) -> String {
     terms
         .iter()
         .map(|t| format!("\"{t}\""))
@@ -250,12 +302,13 @@ fn deployment_hypothesis(context: &IncidentContext) -> Option<(Hypothesis, Sugge
             cause,
             confidence,
             evidence,
+            basis: Basis::Deployment,
         },
         rollback,
     ))
 }
 
-/// Failed builds and close timing weigh most; a dependency's deployment a little less.
+/// Failed builds and close timing weigh most; a dependency's deployment less.
 fn deployment_confidence(
     deployment: &DeploymentContext,
     alert_start: DateTime<Utc>,
@@ -269,35 +322,8 @@ fn deployment_confidence(
     } else if gap <= TimeDelta::hours(2) {
         0.8
     } else {
-        0.6
+        // Hours before, a deployment that went well is more often a coincidence.
+        0.45
     };
-    base * timing * if same_service { 1.0 } else { 0.85 }
-}
-
-/// Patterns whose terms appear in the alerts' titles, services or label values, most terms
-/// first, at most two.
-fn matching_patterns<'k>(
-    context: &IncidentContext,
-    knowledge: &'k KnowledgeBase,
-) -> Vec<(&'k Pattern, Vec<&'k str>)> {
-    let alerts = std::iter::once(&context.alert).chain(&context.correlated);
-    let text: String = alerts
-        .flat_map(|a| {
-            std::iter::once(a.title.clone())
-                .chain(a.service.clone())
-                .chain(a.labels.values().cloned())
-        })
-        .collect::<Vec<_>>()
-        .join(" \n ")
-        .to_lowercase();
-    let mut matches: Vec<(&Pattern, Vec<&str>)> = knowledge
-        .patterns()
-        .iter()
-        .filter(|p| p.sources.is_empty() || p.sources.contains(&context.alert.source_type))
-        .map(|p| (p, p.matched_terms(&text)))
-        .filter(|(_, terms)| !terms.is_empty())
-        .collect();
-    matches.sort_by_key(|(_, terms)| std::cmp::Reverse(terms.len()));
-    matches.truncate(2);
-    matches
+    base * timing * if same_service { 1.0 } else { 0.75 }
 }

@@ -27,6 +27,10 @@ pub struct AlertContext {
     pub started_at: DateTime<Utc>,
     /// Link to the vendor.
     pub url: Option<String>,
+    /// What the vendor says beyond the title.
+    pub description: Option<String>,
+    /// The vendor's runbook link.
+    pub runbook_url: Option<String>,
 }
 
 /// A deployment near the incident.
@@ -74,6 +78,8 @@ pub struct IncidentContext {
     pub similar: Vec<PastIncident>,
     /// Diagnostic commands run for this incident.
     pub commands: Vec<CommandEvidence>,
+    /// What Prometheus showed around the alert, when it was queried.
+    pub metrics: Option<crate::MetricEvidence>,
 }
 
 /// A diagnostic command that ran, as evidence.

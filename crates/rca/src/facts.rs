@@ -110,6 +110,8 @@ mod tests {
             .into(),
             started_at: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap(),
             url: None,
+            description: None,
+            runbook_url: None,
         }
     }
 

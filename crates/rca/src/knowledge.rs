@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::words::Words;
+
 /// The patterns shipped with Aurora.
 const BUILTIN: &str = include_str!("../knowledge.toml");
 
@@ -48,36 +50,132 @@ pub struct Remediation {
     pub risk: Risk,
 }
 
-/// A known way things fail.
+/// A word or phrase that reveals a pattern, with how much it counts.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TermSpec {
+    /// Counts once per word of the phrase.
+    Plain(String),
+    /// Counts `weight` times per word of the phrase.
+    Weighted {
+        /// The word or phrase.
+        term: String,
+        /// How much it counts, relative to a plain term.
+        weight: f64,
+    },
+}
+
+/// A term ready to match: as written, and as stems.
+#[derive(Debug, Clone)]
+pub struct Term {
+    /// As the knowledge file wrote it, for evidence.
+    pub text: String,
+    /// Its stems, matched as consecutive words.
+    pub stems: Vec<String>,
+    /// How much each of its words counts.
+    pub weight: f64,
+}
+
+impl Term {
+    fn compile(spec: &TermSpec) -> Self {
+        let (text, weight) = match spec {
+            TermSpec::Plain(text) => (text.clone(), 1.0),
+            TermSpec::Weighted { term, weight } => (term.clone(), *weight),
+        };
+        let stems = Words::of(&text).stems;
+        Self {
+            text,
+            stems,
+            weight,
+        }
+    }
+}
+
+/// A known way things fail, as a knowledge file writes it.
+#[derive(Debug, Clone, Deserialize)]
+struct PatternSpec {
+    id: String,
+    name: String,
+    terms: Vec<TermSpec>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    signals: Vec<String>,
+    #[serde(default)]
+    explains: Vec<String>,
+    #[serde(default)]
+    checks: Vec<String>,
+    hypotheses: Vec<PatternHypothesis>,
+    #[serde(default)]
+    remediation: Vec<Remediation>,
+}
+
+/// A known way things fail.
+#[derive(Debug, Clone)]
 pub struct Pattern {
     /// Stable id; a user's pattern with the same id replaces the built-in one.
     pub id: String,
     /// Its name.
     pub name: String,
-    /// Words or phrases that reveal it in a title, service or label value.
-    pub terms: Vec<String>,
+    /// Words or phrases that reveal it in an alert's title, description, service or labels.
+    pub terms: Vec<Term>,
+    /// Words or phrases that rule it out.
+    pub exclude: Vec<Term>,
     /// Only alerts from these sources, when set.
-    #[serde(default)]
     pub sources: Vec<String>,
+    /// The standard metric signals that, moving first, support it (`memory`, `errors` …).
+    pub signals: Vec<String>,
+    /// Patterns (by id) that are often its symptoms: when they match too, they count towards
+    /// it (a partition explains the replica's lag, not the other way round).
+    pub explains: Vec<String>,
     /// What to look at.
-    #[serde(default)]
     pub checks: Vec<String>,
     /// The causes it suggests.
     pub hypotheses: Vec<PatternHypothesis>,
     /// What to do.
-    #[serde(default)]
     pub remediation: Vec<Remediation>,
 }
 
 impl Pattern {
-    /// The terms found in `text` (already lowercased).
-    pub fn matched_terms(&self, text: &str) -> Vec<&str> {
-        self.terms
+    fn compile(spec: PatternSpec) -> Result<Self, String> {
+        let terms: Vec<Term> = spec.terms.iter().map(Term::compile).collect();
+        let exclude: Vec<Term> = spec
+            .exclude
             .iter()
-            .map(String::as_str)
-            .filter(|term| text.contains(&term.to_lowercase()))
-            .collect()
+            .map(|text| Term::compile(&TermSpec::Plain(text.clone())))
+            .collect();
+        let problem = if terms.is_empty() || spec.hypotheses.is_empty() {
+            Some("needs terms and hypotheses".to_owned())
+        } else if let Some(term) = terms.iter().chain(&exclude).find(|t| t.stems.is_empty()) {
+            Some(format!("term `{}` has no word to match", term.text))
+        } else if let Some(term) = terms.iter().find(|t| !(t.weight > 0.0 && t.weight <= 10.0)) {
+            Some(format!("term `{}` needs a weight in (0, 10]", term.text))
+        } else if spec
+            .hypotheses
+            .iter()
+            .any(|h| !(0.0..=1.0).contains(&h.confidence))
+        {
+            Some("needs hypotheses with confidences in [0, 1]".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!("pattern `{}` {problem}", spec.id));
+        }
+        Ok(Self {
+            id: spec.id,
+            name: spec.name,
+            terms,
+            exclude,
+            sources: spec.sources,
+            signals: spec.signals,
+            explains: spec.explains,
+            checks: spec.checks,
+            hypotheses: spec.hypotheses,
+            remediation: spec.remediation,
+        })
     }
 }
 
@@ -91,7 +189,7 @@ pub struct KnowledgeError {
 
 #[derive(Debug, Deserialize)]
 struct KnowledgeFile {
-    pattern: Vec<Pattern>,
+    pattern: Vec<PatternSpec>,
 }
 
 /// Failure patterns, built-in and the users' own.
@@ -101,28 +199,16 @@ pub struct KnowledgeBase {
 }
 
 fn parse(file: &str, text: &str) -> Result<Vec<Pattern>, KnowledgeError> {
-    let parsed: KnowledgeFile = toml::from_str(text).map_err(|err| KnowledgeError {
+    let fail = |detail: String| KnowledgeError {
         file: file.to_owned(),
-        detail: err.to_string(),
-    })?;
-    for pattern in &parsed.pattern {
-        let bad = pattern.terms.is_empty()
-            || pattern.hypotheses.is_empty()
-            || pattern
-                .hypotheses
-                .iter()
-                .any(|h| !(0.0..=1.0).contains(&h.confidence));
-        if bad {
-            return Err(KnowledgeError {
-                file: file.to_owned(),
-                detail: format!(
-                    "pattern `{}` needs terms and hypotheses with confidences in [0, 1]",
-                    pattern.id
-                ),
-            });
-        }
-    }
-    Ok(parsed.pattern)
+        detail,
+    };
+    let parsed: KnowledgeFile = toml::from_str(text).map_err(|err| fail(err.to_string()))?;
+    parsed
+        .pattern
+        .into_iter()
+        .map(|spec| Pattern::compile(spec).map_err(&fail))
+        .collect()
 }
 
 impl KnowledgeBase {
@@ -132,6 +218,14 @@ impl KnowledgeBase {
             patterns: parse("knowledge.toml", BUILTIN)
                 .expect("the built-in knowledge base is valid"),
         }
+    }
+
+    /// Only the patterns of one knowledge file's text.
+    #[cfg(test)]
+    pub(crate) fn from_text(text: &str) -> Result<Self, KnowledgeError> {
+        Ok(Self {
+            patterns: parse("(text)", text)?,
+        })
     }
 
     /// The built-in patterns extended (or overridden by id) with users' files.
@@ -218,6 +312,13 @@ hypotheses = [{ cause = "A flag flipped", confidence = 0.5 }]
         .unwrap();
         let err = KnowledgeBase::with_files(&[&file]).unwrap_err().to_string();
         assert!(err.contains("pattern `x`"), "{err}");
+        std::fs::write(
+            &file,
+            "[[pattern]]\nid = \"y\"\nname = \"y\"\nterms = [\"--\"]\nhypotheses = [{ cause = \"c\", confidence = 0.5 }]\n",
+        )
+        .unwrap();
+        let err = KnowledgeBase::with_files(&[&file]).unwrap_err().to_string();
+        assert!(err.contains("term `--` has no word"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,7 +10,7 @@ pub(crate) fn render(
     context: &IncidentContext,
     hypotheses: &[Hypothesis],
     suggestions: &[Suggestion],
-    patterns: &[(&Pattern, Vec<&str>)],
+    patterns: &[&Pattern],
 ) -> String {
     let alert = &context.alert;
     let mut out = String::from("## What happened\n\n");
@@ -28,6 +28,15 @@ pub(crate) fn render(
         alert.severity,
         utc(alert.started_at)
     );
+    if let Some(description) = &alert.description {
+        for line in description.lines() {
+            let _ = writeln!(out, "> {line}");
+        }
+        out.push('\n');
+    }
+    if let Some(runbook) = &alert.runbook_url {
+        let _ = writeln!(out, "Runbook: <{runbook}>\n");
+    }
     if !context.correlated.is_empty() {
         let _ = writeln!(
             out,
@@ -67,8 +76,7 @@ pub(crate) fn render(
             let _ = writeln!(out, "- {line}");
         }
     }
-    let cited: std::collections::HashSet<&str> =
-        patterns.iter().map(|(p, _)| p.id.as_str()).collect();
+    let cited: std::collections::HashSet<&str> = patterns.iter().map(|p| p.id.as_str()).collect();
     for command in context
         .commands
         .iter()
@@ -97,7 +105,7 @@ pub(crate) fn render(
             suggestion.risk
         );
     }
-    for (pattern, _) in patterns {
+    for pattern in patterns {
         for check in &pattern.checks {
             let _ = writeln!(out, "- Check: {check}");
         }

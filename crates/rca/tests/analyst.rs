@@ -26,6 +26,8 @@ fn alert(title: &str, service: Option<&str>, labels: &[(&str, &str)]) -> AlertCo
             .collect::<BTreeMap<_, _>>(),
         started_at: at(3),
         url: None,
+        description: None,
+        runbook_url: None,
     }
 }
 
@@ -36,6 +38,7 @@ fn context(alert: AlertContext) -> IncidentContext {
         deployments: vec![],
         similar: vec![],
         commands: vec![],
+        metrics: None,
     }
 }
 

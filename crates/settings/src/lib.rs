@@ -182,6 +182,78 @@ pub struct RcaSettings {
     /// A language-model analyst; the built-in analyst alone when unset.
     #[serde(default)]
     pub llm: Option<LlmSettings>,
+    /// A Prometheus to read evidence from; none is queried when unset.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusSettings>,
+}
+
+/// The Prometheus the analyst queries when an alert carries its expression (Alertmanager's and
+/// Grafana's `generatorURL`): that expression and the service's standard signals around the
+/// alert's start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrometheusSettings {
+    /// Its base URL, e.g. `http://prometheus:9090`.
+    pub url: String,
+    /// How far before the alert's start to look, in seconds; the first quarter of the window
+    /// is taken as the baseline.
+    #[serde(default = "default_prometheus_before")]
+    pub before_secs: u64,
+    /// How far after the alert's start to look, in seconds.
+    #[serde(default = "default_prometheus_after")]
+    pub after_secs: u64,
+    /// Resolution of the range queries, in seconds.
+    #[serde(default = "default_prometheus_step")]
+    pub step_secs: u64,
+    /// Longest one query may take, in seconds.
+    #[serde(default = "default_prometheus_timeout")]
+    pub timeout_secs: u64,
+    /// The standard signals, as PromQL templates: `{service}`, `{environment}` and
+    /// `{labels.<name>}` are filled from the alert (a signal whose placeholder has no value, or
+    /// a value that is not a plain name, is skipped). Knowledge patterns name the signals that
+    /// support them.
+    #[serde(default = "default_signals")]
+    pub signals: Vec<SignalTemplate>,
+}
+
+/// A standard signal's query.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignalTemplate {
+    /// Its name, as patterns refer to it (`cpu`, `memory`, `restarts`, `errors`, `latency`,
+    /// `saturation`).
+    pub name: String,
+    /// The PromQL template.
+    pub query: String,
+}
+
+fn default_prometheus_before() -> u64 {
+    1800
+}
+fn default_prometheus_after() -> u64 {
+    300
+}
+fn default_prometheus_step() -> u64 {
+    15
+}
+fn default_prometheus_timeout() -> u64 {
+    5
+}
+
+/// The usual series of Kubernetes (cAdvisor, kube-state-metrics) and HTTP services.
+fn default_signals() -> Vec<SignalTemplate> {
+    [
+        ("cpu", r#"sum(rate(container_cpu_usage_seconds_total{container="{service}"}[2m]))"#),
+        ("memory", r#"sum(container_memory_working_set_bytes{container="{service}"})"#),
+        ("restarts", r#"sum(kube_pod_container_status_restarts_total{container="{service}"})"#),
+        ("errors", r#"sum(rate(http_requests_total{service="{service}",code=~"5.."}[2m]))"#),
+        ("latency", r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="{service}"}[2m])))"#),
+        ("saturation", r#"sum(rate(container_cpu_cfs_throttled_periods_total{container="{service}"}[2m]))"#),
+    ]
+    .into_iter()
+    .map(|(name, query)| SignalTemplate {
+        name: name.to_owned(),
+        query: query.to_owned(),
+    })
+    .collect()
 }
 
 /// An OpenAI-compatible chat-completions endpoint (OpenAI, Azure, Ollama, vLLM, llama.cpp).

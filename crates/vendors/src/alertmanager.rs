@@ -135,6 +135,9 @@ impl GroupAlert {
             .or_else(|| non_empty(self.panel_url))
             .or_else(|| non_empty(self.dashboard_url))
             .or(external_url);
+        let annotation = |key: &str| self.annotations.get(key).cloned();
+        draft.describe(["summary", "description", "message"].map(annotation));
+        draft.runbook_url = annotation("runbook_url").or_else(|| annotation("runbook"));
         draft.labels = self.labels;
         Ok(draft.finish(source, received_at))
     }

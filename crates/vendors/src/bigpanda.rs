@@ -62,6 +62,12 @@ impl Vendor for Bigpanda {
         draft.environment = labels::environment(&tags);
         draft.started_at = incident.time(&["start", "started_at", "created_at"]);
         draft.url = incident.text(&["incident_url", "url", "link"]);
+        // The incident's own text, then what each of its alerts says (the first is the title).
+        draft.describe(
+            std::iter::once(incident.text(&["description"]))
+                .chain(alerts.iter().map(|alert| alert.text(&["description"]))),
+        );
+        draft.runbook_url = first.and_then(|alert| alert.text(&["runbook_url", "runbook"]));
         let mut labels: BTreeMap<String, String> = tags;
         labels.insert("incident_id".into(), id);
         labels.insert("alert_count".into(), alerts.len().to_string());

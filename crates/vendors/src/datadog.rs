@@ -107,6 +107,9 @@ impl Vendor for Datadog {
                     .text(&["body", "event_msg"])
                     .and_then(|body| monitor_link(&body))
             });
+        draft.describe([fields
+            .text(&["body", "event_msg"])
+            .map(|body| without_markdown_fence(&body))]);
         draft.labels = tags;
         for (key, value) in [
             ("priority", priority),
@@ -256,6 +259,11 @@ fn severity(priority: Option<&str>, alert_type: Option<&str>, prefix: Option<&st
 }
 
 /// The first link to a monitor in the message body.
+/// The body without the `%%%` fences Datadog wraps Markdown messages in.
+fn without_markdown_fence(body: &str) -> String {
+    body.replace("%%%", "")
+}
+
 fn monitor_link(body: &str) -> Option<String> {
     body.match_indices("https://")
         .map(|(start, _)| &body[start..])

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 
 /// Longest title kept, in characters; longer ones end with an ellipsis.
 pub(crate) const MAX_TITLE_CHARS: usize = 300;
+/// Longest description kept, in characters: enough for a vendor's message, not for a log dump.
+const MAX_DESCRIPTION_CHARS: usize = 2000;
 
 /// An alert as a vendor module read it.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub(crate) struct Draft {
     pub started_at: Option<DateTime<Utc>>,
     pub labels: BTreeMap<String, String>,
     pub url: Option<String>,
+    pub description: Option<String>,
+    pub runbook_url: Option<String>,
 }
 
 impl Draft {
@@ -40,22 +44,36 @@ impl Draft {
             started_at: None,
             labels: BTreeMap::new(),
             url: None,
+            description: None,
+            runbook_url: None,
         }
+    }
+
+    /// Sets the description from the vendor's texts, in order: the distinct non-blank ones that
+    /// do not repeat the title, one per line (Alertmanager's `summary` and `description` often
+    /// say different things). Call it after setting the title.
+    pub(crate) fn describe(&mut self, parts: impl IntoIterator<Item = Option<String>>) {
+        let title = self.title.as_deref().map(str::trim);
+        let mut kept: Vec<String> = Vec::new();
+        for part in parts.into_iter().flatten() {
+            let part = part.trim().to_owned();
+            if !part.is_empty() && Some(part.as_str()) != title && !kept.contains(&part) {
+                kept.push(part);
+            }
+        }
+        self.description = (!kept.is_empty()).then(|| kept.join("\n"));
     }
 
     /// Applies the shared rules.
     pub(crate) fn finish(self, source: SourceType, received_at: DateTime<Utc>) -> NormalizedAlert {
         let key: Vec<String> = self.key.into_iter().map(without_nul).collect();
+        let title = self.title.as_deref().and_then(bounded_title);
         NormalizedAlert {
             source_type: source,
             fingerprint: fingerprint(&key),
             status: self.status,
             severity: self.severity,
-            title: self
-                .title
-                .as_deref()
-                .and_then(bounded_title)
-                .unwrap_or_else(|| format!("{} alert", source.display_name())),
+            title: title.unwrap_or_else(|| format!("{} alert", source.display_name())),
             service: self.service.as_deref().and_then(non_blank),
             environment: self.environment.as_deref().and_then(non_blank),
             started_at: self.started_at.unwrap_or(received_at),
@@ -65,6 +83,8 @@ impl Draft {
                 .map(|(key, value)| (without_nul(key), without_nul(value)))
                 .collect(),
             url: self.url.as_deref().and_then(non_blank),
+            description: self.description.as_deref().and_then(bounded_description),
+            runbook_url: self.runbook_url.as_deref().and_then(non_blank),
         }
     }
 }
@@ -122,6 +142,25 @@ fn non_blank(text: &str) -> Option<String> {
     Some(without_nul(text.to_owned()).trim())
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
+}
+
+/// NULs removed, blank lines dropped, at most [`MAX_DESCRIPTION_CHARS`]; `None` when blank.
+fn bounded_description(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let joined = without_nul(lines.join("\n"));
+    if joined.is_empty() {
+        return None;
+    }
+    if joined.chars().count() <= MAX_DESCRIPTION_CHARS {
+        return Some(joined);
+    }
+    let mut cut: String = joined.chars().take(MAX_DESCRIPTION_CHARS - 1).collect();
+    cut.push('…');
+    Some(cut)
 }
 
 /// Whitespace collapsed, NULs removed, at most [`MAX_TITLE_CHARS`]; `None` when blank.

@@ -79,6 +79,7 @@ fn alert(fields: Fields<'_>, name: String) -> Draft {
         .or_else(|| Some(format!("{name} on {chart}")));
     draft.started_at = fields.time(&["date", "when"]);
     draft.url = url;
+    draft.describe([fields.text(&["info"])]);
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in [
         ("alert", Some(name)),
@@ -135,6 +136,7 @@ fn reachability(fields: Fields<'_>, host: String) -> Draft {
         ))
     });
     draft.url = fields.text(&["url"]);
+    draft.describe([status.and_then(|s| s.text(&["text"]))]);
     draft.labels = BTreeMap::from([("host".to_owned(), host)]);
     draft
 }

@@ -156,6 +156,15 @@ fn incident_draft(incident: Fields<'_>, status: AlertStatus) -> Result<Draft, Ve
     draft.service = service.and_then(|s| s.text(&["summary", "name", "id"]));
     draft.started_at = incident.time(&["created_at", "created_on"]);
     draft.url = incident.text(&["html_url"]);
+    draft.describe([
+        incident.text(&["description", "summary"]),
+        incident
+            .object("body")
+            .and_then(|body| body.text(&["details"])),
+        incident
+            .object("trigger_summary_data")
+            .and_then(|trigger| trigger.text(&["description"])),
+    ]);
     let mut labels = BTreeMap::from([("incident_id".to_owned(), incident_id)]);
     for (key, value) in [
         (

@@ -68,6 +68,7 @@ impl Vendor for Splunk {
             draft.service = labels::service(&draft.labels);
             draft.environment = labels::environment(&draft.labels);
             draft.started_at = result.time(&["_time"]);
+            draft.describe([result_message(result)]);
         }
         draft.started_at = draft
             .started_at
@@ -87,6 +88,22 @@ impl Vendor for Splunk {
             deployment: None,
         })
     }
+}
+
+/// What a search result says in words: its message field when it has one, else its fields as
+/// `key=value` pairs (Splunk's internal `_` fields left out), which is how a search states the
+/// problem (`status=503 count=1200 uri=/checkout`).
+fn result_message(result: Fields<'_>) -> Option<String> {
+    result
+        .text(&["message", "description", "msg", "error", "_raw"])
+        .or_else(|| {
+            let pairs: Vec<String> = result
+                .scalars()
+                .filter(|(key, _)| !key.starts_with('_'))
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            (!pairs.is_empty()).then(|| pairs.join(" "))
+        })
 }
 
 /// Scheduled search ids embed the run time: `scheduler__admin__search__RMD5…_at_1717164000_1234`.

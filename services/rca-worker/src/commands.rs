@@ -322,7 +322,8 @@ fn excerpt(value: &str) -> String {
     }
 }
 
-fn value_of(name: &str, alert: &AlertContext) -> Option<String> {
+/// The alert's value for a placeholder's name (`service`, `labels.instance` …).
+pub(crate) fn value_of(name: &str, alert: &AlertContext) -> Option<String> {
     match name {
         "service" => alert.service.clone(),
         "environment" => alert.environment.clone(),
@@ -333,10 +334,10 @@ fn value_of(name: &str, alert: &AlertContext) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn alert(instance: &str) -> AlertContext {
+    pub(crate) fn alert(instance: &str) -> AlertContext {
         AlertContext {
             id: 1,
             source_type: "alertmanager".into(),
@@ -348,6 +349,8 @@ mod tests {
             labels: [("instance".to_owned(), instance.to_owned())].into(),
             started_at: Utc::now(),
             url: None,
+            description: None,
+            runbook_url: None,
         }
     }
 

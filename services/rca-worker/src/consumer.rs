@@ -18,6 +18,7 @@ use aurora_rca::KnowledgeBase;
 use crate::commands::CommandRunner;
 use crate::expiry::{self, Sweeper};
 use crate::llm::LlmAnalyst;
+use crate::signals::MetricsProbe;
 use crate::{Analyst, Investigator};
 
 /// Investigations one worker runs at once, whether from the stream or taken over by its sweeps
@@ -109,6 +110,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         claim_idle_after_secs: settings.rca.claim_idle_after_secs,
         analysis_budget_secs: settings.rca.analysis_budget_secs,
         llm: settings.rca.llm.clone().map(LlmAnalyst::new),
+        metrics: settings.rca.prometheus.clone().map(MetricsProbe::new),
     });
     let leases =
         aurora_runtime::database_pool(&settings, "rca-worker-leases", crate::lease::POOL_SIZE)?;

@@ -43,6 +43,8 @@ fn alert_context(alert: &Alert) -> AlertContext {
         labels,
         started_at: time::to_utc(alert.started_at),
         url: alert.url.clone(),
+        description: alert.description.clone(),
+        runbook_url: alert.runbook_url.clone(),
     }
 }
 
@@ -127,5 +129,6 @@ pub async fn gather(
         deployments,
         similar,
         commands: Vec::new(),
+        metrics: None,
     })
 }

@@ -19,6 +19,7 @@ use crate::lease::{self, Interrupted};
 use crate::llm::{LlmAnalyst, LlmError};
 use crate::metrics::RcaMetrics;
 use crate::outcome::{Outcome, complete, release_after_failure};
+use crate::signals::MetricsProbe;
 
 /// What an investigation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub struct Analyst {
     pub analysis_budget_secs: u64,
     /// The language-model analyst, when one is configured.
     pub llm: Option<LlmAnalyst>,
+    /// Evidence from Prometheus, when one is configured.
+    pub metrics: Option<MetricsProbe>,
 }
 
 impl Analyst {
@@ -67,6 +70,7 @@ impl Analyst {
             claim_idle_after_secs: 2,
             analysis_budget_secs: 300,
             llm: None,
+            metrics: None,
         }
     }
 }
@@ -254,6 +258,18 @@ impl Investigator {
             .analyst
             .commands
             .plan(&incident.user_id, &context.alert);
+        if let Some(probe) = &self.analyst.metrics {
+            match probe.gather(&context.alert).await {
+                Some(Ok(evidence)) => context.metrics = Some(evidence),
+                Some(Err(err)) => {
+                    let note = format!(
+                        "Could not read the metrics from Prometheus ({err}); going on without them."
+                    );
+                    lease::add_thought(conn, lease, "error", &note).await?;
+                }
+                None => {}
+            }
+        }
         let builtin = |context: &aurora_rca::IncidentContext| {
             aurora_rca::analyse(context, &self.analyst.knowledge, Utc::now())
         };
@@ -269,6 +285,7 @@ impl Investigator {
                 "similar_past_incidents": context.similar.iter().map(|p| serde_json::json!({
                     "id": p.id, "title": p.title, "status": p.status, "summary": p.summary,
                 })).collect::<Vec<_>>(),
+                "metrics": context.metrics.as_ref().map(metrics_json),
                 "built_in_hypotheses": hints.hypotheses.iter().map(|h| serde_json::json!({
                     "cause": h.cause, "confidence": h.confidence, "evidence": h.evidence,
                 })).collect::<Vec<_>>(),
@@ -409,5 +426,20 @@ fn alert_json(alert: &AlertContext) -> serde_json::Value {
         "id": alert.id, "source": alert.source_type, "title": alert.title, "severity": alert.severity,
         "status": alert.status, "service": alert.service, "environment": alert.environment,
         "labels": alert.labels, "started_at": alert.started_at, "url": alert.url,
+        "description": alert.description, "runbook_url": alert.runbook_url,
+    })
+}
+
+fn metrics_json(metrics: &aurora_rca::MetricEvidence) -> serde_json::Value {
+    let movement = |m: &Option<aurora_rca::Movement>| {
+        m.map(|m| serde_json::json!({"moved_at": m.at, "relative_change": m.change}))
+    };
+    serde_json::json!({
+        "prometheus": metrics.prometheus,
+        "alert_expression": metrics.expression,
+        "alert_expression_moved": movement(&metrics.expression_moved),
+        "signals_first_to_move_first": metrics.signals.iter().map(|s| serde_json::json!({
+            "name": s.name, "query": s.query, "moved": movement(&s.movement),
+        })).collect::<Vec<_>>(),
     })
 }

@@ -9,6 +9,7 @@
 //! - [`expiry`]: the sweeps that stop analyses past their budget and take over those whose
 //!   worker died.
 //! - [`commands`], [`llm`]: runbook commands, and the language-model analyst.
+//! - [`signals`]: evidence from Prometheus around the alert, when one is configured.
 //!
 //! The analysis itself is the built-in analyst of `aurora-rca`.
 
@@ -21,6 +22,7 @@ pub mod lease;
 pub mod llm;
 mod metrics;
 mod outcome;
+pub mod signals;
 
 pub use consumer::{run, serve};
 pub use investigation::{Analyst, InvestigationOutcome, Investigator};

@@ -33,6 +33,8 @@ fn alert(fingerprint: &str, service: &str, status: AlertStatus) -> NormalizedAle
         started_at: now(),
         labels: Default::default(),
         url: None,
+        description: None,
+        runbook_url: None,
     }
 }
 

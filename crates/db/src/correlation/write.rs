@@ -367,6 +367,7 @@ async fn insert_alerts(
     let (mut labels, mut urls, mut started) = (Vec::new(), Vec::new(), Vec::new());
     let (mut received, mut occurrences, mut payload_positions) =
         (Vec::new(), Vec::new(), Vec::new());
+    let (mut descriptions, mut runbooks) = (Vec::new(), Vec::new());
     for new in &plan.new_alerts {
         let batch = arrivals[new.arrival].batch;
         let alert = &batch.alerts[new.alert_index];
@@ -382,6 +383,8 @@ async fn insert_alerts(
         environments.push(alert.environment.as_deref());
         labels.push(serde_json::to_value(&alert.labels).expect("a string map always serializes"));
         urls.push(alert.url.as_deref());
+        descriptions.push(alert.description.as_deref());
+        runbooks.push(alert.runbook_url.as_deref());
         started.push(naive(alert.started_at));
         received.push(naive(batch.received_at));
         occurrences.push(new.occurrence_count);
@@ -402,19 +405,20 @@ async fn insert_alerts(
          INSERT INTO alerts (id, user_id, source_type, fingerprint, severity, title, service, \
              environment, labels, url, started_at, received_at, occurrence_count, \
              raw_payload_id, status, incident_id, resolved_at, last_seen_at, receipt_epoch, \
-             receipt_sequence, suppressed_by) \
+             receipt_sequence, suppressed_by, description, runbook_url) \
          SELECT n.id, $1, n.source_type, n.fingerprint, n.severity, n.title, n.service, \
                 n.environment, n.labels, n.url, n.started_at, n.received_at, n.occurrences, \
                 p.id, n.status, n.incident_id, n.resolved_at, n.last_seen_at, n.epoch, \
-                n.sequence, n.suppressed_by \
+                n.sequence, n.suppressed_by, n.description, n.runbook_url \
          FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], \
                      $7::text[], $8::jsonb[], $9::text[], $10::timestamp[], $11::timestamp[], \
                      $12::int4[], $13::int4[], $14::text[], $15::uuid[], $16::timestamp[], \
-                     $17::timestamp[], $18::int8[], $19::int8[], $20::uuid[], $21::text[]) \
+                     $17::timestamp[], $18::int8[], $19::int8[], $20::uuid[], $21::text[], \
+                     $24::text[], $25::text[]) \
               AS n(id, source_type, fingerprint, title, service, environment, \
                    labels, url, started_at, received_at, occurrences, payload_position, \
                    status, incident_id, resolved_at, last_seen_at, epoch, sequence, \
-                   suppressed_by, severity) \
+                   suppressed_by, severity, description, runbook_url) \
          JOIN payloads p ON p.position = n.payload_position",
     )
     .into_boxed()
@@ -434,6 +438,8 @@ async fn insert_alerts(
     rows.bind(query)
         .bind::<Array<Text>, _>(&payloads)
         .bind::<Array<Timestamp>, _>(&payloads_received)
+        .bind::<Array<Nullable<Text>>, _>(&descriptions)
+        .bind::<Array<Nullable<Text>>, _>(&runbooks)
         .execute(conn)
         .await
         .map(drop)

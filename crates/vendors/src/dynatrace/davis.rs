@@ -81,6 +81,7 @@ pub(super) fn draft(event: Fields<'_>) -> Result<Draft, VendorError> {
     draft.environment = environment(&tags);
     draft.started_at = event.time(&["event.start", "startTime", "timestamp"]);
     draft.url = event.text(&["event.url", "url"]);
+    draft.describe([event.text(&["event.description", "description"])]);
     let mut labels = tags;
     labels.insert("event_id".into(), id);
     for (key, value) in event.scalars() {

@@ -78,6 +78,11 @@ pub(super) fn draft(problem: Fields<'_>) -> Option<Draft> {
     });
     draft.environment = environment(&tags);
     draft.url = problem.text(&["ProblemURL", "url"]);
+    // `ProblemDetails` is text in older templates and the v1 problem object in newer ones.
+    draft.describe([
+        first_text(&["ProblemDetailsText", "ProblemDetailsMarkdown"]),
+        problem.text(&["ProblemDetails"]),
+    ]);
     draft.started_at = details
         .and_then(|details| details.time(&["startTime"]))
         .or_else(|| problem.time(&["startTime", "ProblemStartTime"]));

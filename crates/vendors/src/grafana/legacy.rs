@@ -35,6 +35,9 @@ struct LegacyPayload {
     state: String,
     #[serde(default)]
     rule_url: Option<String>,
+    /// The rule's notification message.
+    #[serde(default)]
+    message: Option<String>,
     #[serde(default)]
     tags: Option<BTreeMap<String, String>>,
 }
@@ -90,6 +93,7 @@ pub(super) fn normalize(
     draft.environment = labels::environment(&labels);
     // Legacy bodies carry no start time: the draft falls back to the receipt time.
     draft.url = non_empty(payload.rule_url);
+    draft.describe([payload.message]);
     draft.labels = labels;
     Ok(Some(draft.finish(SOURCE, received_at)))
 }

@@ -1,0 +1,209 @@
+//! Which knowledge patterns an incident's alerts reveal, and how strongly: terms found on word
+//! boundaries, phrases counting by their length, each term by its weight and by where it was
+//! found; a pattern's exclusions rule it out, and where a longer phrase of one pattern covers a
+//! shorter term of another ("replication lag" over "lag"), only the longer one counts.
+
+use crate::knowledge::{KnowledgeBase, Pattern};
+use crate::words::Words;
+
+/// A piece of alert text and how much what is found in it counts.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// Its words.
+    pub words: Words,
+    /// 1 for what the alert says of itself (title, description); less for context (labels,
+    /// the service's name, correlated alerts).
+    pub weight: f64,
+}
+
+impl Field {
+    /// A field of `text` counting `weight`.
+    pub fn new(text: &str, weight: f64) -> Self {
+        Self {
+            words: Words::of(text),
+            weight,
+        }
+    }
+}
+
+/// A pattern the text reveals.
+#[derive(Debug, Clone)]
+pub struct PatternMatch<'k> {
+    /// The pattern.
+    pub pattern: &'k Pattern,
+    /// Its terms found, as written in the knowledge file, strongest first.
+    pub terms: Vec<&'k str>,
+    /// The sum over its terms found of weight × words × the field's weight.
+    pub score: f64,
+}
+
+/// One place a term was found.
+struct Occurrence {
+    pattern: usize,
+    term: usize,
+    field: usize,
+    start: usize,
+    covered: usize,
+    words: usize,
+    score: f64,
+}
+
+impl Occurrence {
+    /// True when `other`, of another pattern, is a longer phrase over the same words.
+    fn shadowed_by(&self, other: &Occurrence) -> bool {
+        other.pattern != self.pattern
+            && other.field == self.field
+            && other.words > self.words
+            && other.start <= self.start
+            && other.start + other.covered >= self.start + self.covered
+    }
+}
+
+/// The patterns `fields` reveal (of those that apply to `source`), highest score first.
+pub fn match_patterns<'k>(
+    fields: &[Field],
+    knowledge: &'k KnowledgeBase,
+    source: &str,
+) -> Vec<PatternMatch<'k>> {
+    let patterns = knowledge.patterns();
+    let mut found: Vec<Occurrence> = Vec::new();
+    for (p, pattern) in patterns.iter().enumerate() {
+        if !(pattern.sources.is_empty() || pattern.sources.iter().any(|s| s == source)) {
+            continue;
+        }
+        let excluded = pattern
+            .exclude
+            .iter()
+            .any(|term| fields.iter().any(|f| !f.words.find(&term.stems).is_empty()));
+        if excluded {
+            continue;
+        }
+        for (t, term) in pattern.terms.iter().enumerate() {
+            for (f, field) in fields.iter().enumerate() {
+                for (start, covered) in field.words.find(&term.stems) {
+                    found.push(Occurrence {
+                        pattern: p,
+                        term: t,
+                        field: f,
+                        start,
+                        covered,
+                        words: term.stems.len(),
+                        score: term.weight * term.stems.len() as f64 * field.weight,
+                    });
+                }
+            }
+        }
+    }
+    let kept: Vec<&Occurrence> = found
+        .iter()
+        .filter(|o| !found.iter().any(|other| o.shadowed_by(other)))
+        .collect();
+    let mut matches: Vec<PatternMatch<'k>> = Vec::new();
+    for (p, pattern) in patterns.iter().enumerate() {
+        // Each term counts once, where it counts most.
+        let mut best: Vec<(usize, f64)> = Vec::new();
+        for o in kept.iter().filter(|o| o.pattern == p) {
+            match best.iter_mut().find(|(term, _)| *term == o.term) {
+                Some((_, score)) => *score = score.max(o.score),
+                None => best.push((o.term, o.score)),
+            }
+        }
+        if best.is_empty() {
+            continue;
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        matches.push(PatternMatch {
+            pattern,
+            terms: best
+                .iter()
+                .map(|(term, _)| pattern.terms[*term].text.as_str())
+                .collect(),
+            score: best.iter().map(|(_, score)| score).sum(),
+        });
+    }
+    matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+    matches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> KnowledgeBase {
+        KnowledgeBase::from_text(
+            r#"
+[[pattern]]
+id = "queue"
+name = "Queue backlog"
+terms = ["lag", "backlog", "consumer"]
+hypotheses = [{ cause = "A stuck consumer", confidence = 0.5 }]
+
+[[pattern]]
+id = "replication"
+name = "Replication lag"
+terms = ["replication lag", { term = "seconds behind master", weight = 2.0 }]
+hypotheses = [{ cause = "The replica cannot keep up", confidence = 0.6 }]
+
+[[pattern]]
+id = "locks"
+name = "Locks"
+terms = ["lock", "deadlock"]
+exclude = ["lock screen"]
+hypotheses = [{ cause = "Lock contention", confidence = 0.6 }]
+
+[[pattern]]
+id = "clock"
+name = "Clock"
+terms = ["clock", "ntp"]
+sources = ["netdata"]
+hypotheses = [{ cause = "Clock skew", confidence = 0.6 }]
+"#,
+        )
+        .unwrap()
+    }
+
+    fn ids(text: &str, source: &str) -> Vec<(String, f64)> {
+        let base = base();
+        match_patterns(&[Field::new(text, 1.0)], &base, source)
+            .into_iter()
+            .map(|m| (m.pattern.id.clone(), m.score))
+            .collect()
+    }
+
+    #[test]
+    fn a_longer_phrase_of_another_pattern_shadows_a_shorter_term() {
+        assert_eq!(
+            ids("MySQL replication lag 300s", "grafana"),
+            [("replication".into(), 2.0)]
+        );
+        assert_eq!(
+            ids("Kafka consumer lag", "grafana"),
+            [("queue".into(), 2.0)]
+        );
+        assert_eq!(
+            ids("Replica is 300 seconds behind master", "grafana"),
+            [("replication".into(), 6.0)]
+        );
+    }
+
+    #[test]
+    fn words_inside_other_words_do_not_match() {
+        assert!(ids("NodeClockNotSynchronising", "grafana").is_empty());
+        assert_eq!(ids("NodeClockSkewDetected", "netdata")[0].0, "clock");
+        assert_eq!(ids("Deadlocks detected", "grafana")[0].0, "locks");
+    }
+
+    #[test]
+    fn an_excluded_term_rules_the_pattern_out() {
+        assert!(ids("lock screen bypass attempt", "grafana").is_empty());
+    }
+
+    #[test]
+    fn fields_weigh_what_is_found_in_them() {
+        let base = base();
+        let fields = [Field::new("backlog", 1.0), Field::new("consumer", 0.5)];
+        let found = match_patterns(&fields, &base, "grafana");
+        assert_eq!(found[0].terms, ["backlog", "consumer"]);
+        assert_eq!(found[0].score, 1.5);
+    }
+}

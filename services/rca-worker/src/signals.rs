@@ -1,0 +1,244 @@
+//! Evidence from Prometheus: when an alert carries its expression (the `g0.expr` of
+//! Alertmanager's and Grafana's `generatorURL`), the range of that expression around the
+//! alert's start, and of the service's standard signals over the same window, ranked by which
+//! moved first and most ([`aurora_rca::MetricEvidence`]).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use aurora_rca::{AlertContext, MetricEvidence, Signal, first_movement};
+use aurora_settings::PrometheusSettings;
+use chrono::{DateTime, TimeDelta, Utc};
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::commands::value_of;
+
+/// Queries one Prometheus.
+#[derive(Debug, Clone)]
+pub struct MetricsProbe {
+    client: reqwest::Client,
+    settings: PrometheusSettings,
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeResponse {
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    data: Option<RangeData>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeData {
+    result: Vec<RangeSeries>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeSeries {
+    /// `[unix seconds, "value"]`.
+    values: Vec<(f64, String)>,
+}
+
+impl MetricsProbe {
+    /// A probe of the Prometheus `settings` name.
+    pub fn new(settings: PrometheusSettings) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .build()
+            .expect("a client with a timeout builds");
+        Self { client, settings }
+    }
+
+    /// What the metrics show around `alert`; `None` when it carries no expression.
+    pub async fn gather(&self, alert: &AlertContext) -> Option<Result<MetricEvidence, String>> {
+        let expression = alert.url.as_deref().and_then(expression_of)?;
+        Some(self.evidence(alert, expression).await)
+    }
+
+    async fn evidence(
+        &self,
+        alert: &AlertContext,
+        expression: String,
+    ) -> Result<MetricEvidence, String> {
+        let start = alert.started_at - TimeDelta::seconds(self.settings.before_secs as i64);
+        let end = alert.started_at + TimeDelta::seconds(self.settings.after_secs as i64);
+        // The alert's condition (`x > 5`) only has points while it holds: its left side is the
+        // value that changed.
+        let measured = condition_operand(&expression);
+        let expression_series = self.range(measured, start, end).await?;
+        let mut signals = Vec::new();
+        for template in &self.settings.signals {
+            let Some(query) = fill(&template.query, alert) else {
+                continue;
+            };
+            let series = self.range(&query, start, end).await?;
+            signals.push(Signal {
+                name: template.name.clone(),
+                movement: first_movement(&series),
+                query,
+            });
+        }
+        let mut evidence = MetricEvidence {
+            prometheus: self.settings.url.clone(),
+            expression_moved: first_movement(&expression_series),
+            expression: measured.to_owned(),
+            signals,
+        };
+        evidence.rank();
+        Ok(evidence)
+    }
+
+    /// One range query; several series are added up point by point.
+    async fn range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, String> {
+        let url = format!(
+            "{}/api/v1/query_range",
+            self.settings.url.trim_end_matches('/')
+        );
+        let seconds = |at: DateTime<Utc>| format!("{:.3}", at.timestamp_millis() as f64 / 1000.0);
+        let response = self
+            .client
+            .get(&url)
+            .query(&[
+                ("query", query.to_owned()),
+                ("start", seconds(start)),
+                ("end", seconds(end)),
+                ("step", format!("{}s", self.settings.step_secs.max(1))),
+            ])
+            .send()
+            .await
+            .map_err(|err| format!("query `{query}`: {err}"))?;
+        let body: RangeResponse = response
+            .json()
+            .await
+            .map_err(|err| format!("query `{query}`: {err}"))?;
+        if body.status != "success" {
+            return Err(format!(
+                "query `{query}`: {}",
+                body.error.unwrap_or(body.status)
+            ));
+        }
+        let mut points: std::collections::BTreeMap<i64, f64> = Default::default();
+        for series in body.data.map(|d| d.result).unwrap_or_default() {
+            for (at, value) in series.values {
+                if let Ok(value) = value.parse::<f64>()
+                    && value.is_finite()
+                {
+                    *points.entry((at * 1000.0) as i64).or_default() += value;
+                }
+            }
+        }
+        Ok(points
+            .into_iter()
+            .filter_map(|(millis, value)| Some((DateTime::from_timestamp_millis(millis)?, value)))
+            .collect())
+    }
+}
+
+/// The PromQL expression a Prometheus graph link carries (`/graph?g0.expr=…`).
+fn expression_of(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "g0.expr")
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|expr| !expr.is_empty())
+}
+
+/// The left side of the expression's outermost comparison (`rate(x[5m]) > 0.5` → `rate(x[5m])`),
+/// or the whole expression when it compares nothing at the top level.
+fn condition_operand(expression: &str) -> &str {
+    let (mut depth, mut quoted) = (0_i32, None::<char>);
+    let bytes = expression.as_bytes();
+    for (i, c) in expression.char_indices() {
+        match (quoted, c) {
+            (Some(q), c) if c == q => quoted = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quoted = Some(c),
+            (None, '(' | '{' | '[') => depth += 1,
+            (None, ')' | '}' | ']') => depth -= 1,
+            (None, '>' | '<') if depth == 0 => return expression[..i].trim(),
+            (None, '=' | '!') if depth == 0 && bytes.get(i + 1) == Some(&b'=') => {
+                return expression[..i].trim();
+            }
+            _ => {}
+        }
+    }
+    expression.trim()
+}
+
+/// The placeholders a signal's template may hold; PromQL's own braces are left alone.
+static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\{(service|environment|labels\.[A-Za-z_][A-Za-z0-9_]*)\}")
+        .expect("a valid pattern")
+});
+
+/// A signal's template with the alert's values filled in; `None` when one is missing or is not
+/// a plain name (a value is put inside PromQL quotes, so it may not carry quotes or braces).
+fn fill(template: &str, alert: &AlertContext) -> Option<String> {
+    let plain = |value: &str| {
+        !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.:/-".contains(c))
+    };
+    let mut out = String::new();
+    let mut rest = 0;
+    for found in PLACEHOLDER.captures_iter(template) {
+        let whole = found.get(0).expect("a match");
+        let value = value_of(&found[1], alert).filter(|v| plain(v))?;
+        out.push_str(&template[rest..whole.start()]);
+        out.push_str(&value);
+        rest = whole.end();
+    }
+    out.push_str(&template[rest..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expression_comes_from_the_generator_link_and_its_condition_is_dropped() {
+        let url = "http://prometheus:9090/graph?g0.expr=sum%28rate%28http_requests_total%7Bcode%3D~%225..%22%7D%5B5m%5D%29%29+%3E+0.5&g0.tab=1";
+        let expression = expression_of(url).unwrap();
+        assert_eq!(
+            expression,
+            r#"sum(rate(http_requests_total{code=~"5.."}[5m])) > 0.5"#
+        );
+        assert_eq!(
+            condition_operand(&expression),
+            r#"sum(rate(http_requests_total{code=~"5.."}[5m]))"#
+        );
+        assert_eq!(condition_operand("up == 0"), "up");
+        assert_eq!(condition_operand(r#"x{a!="b"} != 1"#), r#"x{a!="b"}"#);
+        assert_eq!(condition_operand("node_load1"), "node_load1");
+        assert_eq!(
+            expression_of("https://grafana/alerting/grafana/abc/view"),
+            None
+        );
+    }
+
+    #[test]
+    fn templates_take_plain_values_only() {
+        let mut alert = crate::commands::tests::alert("db-1");
+        alert.service = Some("checkout".into());
+        assert_eq!(
+            fill(
+                r#"up{job="{service}",instance="{labels.instance}"}"#,
+                &alert
+            )
+            .as_deref(),
+            Some(r#"up{job="checkout",instance="db-1"}"#)
+        );
+        alert.service = Some(r#"x"}or vector(1)"#.into());
+        assert_eq!(fill(r#"up{job="{service}"}"#, &alert), None);
+        assert_eq!(fill(r#"up{job="{labels.missing}"}"#, &alert), None);
+    }
+}
