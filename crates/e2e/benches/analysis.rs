@@ -76,4 +76,49 @@ async fn main() {
         stats(whole)
     );
     println!("analysis step alone | {}", stats(step));
+    println!(
+        "analysis step, a storm: {STORM_ALERTS} correlated alerts with long descriptions | {}",
+        stats(storm(&knowledge))
+    );
+}
+
+/// Alerts in the storm incident, as many as correlation lets one incident hold by default.
+const STORM_ALERTS: usize = 200;
+
+/// The analysis step on the largest incident correlation builds by default: every alert with
+/// its own 2,000-character description (Splunk results, log lines), stating a cause.
+fn storm(knowledge: &aurora_rca::KnowledgeBase) -> Vec<Duration> {
+    let started = chrono::Utc::now();
+    let alert = |i: usize| aurora_rca::AlertContext {
+        id: i as i32,
+        source_type: "splunk".into(),
+        title: format!("{} on host-{i}", TITLES[i % TITLES.len()]),
+        severity: "high".into(),
+        status: "firing".into(),
+        service: Some(SERVICES[i % SERVICES.len()].into()),
+        environment: Some("production".into()),
+        labels: [("host".to_owned(), format!("host-{i}"))].into(),
+        started_at: started,
+        url: None,
+        description: Some(format!(
+            "status=503 count={i} uri=/checkout/{i} because the upstream connection pool is exhausted; {}",
+            "upstream timed out while reading the response header from upstream ".repeat(28)
+        )),
+        runbook_url: None,
+    };
+    let context = aurora_rca::IncidentContext {
+        alert: alert(0),
+        correlated: (1..STORM_ALERTS).map(alert).collect(),
+        deployments: vec![],
+        similar: vec![],
+        commands: vec![],
+        metrics: None,
+    };
+    (0..20)
+        .map(|_| {
+            let began = Instant::now();
+            std::hint::black_box(aurora_rca::analyse(&context, knowledge, started));
+            began.elapsed()
+        })
+        .collect()
 }

@@ -21,11 +21,17 @@ enum Mode {
     UsesTool,
     /// Always fails with 500.
     Fails,
+    /// As `UsesTool`, but holds its first answer until the test opens the gate.
+    HoldsFirstRound,
 }
 
 struct Server {
     mode: Mode,
     requests: AtomicUsize,
+    /// The messages of every request, in order.
+    seen: std::sync::Mutex<Vec<Value>>,
+    /// Opened by the test, for `HoldsFirstRound`.
+    gate: tokio::sync::Notify,
 }
 
 fn sse(chunks: &[Value]) -> HttpResponse {
@@ -44,9 +50,16 @@ fn content(text: &str) -> Value {
 }
 
 async fn completions(server: web::Data<Server>, request: web::Json<Value>) -> HttpResponse {
-    server.requests.fetch_add(1, Ordering::SeqCst);
-    if let Mode::Fails = server.mode {
-        return HttpResponse::InternalServerError().body("upstream overloaded");
+    let round = server.requests.fetch_add(1, Ordering::SeqCst);
+    server
+        .seen
+        .lock()
+        .unwrap()
+        .push(request["messages"].clone());
+    match server.mode {
+        Mode::Fails => return HttpResponse::InternalServerError().body("upstream overloaded"),
+        Mode::HoldsFirstRound if round == 0 => server.gate.notified().await,
+        _ => {}
     }
     assert_eq!(request["stream"], true);
     let answered_tool = request["messages"]
@@ -96,6 +109,8 @@ async fn start(mode: Mode) -> (String, Arc<Server>) {
     let server = Arc::new(Server {
         mode,
         requests: AtomicUsize::new(0),
+        seen: Default::default(),
+        gate: tokio::sync::Notify::new(),
     });
     let data = web::Data::from(server.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -218,6 +233,62 @@ async fn the_model_streams_thoughts_runs_a_configured_command_and_writes_the_sum
     );
     assert!(summary.contains("## Evidence\n- command `df -h /` output"));
     assert_eq!(incident.status, "analyzed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_joining_while_the_model_works_is_given_to_it_as_new_context() {
+    let (url, server) = start(Mode::HoldsFirstRound).await;
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    let investigator = h.investigator(analyst(url, 3, &h.user));
+    let running = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.requests.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model was never asked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The first round is held: the alert joins while the model works.
+    let joining = TestAlert::firing(
+        SourceType::Grafana,
+        "pg-replica",
+        "postgres",
+        "PostgreSQL replication lag 300s",
+    );
+    assert!(h.send(&joining).await.opened_incidents.is_empty());
+    server.gate.notify_one();
+    assert_eq!(
+        running.await.unwrap().unwrap(),
+        InvestigationOutcome::Completed
+    );
+
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.len(),
+        2,
+        "one round for the tool call, one for the answer"
+    );
+    let told = |messages: &Value| {
+        messages.as_array().unwrap().iter().any(|m| {
+            m["role"] == "user"
+                && m["content"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("New alerts joined the incident")
+                && m["content"]
+                    .as_str()
+                    .unwrap()
+                    .contains("PostgreSQL replication lag 300s")
+        })
+    };
+    assert!(!told(&seen[0]) && told(&seen[1]), "{seen:#?}");
+    let mut conn = h.db.connect().await;
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    assert!(thoughts.iter().any(|t| t.content.starts_with(
+        "1 alert(s) joined the incident while the analysis ran: \"PostgreSQL replication lag 300s\""
+    )));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,6 +157,8 @@ async fn the_signal_that_moved_first_is_ranked_first_cited_and_raises_its_patter
     let started_at = script_start + TimeDelta::seconds(ALERT_AT);
     let settings = PrometheusSettings {
         url: prometheus.clone(),
+        users: vec!["alice".into()],
+        bearer_token_env: None,
         before_secs: 20,
         after_secs: 10,
         step_secs: 1,
@@ -204,19 +206,33 @@ async fn the_signal_that_moved_first_is_ranked_first_cited_and_raises_its_patter
         description: Some("5xx rate above 5% for 10 minutes".into()),
         runbook_url: None,
     };
-    let evidence = MetricsProbe::new(settings)
-        .gather(&alert)
+    let probe = MetricsProbe::new(settings);
+    assert!(
+        probe.gather("mallory", &alert).await.is_none(),
+        "a user the settings do not list queries nothing"
+    );
+    let evidence = probe
+        .gather("alice", &alert)
         .await
-        .expect("the alert carries its expression")
-        .expect("Prometheus answers");
+        .expect("the alert carries its expression");
     server.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 
     let names: Vec<&str> = evidence.signals.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["memory", "errors", "cpu"], "{evidence:#?}");
-    let memory = evidence.signals[0].movement.expect("memory moved");
-    let errors = evidence.signals[1].movement.expect("errors moved");
-    assert!(evidence.signals[2].movement.is_none(), "{evidence:#?}");
+    let memory = evidence.signals[0]
+        .reading
+        .movement()
+        .expect("memory moved");
+    let errors = evidence.signals[1]
+        .reading
+        .movement()
+        .expect("errors moved");
+    assert_eq!(
+        evidence.signals[2].reading,
+        aurora_rca::Reading::Still,
+        "{evidence:#?}"
+    );
     let offset = |at: chrono::DateTime<Utc>| (at - script_start).num_milliseconds() as f64 / 1000.0;
     assert!(
         (MEMORY_CLIMBS_AT - 1.0..MEMORY_CLIMBS_AT + 4.0).contains(&offset(memory.at)),
@@ -229,12 +245,13 @@ async fn the_signal_that_moved_first_is_ranked_first_cited_and_raises_its_patter
         offset(errors.at)
     );
     let expression_moved = evidence
-        .expression_moved
+        .expression_reading
+        .movement()
         .expect("the alert's expression moved");
     assert!(offset(expression_moved.at) >= ERRORS_START_AT - 1.0);
     assert_eq!(
         evidence.expression,
-        r#"sum(rate(app_errors_total{service="checkout"}[5s]))"#
+        r#"sum((sum(rate(app_errors_total{service="checkout"}[5s]))))"#
     );
 
     // The analyst: with the metrics, memory pressure is believed more than without them, and
@@ -282,7 +299,7 @@ async fn the_signal_that_moved_first_is_ranked_first_cited_and_raises_its_patter
         analysis
             .thoughts
             .iter()
-            .any(|(_, t)| t.contains("Standard signals, first to move first: memory at")),
+            .any(|(_, t)| t.contains("Standard signals that moved, earliest first: memory at")),
         "{:#?}",
         analysis.thoughts
     );

@@ -609,6 +609,77 @@ async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_joining_while_the_analysis_runs_is_read_into_it() {
+    let h = Harness::new().await;
+    let incident_id = h.send(&disk_full()).await.opened_incidents[0];
+    // The runbook keeps the analysis busy for two seconds: the alert joins meanwhile.
+    let analyst = analyst_with(vec![disk_runbook(
+        "slow look",
+        &h.user.to_string(),
+        &[&["sleep", "2"]],
+    )]);
+    let investigator = h.investigator(analyst);
+    let running = tokio::spawn(async move { investigator.investigate(incident_id).await });
+    let mut conn = h.db.connect().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !analysis::thoughts(&mut conn, incident_id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.content.starts_with("Running `sleep 2`"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let joining = TestAlert::firing(
+        SourceType::Grafana,
+        "pg-replica",
+        "postgres",
+        "PostgreSQL replication lag 300s",
+    );
+    assert!(
+        h.send(&joining).await.opened_incidents.is_empty(),
+        "it joins the incident"
+    );
+    assert_eq!(
+        running.await.unwrap().unwrap(),
+        InvestigationOutcome::Completed
+    );
+
+    let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
+    let said = |start: &str| thoughts.iter().any(|t| t.content.starts_with(start));
+    assert!(
+        said(
+            "Follow-up: \"PostgreSQL replication lag 300s\" from Grafana correlated while the analysis ran"
+        ),
+        "{thoughts:#?}"
+    );
+    assert!(
+        said(
+            "1 alert(s) joined the incident while the analysis ran: \"PostgreSQL replication lag 300s\""
+        ),
+        "{thoughts:#?}"
+    );
+    // The analyst ranked with it: its pattern is among the hypotheses.
+    assert!(
+        said("This looks like database replication lag (replication-lag)"),
+        "{thoughts:#?}"
+    );
+    let summary = incidents::get(&mut conn, incident_id)
+        .await
+        .unwrap()
+        .aurora_summary
+        .unwrap();
+    assert!(
+        summary.contains("1 more alert(s) correlated with it."),
+        "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_alert_with_a_df_runbook_cites_the_command_output() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];

@@ -2,12 +2,13 @@
 //! accuracy, the unknown-when-unknown rate and every miss, and writes a JSON report.
 //!
 //! Usage: `aurora-rca-eval [--report FILE]` (default `target/eval-report.json`), or
-//! `aurora-rca-eval --explain ID` for one scenario's thoughts and ranked hypotheses.
+//! `aurora-rca-eval --explain ID` for one scenario's thoughts and ranked hypotheses. The
+//! held-out scenarios (`holdout/`) are scored on a line of their own, without their misses.
 
 use std::process::ExitCode;
 
 use aurora_rca::KnowledgeBase;
-use aurora_rca_eval::{floor, load, run, scenarios_dir};
+use aurora_rca_eval::{floor, holdout_dir, load, run, scenarios_dir};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,7 +29,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = run(&scenarios, &KnowledgeBase::builtin());
+    let knowledge = KnowledgeBase::builtin();
+    let report = run(&scenarios, &knowledge);
     for miss in report.outcomes.iter().filter(|o| !o.top1()) {
         println!(
             "miss: {} expected {} got {}{}",
@@ -42,16 +44,17 @@ fn main() -> ExitCode {
             }
         );
     }
-    println!(
-        "eval: scenarios={} top1={:.1}% top3={:.1}% unknown_when_unknown={:.1}% wrong_on_unknown={} top1_distracting={:.1}% slowest_ms={:.2}",
-        report.scenarios,
-        report.top1 * 100.0,
-        report.top3 * 100.0,
-        report.unknown_when_unknown * 100.0,
-        report.wrong_on_unknown,
-        report.top1_distracting * 100.0,
-        report.slowest_ms
-    );
+    println!("{}", report.line("eval"));
+    match load(holdout_dir()) {
+        Ok(held_out) if !held_out.is_empty() => {
+            println!("{}", run(&held_out, &knowledge).line("eval held-out"));
+        }
+        Ok(_) => {}
+        Err(err) => {
+            eprintln!("eval: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     let json = serde_json::to_string_pretty(&report).expect("the report serializes");
     if let Err(err) = std::fs::write(&report_path, json) {
         eprintln!("eval: cannot write {report_path}: {err}");
@@ -86,11 +89,7 @@ fn explain(dir: &std::path::Path, id: &str) -> ExitCode {
         eprintln!("eval: no scenario `{id}`");
         return ExitCode::FAILURE;
     };
-    let analysis = aurora_rca::analyse(
-        &scenario.context(),
-        &KnowledgeBase::builtin(),
-        chrono::Utc::now(),
-    );
+    let analysis = scenario.analyse(&KnowledgeBase::builtin());
     println!("expected: {}", scenario.expected);
     for (kind, thought) in &analysis.thoughts {
         println!("{kind}: {thought}");

@@ -136,17 +136,18 @@ pub fn analyse(
         thoughts.push((
             "hypothesis",
             format!(
-                "This looks like {} ({}): the alerts mention {} (score {:.1}){}.",
+                "This looks like {} ({}): scored {:.1} on {}{}.",
                 pattern.name.to_lowercase(),
                 pattern.id,
-                quote(&finding.terms),
                 finding.score,
+                finding.found_in(),
                 finding
                     .stated
                     .as_ref()
                     .map(|s| format!(
                         ", and alert {} states the cause: \"{}\"",
-                        s.alert_id, s.cause.sentence
+                        s.alert_id,
+                        s.quote()
                     ))
                     .unwrap_or_default()
             ),
@@ -182,7 +183,8 @@ pub fn analyse(
             "hypothesis",
             format!(
                 "Alert {} states a cause no known pattern describes: \"{}\".",
-                stated.alert_id, stated.cause.sentence
+                stated.alert_id,
+                stated.quote()
             ),
         ));
         hypotheses.push(Hypothesis {
@@ -190,7 +192,8 @@ pub fn analyse(
             confidence: STATED_CONFIDENCE,
             evidence: vec![format!(
                 "alert {} states: \"{}\"",
-                stated.alert_id, stated.cause.sentence
+                stated.alert_id,
+                stated.quote()
             )],
             basis: Basis::Stated,
         });
@@ -231,6 +234,7 @@ pub fn analyse(
     }
 }
 
+/// Terms in quotes, comma-separated.
 pub(crate) fn quote(terms: &[&str]) -> String {
     terms
         .iter()

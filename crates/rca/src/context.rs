@@ -82,6 +82,15 @@ pub struct IncidentContext {
     pub metrics: Option<crate::MetricEvidence>,
 }
 
+impl IncidentContext {
+    /// The ids of the alerts it holds: the first, then the correlated ones.
+    pub fn alert_ids(&self) -> Vec<i32> {
+        std::iter::once(self.alert.id)
+            .chain(self.correlated.iter().map(|a| a.id))
+            .collect()
+    }
+}
+
 /// A diagnostic command that ran, as evidence.
 #[derive(Debug, Clone)]
 pub struct CommandEvidence {

@@ -1,28 +1,35 @@
 //! What an incident's alerts reveal: the knowledge patterns their words match, the causes their
 //! descriptions state, and how the metrics weigh each pattern.
 
+use crate::IncidentContext;
 use crate::facts::utc;
 use crate::knowledge::{KnowledgeBase, Pattern};
 use crate::matching::{Field, match_patterns};
-use crate::signals::MetricEvidence;
+use crate::signals::{FROM_ZERO, MetricEvidence, Reading, Support};
 use crate::stated::{StatedCause, stated_causes};
-use crate::{AlertContext, IncidentContext};
 
 /// Correlated alerts are mostly symptoms of the first: their words count this much.
 const CORRELATED_WEIGHT: f64 = 0.75;
 /// Context rather than statement (the service's name, label values): counts this much.
 const CONTEXT_WEIGHT: f64 = 0.5;
-/// A pattern whose mechanism an alert states gains this much score.
+/// A pattern whose mechanism an alert states (the clause after "because" names it) gains this.
 const STATED_BONUS: f64 = 3.0;
+/// A pattern the sentence stating a cause is about, when the clause itself names none ("plan
+/// is Seq Scan because the index no longer exists"), gains this; the clause is offered too.
+const STATED_SENTENCE_BONUS: f64 = 1.0;
 /// The score at which a pattern is half believed: strength grows with the score and never
 /// reaches certainty.
 const HALF_STRENGTH_SCORE: f64 = 2.0;
 /// The share of a symptom's score its explaining cause gains.
 const EXPLAINED_SHARE: f64 = 0.5;
+/// The most a cause gains from its symptoms, as a multiple of its own score.
+const EXPLAINED_CAP: f64 = 2.0;
 /// Less than this is a word in passing (one label value), not a pattern.
 const MIN_SCORE: f64 = 0.75;
 /// At most this many patterns are offered.
 const PATTERNS_KEPT: usize = 3;
+/// A stated sentence is quoted up to this many characters.
+const QUOTED_CHARS: usize = 300;
 
 /// A cause an alert states, with the alert.
 #[derive(Debug, Clone)]
@@ -33,25 +40,47 @@ pub(crate) struct StatedIn {
     pub cause: StatedCause,
 }
 
+impl StatedIn {
+    /// The sentence, cut for quoting.
+    pub fn quote(&self) -> String {
+        let sentence = &self.cause.sentence;
+        match sentence.char_indices().nth(QUOTED_CHARS) {
+            Some((cut, _)) => format!("{}…", &sentence[..cut]),
+            None => sentence.clone(),
+        }
+    }
+}
+
+/// What the metrics say of a pattern, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct MetricSupport {
+    /// How it weighs the pattern.
+    pub support: Support,
+    /// The sentence behind it, for evidence.
+    pub note: Option<String>,
+}
+
 /// A pattern the incident reveals.
 #[derive(Debug, Clone)]
 pub(crate) struct Finding<'k> {
+    /// The pattern.
     pub pattern: &'k Pattern,
     /// Its terms found, strongest first.
     pub terms: Vec<&'k str>,
-    /// How strongly the words reveal it (see [`crate::matching`]), with the stated bonus.
+    /// How strongly the words reveal it (see [`crate::matching`]), with what the alerts state
+    /// and the symptoms it explains.
     pub score: f64,
     /// The sentence that states its mechanism, if an alert does.
     pub stated: Option<StatedIn>,
-    /// How the metrics weigh it (1 when they say nothing), and why.
-    pub metrics: (f64, Option<String>),
+    /// What the metrics say of it.
+    pub metrics: MetricSupport,
 }
 
 impl Finding<'_> {
     /// What its hypotheses' confidences are multiplied by: one term in passing is weak, several
     /// or a stated mechanism strong, and the metrics raise or lower it.
     pub fn strength(&self) -> f64 {
-        self.score / (self.score + HALF_STRENGTH_SCORE) * self.metrics.0
+        self.score / (self.score + HALF_STRENGTH_SCORE) * self.metrics.support.weight()
     }
 
     /// The pattern's best hypothesis' confidence, as the knowledge base gives it.
@@ -75,22 +104,32 @@ impl Finding<'_> {
         self.likelihood() * hypothesis_confidence / self.prior().max(f64::EPSILON)
     }
 
+    /// "the alert text's "a", "b"" or, when only a stated cause named it, that.
+    pub fn found_in(&self) -> String {
+        if self.terms.is_empty() {
+            "the cause an alert states".to_owned()
+        } else {
+            format!("the alert text's {}", crate::analyse::quote(&self.terms))
+        }
+    }
+
     /// The evidence every hypothesis of the pattern cites.
     pub fn evidence(&self) -> Vec<String> {
         let mut evidence = vec![format!(
-            "pattern \"{}\" ({}) scored {:.1} on the alert text's {}",
+            "pattern \"{}\" ({}) scored {:.1} on {}",
             self.pattern.name,
             self.pattern.id,
             self.score,
-            crate::analyse::quote(&self.terms)
+            self.found_in()
         )];
         if let Some(stated) = &self.stated {
             evidence.push(format!(
                 "alert {} states: \"{}\"",
-                stated.alert_id, stated.cause.sentence
+                stated.alert_id,
+                stated.quote()
             ));
         }
-        evidence.extend(self.metrics.1.clone());
+        evidence.extend(self.metrics.note.clone());
         evidence
     }
 }
@@ -100,122 +139,179 @@ impl Finding<'_> {
 pub(crate) struct Found<'k> {
     /// Patterns, most likely first.
     pub patterns: Vec<Finding<'k>>,
-    /// Stated causes no pattern describes.
+    /// Stated causes no pattern's words name.
     pub unmatched_stated: Vec<StatedIn>,
 }
 
-/// The fields of the incident's alerts, weighted by how much each says.
+/// The fields of the incident's alerts, weighted by how much each says; a text several
+/// alerts repeat (a storm of one template) is read once, where it counts most.
 fn fields(context: &IncidentContext) -> Vec<Field> {
     let alerts = std::iter::once((&context.alert, 1.0))
         .chain(context.correlated.iter().map(|a| (a, CORRELATED_WEIGHT)));
-    let mut fields = Vec::new();
-    for (alert, weight) in alerts {
-        fields.push(Field::new(&alert.title, weight));
-        if let Some(description) = &alert.description {
-            fields.push(Field::new(description, weight));
-        }
+    let mut texts: Vec<(&str, f64, usize)> = Vec::new();
+    for (index, (alert, weight)) in alerts.enumerate() {
+        let own = std::iter::once(alert.title.as_str())
+            .chain(alert.description.as_deref())
+            .map(|text| (text, weight));
         let context_texts = alert
             .service
             .iter()
             .chain(alert.labels.values())
-            .filter(|text| **text != alert.title);
-        fields.extend(context_texts.map(|text| Field::new(text, weight * CONTEXT_WEIGHT)));
+            .filter(|text| **text != alert.title)
+            .map(|text| (text.as_str(), weight * CONTEXT_WEIGHT));
+        for (text, weight) in own.chain(context_texts) {
+            if !texts
+                .iter()
+                .any(|(seen, w, _)| *seen == text && *w >= weight)
+            {
+                texts.push((text, weight, index));
+            }
+        }
     }
-    fields
-}
-
-/// The causes the alerts' descriptions state, each with the pattern its clause matches.
-fn stated<'k>(
-    context: &IncidentContext,
-    knowledge: &'k KnowledgeBase,
-) -> Vec<(StatedIn, Option<&'k Pattern>)> {
-    let alerts = std::iter::once(&context.alert).chain(&context.correlated);
-    alerts
-        .flat_map(|alert: &AlertContext| {
-            let causes = alert
-                .description
-                .as_deref()
-                .map(stated_causes)
-                .unwrap_or_default();
-            causes.into_iter().map(move |cause| {
-                // The pattern the cause names, else the one its sentence is about ("plan is
-                // Seq Scan because the index no longer exists" states why the scan happens).
-                let best = |text: &str| {
-                    match_patterns(&[Field::new(text, 1.0)], knowledge, &alert.source_type)
-                        .into_iter()
-                        .next()
-                        .map(|m| m.pattern)
-                };
-                let pattern = best(&cause.clause).or_else(|| best(&cause.sentence));
-                (
-                    StatedIn {
-                        alert_id: alert.id,
-                        cause,
-                    },
-                    pattern,
-                )
-            })
-        })
+    texts
+        .into_iter()
+        .map(|(text, weight, alert)| Field::new(text, weight, alert))
         .collect()
 }
 
-/// What the metrics say of `pattern`: a weight and the sentence behind it.
-fn metric_weight(metrics: Option<&MetricEvidence>, pattern: &Pattern) -> (f64, Option<String>) {
+/// How a stated cause links to a pattern.
+enum Link<'k> {
+    /// The clause names it.
+    Clause(&'k Pattern),
+    /// Only the sentence around the clause is about it.
+    Sentence(&'k Pattern),
+    /// Nothing known.
+    None,
+}
+
+/// The causes the alerts' descriptions state (each distinct clause once), with the pattern
+/// each names; a pattern the stating alert's own text excludes is not named.
+fn stated<'k>(
+    context: &IncidentContext,
+    knowledge: &'k KnowledgeBase,
+    fields: &[Field],
+) -> Vec<(StatedIn, Link<'k>)> {
+    let alerts = std::iter::once(&context.alert).chain(&context.correlated);
+    let mut seen: Vec<String> = Vec::new();
+    let mut found = Vec::new();
+    for (index, alert) in alerts.enumerate() {
+        let Some(description) = alert.description.as_deref() else {
+            continue;
+        };
+        for cause in stated_causes(description) {
+            if seen.contains(&cause.clause) {
+                continue;
+            }
+            seen.push(cause.clause.clone());
+            let excluded = |pattern: &Pattern| {
+                fields.iter().filter(|f| f.alert == index).any(|f| {
+                    pattern
+                        .exclude
+                        .iter()
+                        .any(|term| !term.find_in(&f.words).is_empty())
+                })
+            };
+            let best = |text: &str| {
+                match_patterns(
+                    &[Field::new(text, 1.0, index)],
+                    knowledge,
+                    &alert.source_type,
+                )
+                .into_iter()
+                .map(|m| m.pattern)
+                .find(|pattern| !excluded(pattern))
+            };
+            let link = match best(&cause.clause) {
+                Some(pattern) => Link::Clause(pattern),
+                None => best(&cause.sentence).map_or(Link::None, Link::Sentence),
+            };
+            found.push((
+                StatedIn {
+                    alert_id: alert.id,
+                    cause,
+                },
+                link,
+            ));
+        }
+    }
+    found
+}
+
+/// What the metrics say of `pattern`.
+fn metric_support(metrics: Option<&MetricEvidence>, pattern: &Pattern) -> MetricSupport {
     let Some(metrics) = metrics else {
-        return (1.0, None);
+        return MetricSupport {
+            support: Support::Silent,
+            note: None,
+        };
     };
-    let weight = metrics.weight_for(&pattern.signals);
-    let ours: Vec<&crate::Signal> = metrics
+    let support = metrics.support(&pattern.signals);
+    let ours = metrics
         .signals
         .iter()
-        .filter(|s| pattern.signals.contains(&s.name))
-        .collect();
+        .filter(|s| pattern.signals.contains(&s.name));
     let cite = |signal: &crate::Signal| format!("{} (`{}`)", signal.name, signal.query);
-    let note = if weight > 1.0 {
-        let moved: Vec<String> = ours
-            .iter()
-            .filter(|s| s.movement.is_some())
-            .map(|s| cite(s))
-            .collect();
-        Some(format!(
-            "metrics support it: {} moved{}",
-            moved.join(", "),
-            if weight >= 1.3 { " first" } else { "" }
-        ))
-    } else if weight < 1.0 {
-        let still: Vec<String> = ours.iter().map(|s| cite(s)).collect();
-        Some(format!(
-            "metrics weigh against it: {} did not move",
-            still.join(", ")
-        ))
-    } else {
-        None
+    let note = match support {
+        Support::MovedFirst | Support::MovedLater => {
+            let moved: Vec<String> = ours
+                .filter(|s| s.reading.movement().is_some())
+                .map(cite)
+                .collect();
+            Some(format!(
+                "metrics support it: {} moved{}",
+                moved.join(", "),
+                if support == Support::MovedFirst {
+                    " first"
+                } else {
+                    ""
+                }
+            ))
+        }
+        Support::Still => {
+            let still: Vec<String> = ours
+                .filter(|s| s.reading == Reading::Still)
+                .map(cite)
+                .collect();
+            Some(format!(
+                "metrics weigh against it: {} did not move",
+                still.join(", ")
+            ))
+        }
+        Support::Silent => None,
     };
-    (weight, note)
+    MetricSupport { support, note }
 }
 
 /// Patterns and stated causes of the incident, most likely first.
 pub(crate) fn find<'k>(context: &IncidentContext, knowledge: &'k KnowledgeBase) -> Found<'k> {
+    let fields = fields(context);
     let mut findings: Vec<Finding<'k>> =
-        match_patterns(&fields(context), knowledge, &context.alert.source_type)
+        match_patterns(&fields, knowledge, &context.alert.source_type)
             .into_iter()
             .map(|m| Finding {
                 pattern: m.pattern,
                 terms: m.terms,
                 score: m.score,
                 stated: None,
-                metrics: (1.0, None),
+                metrics: metric_support(None, m.pattern),
             })
             .collect();
     let mut unmatched_stated = Vec::new();
-    for (stated, pattern) in stated(context, knowledge) {
-        let Some(pattern) = pattern else {
-            unmatched_stated.push(stated);
-            continue;
+    for (stated, link) in stated(context, knowledge, &fields) {
+        let (pattern, bonus) = match link {
+            Link::Clause(pattern) => (pattern, STATED_BONUS),
+            Link::Sentence(pattern) => {
+                unmatched_stated.push(stated.clone());
+                (pattern, STATED_SENTENCE_BONUS)
+            }
+            Link::None => {
+                unmatched_stated.push(stated);
+                continue;
+            }
         };
         match findings.iter_mut().find(|f| f.pattern.id == pattern.id) {
             Some(finding) if finding.stated.is_none() => {
-                finding.score += STATED_BONUS;
+                finding.score += bonus;
                 finding.stated = Some(stated);
             }
             Some(_) => {}
@@ -223,28 +319,30 @@ pub(crate) fn find<'k>(context: &IncidentContext, knowledge: &'k KnowledgeBase) 
             None => findings.push(Finding {
                 pattern,
                 terms: Vec::new(),
-                score: STATED_BONUS,
+                score: bonus,
                 stated: Some(stated),
-                metrics: (1.0, None),
+                metrics: metric_support(None, pattern),
             }),
         }
     }
-    // A cause gains a share of the scores of the symptoms it explains, as they were found.
+    // A cause the text supports on its own gains a share of the symptoms it explains, as they
+    // were found, at most twice its own score: the symptoms amplify its evidence, never
+    // replace it.
     let found_scores: Vec<(String, f64)> = findings
         .iter()
         .map(|f| (f.pattern.id.clone(), f.score))
         .collect();
-    for finding in &mut findings {
+    for finding in findings.iter_mut().filter(|f| f.score >= MIN_SCORE) {
         let explained: f64 = found_scores
             .iter()
             .filter(|(id, _)| finding.pattern.explains.contains(id))
             .map(|(_, score)| score * EXPLAINED_SHARE)
             .sum();
-        finding.score += explained;
+        finding.score += explained.min(finding.score * EXPLAINED_CAP);
     }
     findings.retain(|f| f.score >= MIN_SCORE);
     for finding in &mut findings {
-        finding.metrics = metric_weight(context.metrics.as_ref(), finding.pattern);
+        finding.metrics = metric_support(context.metrics.as_ref(), finding.pattern);
     }
     findings.sort_by(|a, b| b.likelihood().total_cmp(&a.likelihood()));
     findings.truncate(PATTERNS_KEPT);
@@ -254,54 +352,68 @@ pub(crate) fn find<'k>(context: &IncidentContext, knowledge: &'k KnowledgeBase) 
     }
 }
 
+/// "by 150%", or "from zero".
+fn change(change: f64) -> String {
+    if change >= FROM_ZERO {
+        "from zero".to_owned()
+    } else {
+        format!("by {:.0}%", change * 100.0)
+    }
+}
+
 /// Thoughts on what the metrics showed.
 pub(crate) fn metric_thoughts(metrics: &MetricEvidence) -> Vec<String> {
-    let mut thoughts = vec![match &metrics.expression_moved {
-        Some(moved) => format!(
-            "Queried {} for the alert's expression `{}`: it changed at {} (by {:.0}%).",
-            metrics.prometheus,
-            metrics.expression,
-            utc(moved.at),
-            moved.change * 100.0
-        ),
-        None => format!(
-            "Queried {} for the alert's expression `{}`: no change within the window.",
-            metrics.prometheus, metrics.expression
-        ),
-    }];
+    let expression = match &metrics.expression_reading {
+        Reading::Moved(moved) => format!("changed at {} ({})", utc(moved.at), change(moved.change)),
+        Reading::Still => "did not change within the window".to_owned(),
+        Reading::NoData => "had no samples".to_owned(),
+        Reading::Failed(err) => format!("could not be read ({err})"),
+    };
+    let mut thoughts = vec![format!(
+        "Queried {} for the alert's expression `{}`: it {expression}.",
+        metrics.prometheus, metrics.expression
+    )];
     let moved: Vec<String> = metrics
         .signals
         .iter()
         .filter_map(|s| {
-            s.movement.map(|m| {
+            s.reading.movement().map(|m| {
                 format!(
-                    "{} at {} (by {:.0}%, `{}`)",
+                    "{} at {} ({}, `{}`)",
                     s.name,
                     utc(m.at),
-                    m.change * 100.0,
+                    change(m.change),
                     s.query
                 )
             })
         })
         .collect();
-    let still: Vec<&str> = metrics
-        .signals
-        .iter()
-        .filter(|s| s.movement.is_none())
-        .map(|s| s.name.as_str())
-        .collect();
-    thoughts.push(format!(
-        "Standard signals, first to move first: {}{}.",
-        if moved.is_empty() {
-            "none moved".to_owned()
-        } else {
+    let rest = |wanted: fn(&Reading) -> bool| -> Vec<&str> {
+        metrics
+            .signals
+            .iter()
+            .filter(|s| wanted(&s.reading))
+            .map(|s| s.name.as_str())
+            .collect()
+    };
+    let mut sentence = if moved.is_empty() {
+        "No standard signal moved".to_owned()
+    } else {
+        format!(
+            "Standard signals that moved, earliest first: {}",
             moved.join("; ")
-        },
-        if still.is_empty() || moved.is_empty() {
-            String::new()
-        } else {
-            format!("; unchanged: {}", still.join(", "))
+        )
+    };
+    for (label, names) in [
+        ("unchanged", rest(|r| *r == Reading::Still)),
+        ("no samples", rest(|r| *r == Reading::NoData)),
+        ("query failed", rest(|r| matches!(r, Reading::Failed(_)))),
+    ] {
+        if !names.is_empty() {
+            sentence.push_str(&format!("; {label}: {}", names.join(", ")));
         }
-    ));
+    }
+    sentence.push('.');
+    thoughts.push(sentence);
     thoughts
 }

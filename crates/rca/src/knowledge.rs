@@ -1,5 +1,6 @@
 //! The knowledge base: failure patterns with their hypotheses, checks and remediation.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -70,22 +71,30 @@ pub enum TermSpec {
 pub struct Term {
     /// As the knowledge file wrote it, for evidence.
     pub text: String,
-    /// Its stems, matched as consecutive words.
+    /// Its stems, split at CamelCase boundaries, matched as consecutive words.
     pub stems: Vec<String>,
+    /// Its stems with each word as written (`CrashLoopBackOff` as one), matched the same way.
+    pub written: Vec<String>,
     /// How much each of its words counts.
     pub weight: f64,
 }
 
 impl Term {
+    /// Where it occurs in `words`: `(first position, number of stems covered)`.
+    pub fn find_in(&self, words: &Words) -> Vec<(usize, usize)> {
+        words.find(&self.stems, &self.written)
+    }
+
     fn compile(spec: &TermSpec) -> Self {
         let (text, weight) = match spec {
             TermSpec::Plain(text) => (text.clone(), 1.0),
             TermSpec::Weighted { term, weight } => (term.clone(), *weight),
         };
-        let stems = Words::of(&text).stems;
+        let words = Words::of(&text);
         Self {
+            stems: words.stems.clone(),
+            written: words.written(),
             text,
-            stems,
             weight,
         }
     }
@@ -196,6 +205,9 @@ struct KnowledgeFile {
 #[derive(Debug, Clone)]
 pub struct KnowledgeBase {
     patterns: Vec<Pattern>,
+    /// `(pattern, term)` by the first stem of the term (split and as written), so that a text
+    /// is checked only for the terms that can start in it.
+    by_first_stem: HashMap<String, Vec<(usize, usize)>>,
 }
 
 fn parse(file: &str, text: &str) -> Result<Vec<Pattern>, KnowledgeError> {
@@ -214,23 +226,23 @@ fn parse(file: &str, text: &str) -> Result<Vec<Pattern>, KnowledgeError> {
 impl KnowledgeBase {
     /// The built-in patterns.
     pub fn builtin() -> Self {
-        Self {
-            patterns: parse("knowledge.toml", BUILTIN)
-                .expect("the built-in knowledge base is valid"),
-        }
+        let base = Self::of(
+            parse("knowledge.toml", BUILTIN).expect("the built-in knowledge base is valid"),
+        );
+        base.check_references("knowledge.toml")
+            .expect("the built-in knowledge base refers to its own patterns");
+        base
     }
 
     /// Only the patterns of one knowledge file's text.
     #[cfg(test)]
     pub(crate) fn from_text(text: &str) -> Result<Self, KnowledgeError> {
-        Ok(Self {
-            patterns: parse("(text)", text)?,
-        })
+        Ok(Self::of(parse("(text)", text)?))
     }
 
     /// The built-in patterns extended (or overridden by id) with users' files.
     pub fn with_files(files: &[impl AsRef<Path>]) -> Result<Self, KnowledgeError> {
-        let mut base = Self::builtin();
+        let mut patterns = Self::builtin().patterns;
         for file in files {
             let name = file.as_ref().display().to_string();
             let text = std::fs::read_to_string(file).map_err(|err| KnowledgeError {
@@ -238,16 +250,65 @@ impl KnowledgeBase {
                 detail: err.to_string(),
             })?;
             for pattern in parse(&name, &text)? {
-                base.patterns.retain(|known| known.id != pattern.id);
-                base.patterns.push(pattern);
+                patterns.retain(|known| known.id != pattern.id);
+                patterns.push(pattern);
             }
         }
+        let base = Self::of(patterns);
+        base.check_references("the knowledge files")?;
         Ok(base)
+    }
+
+    /// Every `explains` names a pattern: a typo would silently do nothing.
+    fn check_references(&self, file: &str) -> Result<(), KnowledgeError> {
+        for pattern in &self.patterns {
+            if let Some(missing) = pattern
+                .explains
+                .iter()
+                .find(|id| !self.patterns.iter().any(|p| &p.id == *id))
+            {
+                return Err(KnowledgeError {
+                    file: file.to_owned(),
+                    detail: format!(
+                        "pattern `{}` explains `{missing}`, which no pattern has as its id",
+                        pattern.id
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Every pattern.
     pub fn patterns(&self) -> &[Pattern] {
         &self.patterns
+    }
+
+    /// The `(pattern, term)` pairs whose term starts with `stem`.
+    pub(crate) fn terms_starting(&self, stem: &str) -> &[(usize, usize)] {
+        self.by_first_stem.get(stem).map_or(&[], Vec::as_slice)
+    }
+
+    /// A base of these patterns, indexed.
+    fn of(patterns: Vec<Pattern>) -> Self {
+        let mut by_first_stem: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        for (p, pattern) in patterns.iter().enumerate() {
+            for (t, term) in pattern.terms.iter().enumerate() {
+                for first in [term.stems.first(), term.written.first()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let entry = by_first_stem.entry(first.clone()).or_default();
+                    if !entry.contains(&(p, t)) {
+                        entry.push((p, t));
+                    }
+                }
+            }
+        }
+        Self {
+            patterns,
+            by_first_stem,
+        }
     }
 }
 
@@ -319,6 +380,13 @@ hypotheses = [{ cause = "A flag flipped", confidence = 0.5 }]
         .unwrap();
         let err = KnowledgeBase::with_files(&[&file]).unwrap_err().to_string();
         assert!(err.contains("term `--` has no word"), "{err}");
+        std::fs::write(
+            &file,
+            "[[pattern]]\nid = \"z\"\nname = \"z\"\nexplains = [\"latncy\"]\nterms = [\"z\"]\nhypotheses = [{ cause = \"c\", confidence = 0.5 }]\n",
+        )
+        .unwrap();
+        let err = KnowledgeBase::with_files(&[&file]).unwrap_err().to_string();
+        assert!(err.contains("explains `latncy`"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

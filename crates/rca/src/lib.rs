@@ -7,7 +7,7 @@
 //! what the metrics showed when the worker queried them, and the deployment timeline, and
 //! answers ranked hypotheses with the evidence for each,
 //! suggestions with their risk, and a Markdown summary. It says "unknown" when nothing matches.
-//! Pure code: no I/O, so an analysis takes microseconds and is tested on plain values.
+//! Pure code: no I/O, so an analysis takes milliseconds and is tested on plain values.
 
 mod analyse;
 mod context;
@@ -25,4 +25,4 @@ pub use context::{
     AlertContext, CommandEvidence, DeploymentContext, IncidentContext, PastIncident,
 };
 pub use knowledge::{KnowledgeBase, KnowledgeError, Pattern, Risk, Term};
-pub use signals::{MetricEvidence, Movement, Signal, first_movement};
+pub use signals::{MetricEvidence, Movement, Reading, Signal, Support, read};

@@ -3,7 +3,9 @@
 //! found; a pattern's exclusions rule it out, and where a longer phrase of one pattern covers a
 //! shorter term of another ("replication lag" over "lag"), only the longer one counts.
 
-use crate::knowledge::{KnowledgeBase, Pattern};
+use std::collections::HashSet;
+
+use crate::knowledge::{KnowledgeBase, Pattern, Term};
 use crate::words::Words;
 
 /// A piece of alert text and how much what is found in it counts.
@@ -14,14 +16,34 @@ pub struct Field {
     /// 1 for what the alert says of itself (title, description); less for context (labels,
     /// the service's name, correlated alerts).
     pub weight: f64,
+    /// The alert it belongs to: a pattern's exclusion applies to that alert's fields only.
+    pub alert: usize,
+    /// Every stem in it, split and as written, to skip terms that cannot occur.
+    vocabulary: HashSet<String>,
 }
 
 impl Field {
-    /// A field of `text` counting `weight`.
-    pub fn new(text: &str, weight: f64) -> Self {
+    /// A field of alert `alert`'s `text`, counting `weight`.
+    pub fn new(text: &str, weight: f64, alert: usize) -> Self {
+        let words = Words::of(text);
+        let vocabulary = words.stems.iter().cloned().chain(words.written()).collect();
         Self {
-            words: Words::of(text),
+            words,
             weight,
+            alert,
+            vocabulary,
+        }
+    }
+
+    /// Where `term` occurs in it.
+    fn find(&self, term: &Term) -> Vec<(usize, usize)> {
+        let possible = [&term.stems, &term.written]
+            .iter()
+            .any(|stems| stems.iter().all(|stem| self.vocabulary.contains(stem)));
+        if possible {
+            term.find_in(&self.words)
+        } else {
+            Vec::new()
         }
     }
 }
@@ -66,37 +88,60 @@ pub fn match_patterns<'k>(
     source: &str,
 ) -> Vec<PatternMatch<'k>> {
     let patterns = knowledge.patterns();
-    let mut found: Vec<Occurrence> = Vec::new();
-    for (p, pattern) in patterns.iter().enumerate() {
-        if !(pattern.sources.is_empty() || pattern.sources.iter().any(|s| s == source)) {
-            continue;
-        }
-        let excluded = pattern
-            .exclude
+    let applies = |pattern: &Pattern| {
+        pattern.sources.is_empty() || pattern.sources.iter().any(|s| s == source)
+    };
+    // An exclusion rules its pattern out for the alert whose text holds it, not for the other
+    // alerts of the incident.
+    let excluded: HashSet<(usize, usize)> = patterns
+        .iter()
+        .enumerate()
+        .filter(|(_, pattern)| !pattern.exclude.is_empty())
+        .flat_map(|(p, pattern)| {
+            fields
+                .iter()
+                .filter(|f| pattern.exclude.iter().any(|term| !f.find(term).is_empty()))
+                .map(move |f| (p, f.alert))
+        })
+        .collect();
+    // Per field, so that the shadowing below compares occurrences of one field only; only the
+    // terms that can start in the field are looked for.
+    let mut found: Vec<Vec<Occurrence>> = (0..fields.len()).map(|_| Vec::new()).collect();
+    for (f, field) in fields.iter().enumerate() {
+        let mut candidates: Vec<(usize, usize)> = field
+            .vocabulary
             .iter()
-            .any(|term| fields.iter().any(|f| !f.words.find(&term.stems).is_empty()));
-        if excluded {
-            continue;
-        }
-        for (t, term) in pattern.terms.iter().enumerate() {
-            for (f, field) in fields.iter().enumerate() {
-                for (start, covered) in field.words.find(&term.stems) {
-                    found.push(Occurrence {
-                        pattern: p,
-                        term: t,
-                        field: f,
-                        start,
-                        covered,
-                        words: term.stems.len(),
-                        score: term.weight * term.stems.len() as f64 * field.weight,
-                    });
-                }
+            .flat_map(|stem| knowledge.terms_starting(stem))
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        for (p, t) in candidates {
+            let pattern = &patterns[p];
+            if !applies(pattern) || excluded.contains(&(p, field.alert)) {
+                continue;
+            }
+            let term = &pattern.terms[t];
+            for (start, covered) in field.find(term) {
+                found[f].push(Occurrence {
+                    pattern: p,
+                    term: t,
+                    field: f,
+                    start,
+                    covered,
+                    words: term.stems.len(),
+                    score: term.weight * term.stems.len() as f64 * field.weight,
+                });
             }
         }
     }
     let kept: Vec<&Occurrence> = found
         .iter()
-        .filter(|o| !found.iter().any(|other| o.shadowed_by(other)))
+        .flat_map(|in_field| {
+            in_field
+                .iter()
+                .filter(|o| !in_field.iter().any(|other| o.shadowed_by(other)))
+        })
         .collect();
     let mut matches: Vec<PatternMatch<'k>> = Vec::new();
     for (p, pattern) in patterns.iter().enumerate() {
@@ -164,7 +209,7 @@ hypotheses = [{ cause = "Clock skew", confidence = 0.6 }]
 
     fn ids(text: &str, source: &str) -> Vec<(String, f64)> {
         let base = base();
-        match_patterns(&[Field::new(text, 1.0)], &base, source)
+        match_patterns(&[Field::new(text, 1.0, 0)], &base, source)
             .into_iter()
             .map(|m| (m.pattern.id.clone(), m.score))
             .collect()
@@ -194,14 +239,25 @@ hypotheses = [{ cause = "Clock skew", confidence = 0.6 }]
     }
 
     #[test]
-    fn an_excluded_term_rules_the_pattern_out() {
+    fn an_excluded_term_rules_the_pattern_out_for_its_alert_only() {
         assert!(ids("lock screen bypass attempt", "grafana").is_empty());
+        let base = base();
+        let fields = [
+            Field::new("lock screen bypass attempt", 1.0, 0),
+            Field::new("row lock held for 30 s", 0.75, 1),
+        ];
+        let found = match_patterns(&fields, &base, "grafana");
+        assert_eq!(found[0].pattern.id, "locks");
+        assert_eq!(found[0].score, 0.75);
     }
 
     #[test]
     fn fields_weigh_what_is_found_in_them() {
         let base = base();
-        let fields = [Field::new("backlog", 1.0), Field::new("consumer", 0.5)];
+        let fields = [
+            Field::new("backlog", 1.0, 0),
+            Field::new("consumer", 0.5, 0),
+        ];
         let found = match_patterns(&fields, &base, "grafana");
         assert_eq!(found[0].terms, ["backlog", "consumer"]);
         assert_eq!(found[0].score, 1.5);

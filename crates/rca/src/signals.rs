@@ -15,32 +15,64 @@ const MIN_RELATIVE_CHANGE: f64 = 0.2;
 /// … and smaller than this many standard deviations of the baseline.
 const MIN_DEVIATIONS: f64 = 3.0;
 /// A relative change reported when the baseline was zero.
-const FROM_ZERO: f64 = 100.0;
+pub const FROM_ZERO: f64 = 100.0;
 
 /// When and how much a series first moved away from its baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Movement {
-    /// The first of two consecutive points away from the baseline (one point is a blip).
+    /// The first of two consecutive points away from the baseline (one point is a blip), or
+    /// the first point of a series that only appeared after the baseline.
     pub at: DateTime<Utc>,
-    /// The largest change over the window, relative to the baseline (1.5 is +150 %).
+    /// The largest change over the window, relative to the baseline (1.5 is +150 %);
+    /// [`FROM_ZERO`] when the baseline was zero or absent.
     pub change: f64,
 }
 
-/// When `series` first moved away from its baseline (its first quarter), if it did.
-pub fn first_movement(series: &Series) -> Option<Movement> {
-    if series.len() < 4 {
-        return None;
+/// What a series showed over the window.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// It moved away from its baseline.
+    Moved(Movement),
+    /// It held its baseline.
+    Still,
+    /// Prometheus had no samples for it (a template that does not fit this service, say): it
+    /// says nothing either way.
+    NoData,
+    /// The query failed; it says nothing either way.
+    Failed(String),
+}
+
+impl Reading {
+    /// The movement, when it moved.
+    pub fn movement(&self) -> Option<Movement> {
+        match self {
+            Reading::Moved(movement) => Some(*movement),
+            _ => None,
+        }
     }
-    let (first, last) = (series[0].0, series[series.len() - 1].0);
-    let baseline_end = first + (last - first) * ((BASELINE_SHARE * 1000.0) as i32) / 1000;
+}
+
+/// How `series` behaved over `window` (start, end): the first quarter of the window is its
+/// baseline.
+pub fn read(series: &Series, window: (DateTime<Utc>, DateTime<Utc>)) -> Reading {
+    let Some(&(first_at, _)) = series.first() else {
+        return Reading::NoData;
+    };
+    let (start, end) = window;
+    let baseline_end = start + (end - start) * ((BASELINE_SHARE * 1000.0) as i32) / 1000;
+    if first_at > baseline_end {
+        // Absent before, present now: a series that only exists while something is wrong
+        // (5xx responses, say) moved from zero.
+        return Reading::Moved(Movement {
+            at: first_at,
+            change: FROM_ZERO,
+        });
+    }
     let baseline: Vec<f64> = series
         .iter()
         .take_while(|(at, _)| *at <= baseline_end)
         .map(|(_, value)| *value)
         .collect();
-    if baseline.is_empty() || baseline.len() == series.len() {
-        return None;
-    }
     let mean = baseline.iter().sum::<f64>() / baseline.len() as f64;
     let deviation =
         (baseline.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / baseline.len() as f64).sqrt();
@@ -49,10 +81,13 @@ pub fn first_movement(series: &Series) -> Option<Movement> {
         .max(f64::EPSILON);
     let away = |value: f64| (value - mean).abs() > threshold;
     let rest = &series[baseline.len()..];
-    let at = rest
+    let Some(at) = rest
         .windows(2)
         .find(|pair| away(pair[0].1) && away(pair[1].1))
-        .map(|pair| pair[0].0)?;
+        .map(|pair| pair[0].0)
+    else {
+        return Reading::Still;
+    };
     let largest = rest
         .iter()
         .map(|(_, value)| (value - mean).abs())
@@ -62,7 +97,7 @@ pub fn first_movement(series: &Series) -> Option<Movement> {
     } else {
         FROM_ZERO
     };
-    Some(Movement { at, change })
+    Reading::Moved(Movement { at, change })
 }
 
 /// A standard signal, as queried around the alert.
@@ -72,20 +107,45 @@ pub struct Signal {
     pub name: String,
     /// The PromQL that was run, for citation.
     pub query: String,
-    /// When and how much it moved; `None` when it stayed put.
-    pub movement: Option<Movement>,
+    /// What it showed.
+    pub reading: Reading,
+}
+
+/// What the metrics say of a pattern, by the signals it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// One of its signals moved first of all.
+    MovedFirst,
+    /// One of its signals moved, after another.
+    MovedLater,
+    /// Its signals were read and none moved.
+    Still,
+    /// None of its signals was read (no data, failed, or none named).
+    Silent,
+}
+
+impl Support {
+    /// What the pattern's likelihood is multiplied by.
+    pub fn weight(self) -> f64 {
+        match self {
+            Support::MovedFirst => 1.3,
+            Support::MovedLater => 1.1,
+            Support::Still => 0.8,
+            Support::Silent => 1.0,
+        }
+    }
 }
 
 /// What the metrics say about an incident.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricEvidence {
-    /// The Prometheus queried, for citation.
+    /// The Prometheus queried, for citation (without credentials).
     pub prometheus: String,
-    /// The alert's own expression.
+    /// The alert's own expression, as queried.
     pub expression: String,
-    /// When the expression's value changed, if it did within the window.
-    pub expression_moved: Option<Movement>,
-    /// The signals, those that moved first (earliest, then largest), then those that did not.
+    /// What it showed.
+    pub expression_reading: Reading,
+    /// The signals, those that moved first (earliest, then largest), then the others.
     pub signals: Vec<Signal>,
 }
 
@@ -93,7 +153,7 @@ impl MetricEvidence {
     /// Orders the signals: moved first and most, then the rest by name.
     pub fn rank(&mut self) {
         self.signals
-            .sort_by(|a, b| match (&a.movement, &b.movement) {
+            .sort_by(|a, b| match (a.reading.movement(), b.reading.movement()) {
                 (Some(x), Some(y)) => x.at.cmp(&y.at).then(y.change.total_cmp(&x.change)),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
@@ -103,30 +163,30 @@ impl MetricEvidence {
 
     /// The signal that moved first, if any did.
     pub fn first_mover(&self) -> Option<&Signal> {
-        self.signals.first().filter(|s| s.movement.is_some())
+        self.signals
+            .first()
+            .filter(|s| s.reading.movement().is_some())
     }
 
-    /// How much a pattern that names `signals` is believed more (above 1) or less (below 1):
-    /// more when one of its signals moved first, a little more when one moved later, less when
-    /// none of those queried moved.
-    pub fn weight_for(&self, signals: &[String]) -> f64 {
-        let queried: Vec<&Signal> = self
+    /// What the metrics say of a pattern naming `signals`.
+    pub fn support(&self, signals: &[String]) -> Support {
+        let read: Vec<&Signal> = self
             .signals
             .iter()
             .filter(|s| signals.contains(&s.name))
+            .filter(|s| matches!(s.reading, Reading::Moved(_) | Reading::Still))
             .collect();
-        if queried.is_empty() {
-            return 1.0;
-        }
-        if self
+        if read.is_empty() {
+            Support::Silent
+        } else if self
             .first_mover()
             .is_some_and(|s| signals.contains(&s.name))
         {
-            1.3
-        } else if queried.iter().any(|s| s.movement.is_some()) {
-            1.1
+            Support::MovedFirst
+        } else if read.iter().any(|s| s.reading.movement().is_some()) {
+            Support::MovedLater
         } else {
-            0.8
+            Support::Still
         }
     }
 }
@@ -137,61 +197,82 @@ mod tests {
 
     use super::*;
 
-    fn series(values: &[f64]) -> Vec<(DateTime<Utc>, f64)> {
-        let start = DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+    fn at(i: usize) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
             .unwrap()
-            .with_timezone(&Utc);
+            .with_timezone(&Utc)
+            + TimeDelta::seconds(15 * i as i64)
+    }
+
+    fn series(values: &[f64]) -> Vec<(DateTime<Utc>, f64)> {
         values
             .iter()
             .enumerate()
-            .map(|(i, v)| (start + TimeDelta::seconds(15 * i as i64), *v))
+            .map(|(i, v)| (at(i), *v))
             .collect()
+    }
+
+    fn window() -> (DateTime<Utc>, DateTime<Utc>) {
+        (at(0), at(9))
     }
 
     #[test]
     fn a_climb_is_found_where_it_starts_and_a_blip_is_not() {
         let climbing = series(&[100., 101., 99., 100., 100., 100., 150., 200., 300., 400.]);
-        let moved = first_movement(&climbing).unwrap();
+        let moved = read(&climbing, window()).movement().unwrap();
         assert_eq!(moved.at, climbing[6].0);
         assert!((moved.change - 3.0).abs() < 0.01, "{moved:?}");
         let blip = series(&[100., 101., 99., 100., 100., 300., 100., 100., 101., 100.]);
-        assert_eq!(first_movement(&blip), None);
-        let flat = series(&[5.; 10]);
-        assert_eq!(first_movement(&flat), None);
+        assert_eq!(read(&blip, window()), Reading::Still);
+        assert_eq!(read(&series(&[5.; 10]), window()), Reading::Still);
     }
 
     #[test]
-    fn a_rise_from_zero_counts() {
+    fn a_rise_from_zero_and_a_series_that_appears_late_count_and_no_samples_say_nothing() {
         let errors = series(&[0., 0., 0., 0., 0., 0., 0., 3., 5., 8.]);
-        let moved = first_movement(&errors).unwrap();
-        assert_eq!(moved.at, errors[7].0);
-        assert_eq!(moved.change, FROM_ZERO);
+        let moved = read(&errors, window()).movement().unwrap();
+        assert_eq!((moved.at, moved.change), (errors[7].0, FROM_ZERO));
+        let late: Vec<_> = series(&[0., 0., 0., 0., 0., 0., 0., 3., 5., 8.])[7..].to_vec();
+        assert_eq!(
+            read(&late, window()),
+            Reading::Moved(Movement {
+                at: at(7),
+                change: FROM_ZERO
+            })
+        );
+        assert_eq!(read(&[], window()), Reading::NoData);
     }
 
     #[test]
-    fn signals_rank_by_who_moved_first_and_weigh_patterns() {
-        let at = |i: usize| series(&[0.; 10])[i].0;
-        let signal = |name: &str, moved: Option<(usize, f64)>| Signal {
+    fn signals_rank_by_who_moved_first_and_support_patterns() {
+        let signal = |name: &str, reading: Reading| Signal {
             name: name.into(),
             query: format!("q_{name}"),
-            movement: moved.map(|(i, change)| Movement { at: at(i), change }),
+            reading,
         };
+        let moved = |i: usize, change: f64| Reading::Moved(Movement { at: at(i), change });
         let mut evidence = MetricEvidence {
             prometheus: "http://prometheus".into(),
-            expression: "errors > 1".into(),
-            expression_moved: None,
+            expression: "errors".into(),
+            expression_reading: Reading::Still,
             signals: vec![
-                signal("errors", Some((7, 100.0))),
-                signal("cpu", None),
-                signal("memory", Some((4, 3.0))),
+                signal("errors", moved(7, 100.0)),
+                signal("cpu", Reading::Still),
+                signal("memory", moved(4, 3.0)),
+                signal("restarts", Reading::NoData),
+                signal("latency", Reading::Failed("timeout".into())),
             ],
         };
         evidence.rank();
         let names: Vec<&str> = evidence.signals.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["memory", "errors", "cpu"]);
-        assert_eq!(evidence.weight_for(&["memory".into()]), 1.3);
-        assert_eq!(evidence.weight_for(&["errors".into()]), 1.1);
-        assert_eq!(evidence.weight_for(&["cpu".into()]), 0.8);
-        assert_eq!(evidence.weight_for(&["latency".into()]), 1.0);
+        assert_eq!(names, ["memory", "errors", "cpu", "latency", "restarts"]);
+        assert_eq!(evidence.support(&["memory".into()]), Support::MovedFirst);
+        assert_eq!(evidence.support(&["errors".into()]), Support::MovedLater);
+        assert_eq!(evidence.support(&["cpu".into()]), Support::Still);
+        assert_eq!(
+            evidence.support(&["restarts".into(), "latency".into()]),
+            Support::Silent
+        );
+        assert_eq!(evidence.support(&["saturation".into()]), Support::Silent);
     }
 }

@@ -17,9 +17,10 @@ pub struct StatedCause {
 }
 
 /// Markers that introduce a cause; the clause is what follows them up to the sentence's end.
+/// (`(?-u:\b)`: ASCII word boundaries keep the regex on its fast engine for any text.)
 static INTRODUCES_CAUSE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:because(?: of)?|due to|caused by|as a result of|triggered by|resulting from|held by|blocked by|root cause(?: is| was)?:?)\s+(.+)",
+        r"(?i)(?-u:\b)(?:because(?: of)?|due to|caused by|as a result of|resulting from|held by|blocked by|root cause(?: is| was)?:?)\s+(.+)",
     )
     .expect("a valid pattern")
 });
@@ -28,29 +29,55 @@ static INTRODUCES_CAUSE: LazyLock<Regex> = LazyLock::new(|| {
 /// change itself.
 static AFTER_CHANGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\bafter\s+(.{3,120}?\b(?:was|were|got|had been)\s+(?:enabled|disabled|deployed|changed|rolled out|updated|upgraded|applied|pushed|rotated|removed|added|migrated|turned on|switched|reconfigured|revoked|expired)\b.*)",
+        r"(?i)(?-u:\b)after\s+(.{3,120}?(?-u:\b)(?:was|were|got|had been)\s+(?:enabled|disabled|deployed|changed|rolled out|updated|upgraded|applied|pushed|rotated|removed|added|migrated|turned on|switched|reconfigured|revoked|expired)(?-u:\b).*)",
     )
     .expect("a valid pattern")
 });
 
-/// "exceeded its memory limit", "hit the connection quota": the sentence is the cause.
+/// "exceeded its memory limit", "hit the connection quota": the sentence is the cause. Not
+/// "over the … limit", which is how thresholds are worded.
 static EXCEEDED_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:exceed(?:ed|s|ing)?|hit|reached|over)\s+(?:its|their|the)\s+.{0,60}?\b(?:limit|quota|maximum|cap)\b")
+    Regex::new(r"(?i)(?-u:\b)(?:exceed(?:ed|s|ing)?|hit|reached)\s+(?:its|their|the)\s+.{0,60}?(?-u:\b)(?:limit|quota|maximum|cap)(?-u:\b)")
         .expect("a valid pattern")
 });
+
+/// Words that make what follows a guess, not a statement ("may be due to …").
+const HEDGES: &[&str] = &[
+    "may", "might", "could", "possibly", "perhaps", "if", "whether",
+];
+
+/// Longest sentence read, in characters: a cause is stated near its marker, and a log line
+/// without full stops must not make every search long.
+const MAX_SENTENCE_CHARS: usize = 400;
+
+/// True when one of the two words before `at` hedges.
+fn hedged(sentence: &str, at: usize) -> bool {
+    sentence[..at]
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(2)
+        .any(|word| HEDGES.contains(&word.to_lowercase().as_str()))
+}
 
 /// The causes `description` states, in order, one per sentence at most.
 pub fn stated_causes(description: &str) -> Vec<StatedCause> {
     sentences(description)
         .filter_map(|sentence| {
+            let sentence = match sentence.char_indices().nth(MAX_SENTENCE_CHARS) {
+                Some((cut, _)) => &sentence[..cut],
+                None => sentence,
+            };
             let clause = INTRODUCES_CAUSE
                 .captures(sentence)
                 .or_else(|| AFTER_CHANGE.captures(sentence))
+                .filter(|found| !hedged(sentence, found.get(0).expect("a match").start()))
                 .map(|found| found[1].to_owned())
                 .or_else(|| {
                     EXCEEDED_LIMIT
-                        .is_match(sentence)
-                        .then(|| sentence.to_owned())
+                        .find(sentence)
+                        .filter(|found| !hedged(sentence, found.start()))
+                        .map(|_| sentence.to_owned())
                 })?;
             let clause = clause
                 .trim_end_matches(['.', '!', ';', ' '])
@@ -121,6 +148,10 @@ mod tests {
     #[test]
     fn a_description_that_states_no_cause_yields_none() {
         assert!(clauses("5xx rate above 5% for 10 minutes").is_empty());
+        assert!(clauses("CPU over the last 5m is over the 90% limit").is_empty());
+        assert!(clauses("Alert triggered by rule HighErrorRate").is_empty());
+        assert!(clauses("Latency may be due to a leak or a traffic spike").is_empty());
+        assert!(clauses("Check whether it exceeded its memory limit").is_empty());
         assert!(clauses("Replica is 300 s behind. Check the dashboard.").is_empty());
         assert!(clauses("Latency rose after 10:02 UTC").is_empty());
     }

@@ -6,6 +6,11 @@ use crate::facts::{utc, vendor_name};
 use crate::knowledge::Pattern;
 use crate::{Hypothesis, IncidentContext, Suggestion};
 
+/// The description is quoted up to this many lines …
+const QUOTED_LINES: usize = 3;
+/// … and characters.
+const QUOTED_CHARS: usize = 300;
+
 pub(crate) fn render(
     context: &IncidentContext,
     hypotheses: &[Hypothesis],
@@ -29,8 +34,18 @@ pub(crate) fn render(
         utc(alert.started_at)
     );
     if let Some(description) = &alert.description {
-        for line in description.lines() {
-            let _ = writeln!(out, "> {line}");
+        // A few lines at most: the summary is read in chat, where the root cause must come
+        // early; the whole description is on the alert.
+        let mut quoted = 0;
+        for line in description.lines().take(QUOTED_LINES) {
+            let room = QUOTED_CHARS.saturating_sub(quoted);
+            if room == 0 {
+                break;
+            }
+            let shown: String = line.chars().take(room).collect();
+            quoted += shown.chars().count();
+            let cut = if shown.len() < line.len() { "…" } else { "" };
+            let _ = writeln!(out, "> {shown}{cut}");
         }
         out.push('\n');
     }

@@ -2,6 +2,8 @@
 //! included), lowercased, stemmed, without filler words, so that "clock" never matches "lock"
 //! and "CheckoutHighErrorRate" reads as "checkout high error rate".
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -17,15 +19,16 @@ const FILLER: &[&str] = &[
     "and", "or",
 ];
 
-/// A run of text as stems, with the joined forms of the words that CamelCase splitting cut
-/// (`OOMKilled` is the stems `oom`, `kill` and the compound `oomkill` over both), so a term
-/// written either way matches.
+/// A run of text as stems, read two ways: split at CamelCase boundaries (`OOMKilled` is
+/// `oom`, `kill`), and as written (`oomkill` over the same two positions). A term is looked up
+/// both ways, so `oomkilled`, `OOMKilled` and "JavaScript heap" (as `javascript heap`) match
+/// whichever way the alert writes them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Words {
-    /// The stems, in order.
+    /// The split stems, in order.
     pub stems: Vec<String>,
-    /// `(first position, number of stems, stem of the joined word)`.
-    pub compounds: Vec<(usize, usize, String)>,
+    /// Each word as written: `(stem, first position in stems, number of stems)`.
+    pub words: Vec<(String, usize, usize)>,
 }
 
 impl Words {
@@ -36,67 +39,110 @@ impl Words {
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
         {
-            let parts = camel_parts(word);
             let start = words.stems.len();
-            let kept: Vec<String> = parts
+            let kept: Vec<String> = camel_parts(word)
                 .iter()
-                .map(|part| part.to_lowercase())
+                .map(|part| without_plural_acronym(part).to_lowercase())
                 .filter(|part| !FILLER.contains(&part.as_str()))
                 .map(|part| stem(&part))
                 .collect();
             words.stems.extend(kept);
             let count = words.stems.len() - start;
-            if parts.len() > 1 && count > 0 {
-                words
-                    .compounds
-                    .push((start, count, stem(&word.to_lowercase())));
+            if count > 0 {
+                let whole = without_plural_acronym(word).to_lowercase();
+                words.words.push((stem(&whole), start, count));
             }
         }
         words
     }
 
-    /// Where the phrase `stems` occurs: `(first position, number of stems covered)`. A phrase
-    /// of one stem also matches a compound word.
-    pub fn find(&self, stems: &[String]) -> Vec<(usize, usize)> {
-        let mut found = Vec::new();
-        if stems.is_empty() || stems.len() > self.stems.len() {
-            return found;
-        }
-        for start in 0..=self.stems.len() - stems.len() {
-            if self.stems[start..start + stems.len()] == *stems {
-                found.push((start, stems.len()));
+    /// The stems of the words as written, for a term looked up that way.
+    pub fn written(&self) -> Vec<String> {
+        self.words.iter().map(|(stem, _, _)| stem.clone()).collect()
+    }
+
+    /// Where the phrase `split` (or the same phrase as written, `written`) occurs:
+    /// `(first position, number of stems covered)`, each place once.
+    pub fn find(&self, split: &[String], written: &[String]) -> Vec<(usize, usize)> {
+        let mut found = occurrences(&self.stems, split);
+        for (first, length) in occurrences(&self.written(), written) {
+            let (_, start, _) = self.words[first];
+            let (_, last_start, last_count) = self.words[first + length - 1];
+            let span = (start, last_start + last_count - start);
+            if !found.contains(&span) {
+                found.push(span);
             }
-        }
-        if let [only] = stems {
-            found.extend(
-                self.compounds
-                    .iter()
-                    .filter(|(_, _, compound)| compound == only)
-                    .map(|(start, count, _)| (*start, *count)),
-            );
         }
         found
     }
 }
 
+/// Where `phrase` occurs in `sequence`: `(first index, length)`.
+fn occurrences(sequence: &[String], phrase: &[String]) -> Vec<(usize, usize)> {
+    if phrase.is_empty() || phrase.len() > sequence.len() {
+        return Vec::new();
+    }
+    (0..=sequence.len() - phrase.len())
+        .filter(|&start| sequence[start..start + phrase.len()] == *phrase)
+        .map(|start| (start, phrase.len()))
+        .collect()
+}
+
+/// `CPUs` → `CPU`, `5XXs` → `5XX`: an acronym's plural `s` is not a word of its own.
+fn without_plural_acronym(word: &str) -> &str {
+    match word.strip_suffix('s') {
+        Some(stem)
+            if stem.chars().count() >= 2
+                && stem.chars().all(|c| c.is_uppercase() || c.is_ascii_digit())
+                && stem.chars().any(char::is_uppercase) =>
+        {
+            stem
+        }
+        _ => word,
+    }
+}
+
+/// Stems already computed on this thread, at most [`STEMS_KEPT`]: a storm's alerts repeat
+/// the same words thousands of times, and stemming is most of the cost of reading them.
+const STEMS_KEPT: usize = 50_000;
+
+thread_local! {
+    static STEMS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
 fn stem(word: &str) -> String {
-    STEMMER.stem(word).into_owned()
+    STEMS.with_borrow_mut(|stems| {
+        if let Some(stem) = stems.get(word) {
+            return stem.clone();
+        }
+        if stems.len() >= STEMS_KEPT {
+            stems.clear();
+        }
+        let stem = STEMMER.stem(word).into_owned();
+        stems.insert(word.to_owned(), stem.clone());
+        stem
+    })
 }
 
 /// `HTTPServerErrors` → `HTTP`, `Server`, `Errors`; `KubePodCrashLooping` → `Kube`, `Pod`,
-/// `Crash`, `Looping`. Digits stay with the letters before them (`5xx`, `x509`, `http2`).
+/// `Crash`, `Looping`; `NodeCPUs` → `Node`, `CPU`. Digits stay with the letters around them
+/// (`5XX`, `x509`, `K8S`, `http2`), unless a capitalised word follows (`10Min` → `10`, `Min`).
 fn camel_parts(word: &str) -> Vec<&str> {
+    let word = without_plural_acronym(word);
     let chars: Vec<(usize, char)> = word.char_indices().collect();
     let mut parts = Vec::new();
     let mut start = 0;
     for i in 1..chars.len() {
         let (at, current) = chars[i];
         let previous = chars[i - 1].1;
-        let next_is_lower = chars.get(i + 1).is_some_and(|(_, c)| c.is_lowercase());
+        let next = chars.get(i + 1).map(|(_, c)| *c);
+        let next_is_lower = next.is_some_and(char::is_lowercase);
+        // `CPUs`: an acronym's plural, not the start of a word `Us`.
+        let plural_s = next == Some('s') && chars.get(i + 2).is_none_or(|(_, c)| !c.is_lowercase());
         let boundary = current.is_uppercase()
             && (previous.is_lowercase()
-                || previous.is_ascii_digit()
-                || (previous.is_uppercase() && next_is_lower));
+                || (previous.is_ascii_digit() && next_is_lower)
+                || (previous.is_uppercase() && next_is_lower && !plural_s));
         if boundary {
             parts.push(&word[start..at]);
             start = at;
@@ -112,6 +158,11 @@ mod tests {
 
     fn stems(text: &str) -> Vec<String> {
         Words::of(text).stems
+    }
+
+    fn find(text: &str, term: &str) -> Vec<(usize, usize)> {
+        let term = Words::of(term);
+        Words::of(text).find(&term.stems, &term.written())
     }
 
     #[test]
@@ -131,32 +182,51 @@ mod tests {
     }
 
     #[test]
+    fn digits_and_acronym_plurals_stay_with_their_word() {
+        assert_eq!(stems("HTTP 5XX errors"), ["http", "5xx", "error"]);
+        assert_eq!(stems("K8S"), ["k8s"]);
+        assert_eq!(stems("10MinCpuUsage"), ["10", "min", "cpu", "usag"]);
+        assert_eq!(stems("Node CPUs saturated"), stems("node cpu saturated"));
+        assert_eq!(stems("5XXs"), ["5xx"]);
+        assert_eq!(find("HTTP 5XX errors", "http 5xx"), [(0, 2)]);
+    }
+
+    #[test]
     fn stems_join_word_forms_and_keep_different_words_apart() {
         assert_eq!(stems("evicted evictions"), stems("eviction evict"));
         assert_eq!(stems("timeouts"), stems("timeout"));
         assert_ne!(stems("clock"), stems("lock"));
-        assert!(
-            Words::of("NodeClockNotSynchronising")
-                .find(&stems("lock"))
-                .is_empty()
-        );
+        assert!(find("NodeClockNotSynchronising", "lock").is_empty());
     }
 
     #[test]
     fn phrases_match_consecutive_words_across_filler() {
-        let words = Words::of("The connection pool is exhausted on db-1");
-        assert_eq!(words.find(&stems("connection pool exhausted")), [(0, 3)]);
-        assert!(words.find(&stems("pool connection")).is_empty());
+        assert_eq!(
+            find(
+                "The connection pool is exhausted on db-1",
+                "connection pool exhausted"
+            ),
+            [(0, 3)]
+        );
+        assert!(find("The connection pool is exhausted", "pool connection").is_empty());
     }
 
     #[test]
-    fn a_compound_matches_a_term_written_as_one_word() {
-        let words = Words::of("Container OOMKilled");
-        assert_eq!(words.find(&stems("oomkilled")), [(1, 2)]);
-        assert_eq!(words.find(&stems("OOMKilled")), [(1, 2)]);
+    fn a_word_matches_whether_written_as_one_word_or_in_camel_case() {
+        assert_eq!(find("Container OOMKilled", "oomkilled"), [(1, 2)]);
+        assert_eq!(find("Container OOMKilled", "OOMKilled"), [(1, 2)]);
+        assert_eq!(find("reason oomkilled", "OOMKilled"), [(1, 1)]);
         assert_eq!(
-            Words::of("reason oomkilled").find(&stems("oomkilled")),
+            find("reason:crashloopbackoff", "CrashLoopBackOff"),
             [(1, 1)]
         );
+        assert_eq!(
+            find(
+                "JavaScript heap out of memory",
+                "javascript heap out of memory"
+            ),
+            [(0, 5)]
+        );
+        assert_eq!(find("OAuth token expired", "oauth token"), [(0, 3)]);
     }
 }

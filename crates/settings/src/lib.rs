@@ -194,6 +194,13 @@ pub struct RcaSettings {
 pub struct PrometheusSettings {
     /// Its base URL, e.g. `http://prometheus:9090`.
     pub url: String,
+    /// The users whose alerts may query it. An alert's expression is the sender's PromQL, run
+    /// as it is: list only users entitled to every series this Prometheus holds.
+    pub users: Vec<String>,
+    /// The environment variable holding a bearer token for it, if it needs one (the token
+    /// itself never sits in a file).
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
     /// How far before the alert's start to look, in seconds; the first quarter of the window
     /// is taken as the baseline.
     #[serde(default = "default_prometheus_before")]
@@ -213,6 +220,33 @@ pub struct PrometheusSettings {
     /// support them.
     #[serde(default = "default_signals")]
     pub signals: Vec<SignalTemplate>,
+}
+
+/// Most points one range query may ask for (Prometheus refuses more than 11,000).
+const MAX_POINTS: u64 = 11_000;
+/// The longest window, either side of the alert's start: a week.
+const MAX_WINDOW_SECS: u64 = 7 * 24 * 3600;
+
+impl PrometheusSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let fail = |detail: &str| Err(SettingsError(format!("rca.prometheus: {detail}")));
+        if self.users.is_empty() {
+            return fail("`users` must list the users whose alerts may query it");
+        }
+        if self.timeout_secs == 0 || self.step_secs == 0 {
+            return fail("timeout_secs and step_secs must be at least 1");
+        }
+        if self.before_secs > MAX_WINDOW_SECS || self.after_secs > MAX_WINDOW_SECS {
+            return fail("before_secs and after_secs must be at most a week (604800)");
+        }
+        if (self.before_secs + self.after_secs) / self.step_secs > MAX_POINTS {
+            return fail("the window holds more than 11,000 steps: raise step_secs");
+        }
+        if self.before_secs < 4 * self.step_secs {
+            return fail("before_secs must span at least 4 steps, or there is no baseline");
+        }
+        Ok(())
+    }
 }
 
 /// A standard signal's query.
@@ -243,7 +277,8 @@ fn default_signals() -> Vec<SignalTemplate> {
     [
         ("cpu", r#"sum(rate(container_cpu_usage_seconds_total{container="{service}"}[2m]))"#),
         ("memory", r#"sum(container_memory_working_set_bytes{container="{service}"})"#),
-        ("restarts", r#"sum(kube_pod_container_status_restarts_total{container="{service}"})"#),
+        // Restarts within the last 5 minutes, not the lifetime count, which a few more barely move.
+        ("restarts", r#"sum(increase(kube_pod_container_status_restarts_total{container="{service}"}[5m]))"#),
         ("errors", r#"sum(rate(http_requests_total{service="{service}",code=~"5.."}[2m]))"#),
         ("latency", r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="{service}"}[2m])))"#),
         ("saturation", r#"sum(rate(container_cpu_cfs_throttled_periods_total{container="{service}"}[2m]))"#),
@@ -639,6 +674,9 @@ impl Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.correlation.validate()?;
         self.notifications.validate()?;
+        if let Some(prometheus) = &self.rca.prometheus {
+            prometheus.validate()?;
+        }
         if self.rca.commands.max_concurrent == 0 || self.rca.commands.timeout_secs == 0 {
             return Err(SettingsError(
                 "rca.commands.max_concurrent and rca.commands.timeout_secs must be at least 1"

@@ -258,12 +258,12 @@ fn severity(priority: Option<&str>, alert_type: Option<&str>, prefix: Option<&st
     )
 }
 
-/// The first link to a monitor in the message body.
 /// The body without the `%%%` fences Datadog wraps Markdown messages in.
 fn without_markdown_fence(body: &str) -> String {
     body.replace("%%%", "")
 }
 
+/// The first link to a monitor in the message body.
 fn monitor_link(body: &str) -> Option<String> {
     body.match_indices("https://")
         .map(|(start, _)| &body[start..])

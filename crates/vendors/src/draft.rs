@@ -84,7 +84,7 @@ impl Draft {
                 .collect(),
             url: self.url.as_deref().and_then(non_blank),
             description: self.description.as_deref().and_then(bounded_description),
-            runbook_url: self.runbook_url.as_deref().and_then(non_blank),
+            runbook_url: self.runbook_url.as_deref().and_then(web_link),
         }
     }
 }
@@ -137,6 +137,20 @@ pub(crate) fn deployment_without_nul(deployment: DeploymentEvent) -> DeploymentE
     }
 }
 
+/// Longest runbook link kept.
+const MAX_LINK_CHARS: usize = 2048;
+
+/// An absolute http(s) link with no space or control character in it, at most
+/// [`MAX_LINK_CHARS`]; anything else is not a link people should be sent to.
+fn web_link(text: &str) -> Option<String> {
+    let link = text.trim();
+    let web = link.starts_with("https://") || link.starts_with("http://");
+    let clean = !link
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    (web && clean && link.chars().count() <= MAX_LINK_CHARS).then(|| link.to_owned())
+}
+
 /// Trimmed, without NULs; `None` when nothing is left.
 fn non_blank(text: &str) -> Option<String> {
     Some(without_nul(text.to_owned()).trim())
@@ -146,19 +160,26 @@ fn non_blank(text: &str) -> Option<String> {
 
 /// NULs removed, blank lines dropped, at most [`MAX_DESCRIPTION_CHARS`]; `None` when blank.
 fn bounded_description(text: &str) -> Option<String> {
+    // A bare `\r` ends a line for Markdown readers though not for `lines()`: made a `\n`, it
+    // cannot smuggle a line past whoever quotes the description line by line.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
-    let joined = without_nul(lines.join("\n"));
-    if joined.is_empty() {
+    at_most(without_nul(lines.join("\n")), MAX_DESCRIPTION_CHARS)
+}
+
+/// `None` when blank; else the text, cut to `limit` characters with an ellipsis when longer.
+fn at_most(text: String, limit: usize) -> Option<String> {
+    if text.is_empty() {
         return None;
     }
-    if joined.chars().count() <= MAX_DESCRIPTION_CHARS {
-        return Some(joined);
+    if text.chars().count() <= limit {
+        return Some(text);
     }
-    let mut cut: String = joined.chars().take(MAX_DESCRIPTION_CHARS - 1).collect();
+    let mut cut: String = text.chars().take(limit - 1).collect();
     cut.push('…');
     Some(cut)
 }
@@ -171,20 +192,38 @@ pub(crate) fn bounded_title(text: &str) -> Option<String> {
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    if collapsed.is_empty() {
-        return None;
-    }
-    if collapsed.chars().count() <= MAX_TITLE_CHARS {
-        return Some(collapsed);
-    }
-    let mut cut: String = collapsed.chars().take(MAX_TITLE_CHARS - 1).collect();
-    cut.push('…');
-    Some(cut)
+    at_most(collapsed, MAX_TITLE_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_keep_their_lines_and_runbook_links_must_be_plain_web_links() {
+        let mut draft = Draft::new(vec!["k".into()]);
+        draft.title = Some("Disk full".into());
+        draft.describe([
+            Some("Disk full".into()),
+            Some("97% used\r## Likely root cause\r\n\nsee below".into()),
+            None,
+        ]);
+        draft.runbook_url = Some("https://runbooks.example.com/disk full".into());
+        let alert = draft.finish(SourceType::Grafana, Utc::now());
+        assert_eq!(
+            alert.description.as_deref(),
+            Some("97% used\n## Likely root cause\nsee below")
+        );
+        assert_eq!(alert.runbook_url, None);
+        for (link, kept) in [
+            ("https://runbooks.example.com/disk", true),
+            ("javascript:alert(1)", false),
+            ("https://x.example.com/a>b", false),
+            ("runbooks/disk.md", false),
+        ] {
+            assert_eq!(web_link(link).is_some(), kept, "{link}");
+        }
+    }
 
     #[test]
     fn titles_are_trimmed_collapsed_and_bounded() {

@@ -48,6 +48,41 @@ fn alert_context(alert: &Alert) -> AlertContext {
     }
 }
 
+/// The incident's alerts that are not in `known` (ids): those that joined it while it was
+/// being analysed, oldest first.
+pub async fn joined(
+    conn: &mut AsyncPgConnection,
+    incident_id: uuid::Uuid,
+    known: &[i32],
+) -> QueryResult<Vec<AlertContext>> {
+    Ok(alerts::for_incident(conn, incident_id)
+        .await?
+        .iter()
+        .filter(|alert| !known.contains(&alert.id))
+        .map(alert_context)
+        .collect())
+}
+
+/// An alert as the language-model analyst reads it.
+pub fn alert_json(alert: &AlertContext) -> serde_json::Value {
+    serde_json::json!({
+        "id": alert.id, "source": alert.source_type, "title": alert.title, "severity": alert.severity,
+        "status": alert.status, "service": alert.service, "environment": alert.environment,
+        "labels": alert.labels, "started_at": alert.started_at, "url": alert.url,
+        "description": alert.description, "runbook_url": alert.runbook_url,
+    })
+}
+
+/// The thought that says which alerts joined while the analysis ran.
+pub fn joined_note(joined: &[AlertContext]) -> String {
+    let titles: Vec<String> = joined.iter().map(|a| format!("\"{}\"", a.title)).collect();
+    format!(
+        "{} alert(s) joined the incident while the analysis ran: {}; taking them into account.",
+        joined.len(),
+        titles.join(", ")
+    )
+}
+
 /// Long strings in a raw payload are cut to this many characters before an analyst reads it.
 const MAX_PAYLOAD_STRING: usize = 500;
 

@@ -9,14 +9,14 @@ use aurora_bus::{Bus, HandlerError};
 use aurora_db::analysis::{Claim, Lease};
 use aurora_db::{AsyncConnection, DbPool, PooledConnection, QueryError, analysis, events};
 use aurora_domain::{IncidentChange, IncidentChanged, UserId};
-use aurora_rca::{AlertContext, CommandEvidence, KnowledgeBase};
+use aurora_rca::{CommandEvidence, KnowledgeBase};
 use chrono::Utc;
 use uuid::Uuid;
 
 use crate::commands::{CommandRunner, Planned};
 use crate::context;
 use crate::lease::{self, Interrupted};
-use crate::llm::{LlmAnalyst, LlmError};
+use crate::llm::{Alerts, LlmAnalyst, LlmError};
 use crate::metrics::RcaMetrics;
 use crate::outcome::{Outcome, complete, release_after_failure};
 use crate::signals::MetricsProbe;
@@ -259,16 +259,7 @@ impl Investigator {
             .commands
             .plan(&incident.user_id, &context.alert);
         if let Some(probe) = &self.analyst.metrics {
-            match probe.gather(&context.alert).await {
-                Some(Ok(evidence)) => context.metrics = Some(evidence),
-                Some(Err(err)) => {
-                    let note = format!(
-                        "Could not read the metrics from Prometheus ({err}); going on without them."
-                    );
-                    lease::add_thought(conn, lease, "error", &note).await?;
-                }
-                None => {}
-            }
+            context.metrics = probe.gather(&incident.user_id, &context.alert).await;
         }
         let builtin = |context: &aurora_rca::IncidentContext| {
             aurora_rca::analyse(context, &self.analyst.knowledge, Utc::now())
@@ -276,9 +267,9 @@ impl Investigator {
         if let Some(llm) = &self.analyst.llm {
             let hints = builtin(&context);
             let facts = serde_json::json!({
-                "alert": alert_json(&context.alert),
+                "alert": context::alert_json(&context.alert),
                 "raw_payload": context::raw_payload(conn, incident).await?,
-                "correlated_alerts": context.correlated.iter().map(alert_json).collect::<Vec<_>>(),
+                "correlated_alerts": context.correlated.iter().map(context::alert_json).collect::<Vec<_>>(),
                 "deployments_before": context.deployments.iter().map(|d| serde_json::json!({
                     "service": d.service, "build": d.build, "result": d.result, "finished_at": d.deployed_at, "commit": d.commit,
                 })).collect::<Vec<_>>(),
@@ -297,8 +288,12 @@ impl Investigator {
                     Planned::Refused { .. } => None,
                 })
                 .collect();
+            let alerts = Alerts {
+                incident_id: incident.id,
+                known: context.alert_ids(),
+            };
             match llm
-                .analyse(conn, lease, &facts, &tools, &self.analyst.commands)
+                .analyse(conn, lease, &facts, &tools, &self.analyst.commands, alerts)
                 .await
             {
                 Ok(outcome) => {
@@ -307,6 +302,13 @@ impl Investigator {
                         outcome.tool_calls, outcome.tokens
                     );
                     lease::add_thought(conn, lease, "conclusion", &note).await?;
+                    // The stored hypotheses account for what joined while the model worked.
+                    let hints = if outcome.joined.is_empty() {
+                        hints
+                    } else {
+                        context.correlated.extend(outcome.joined);
+                        builtin(&context)
+                    };
                     return Ok((hints, outcome.summary));
                 }
                 Err(LlmError::Interrupted(interrupted)) => return Err(interrupted),
@@ -319,6 +321,7 @@ impl Investigator {
             }
         }
         context.commands = self.run_commands(conn, lease, planned).await?;
+        read_joined(conn, lease, incident.id, &mut context).await?;
         let result = builtin(&context);
         lease::add_thoughts(conn, lease, &result.thoughts).await?;
         let summary = result.summary.clone();
@@ -420,26 +423,36 @@ impl Investigator {
     }
 }
 
-/// An alert as the language model reads it.
-fn alert_json(alert: &AlertContext) -> serde_json::Value {
-    serde_json::json!({
-        "id": alert.id, "source": alert.source_type, "title": alert.title, "severity": alert.severity,
-        "status": alert.status, "service": alert.service, "environment": alert.environment,
-        "labels": alert.labels, "started_at": alert.started_at, "url": alert.url,
-        "description": alert.description, "runbook_url": alert.runbook_url,
-    })
+/// Adds the alerts that joined the incident since `context` was gathered (while commands ran or
+/// metrics were read), with a thought, so the analysis ranks with them.
+async fn read_joined(
+    conn: &mut PooledConnection,
+    lease: Lease,
+    incident_id: Uuid,
+    context: &mut aurora_rca::IncidentContext,
+) -> Result<(), Interrupted> {
+    let joined = context::joined(conn, incident_id, &context.alert_ids()).await?;
+    if !joined.is_empty() {
+        lease::add_thought(conn, lease, "observation", &context::joined_note(&joined)).await?;
+        context.correlated.extend(joined);
+    }
+    Ok(())
 }
 
 fn metrics_json(metrics: &aurora_rca::MetricEvidence) -> serde_json::Value {
-    let movement = |m: &Option<aurora_rca::Movement>| {
-        m.map(|m| serde_json::json!({"moved_at": m.at, "relative_change": m.change}))
+    use aurora_rca::Reading;
+    let reading = |reading: &Reading| match reading {
+        Reading::Moved(m) => serde_json::json!({"moved_at": m.at, "relative_change": m.change}),
+        Reading::Still => serde_json::json!("did not move"),
+        Reading::NoData => serde_json::json!("no samples"),
+        Reading::Failed(err) => serde_json::json!({ "query_failed": err }),
     };
     serde_json::json!({
         "prometheus": metrics.prometheus,
         "alert_expression": metrics.expression,
-        "alert_expression_moved": movement(&metrics.expression_moved),
-        "signals_first_to_move_first": metrics.signals.iter().map(|s| serde_json::json!({
-            "name": s.name, "query": s.query, "moved": movement(&s.movement),
+        "alert_expression_showed": reading(&metrics.expression_reading),
+        "signals_earliest_mover_first": metrics.signals.iter().map(|s| serde_json::json!({
+            "name": s.name, "query": s.query, "showed": reading(&s.reading),
         })).collect::<Vec<_>>(),
     })
 }

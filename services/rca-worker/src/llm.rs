@@ -13,7 +13,11 @@ use aurora_settings::LlmSettings;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use aurora_rca::AlertContext;
+use uuid::Uuid;
+
 use crate::commands::CommandRunner;
+use crate::context;
 use crate::lease::{self, Interrupted};
 
 /// Why the language-model analyst gave up.
@@ -51,6 +55,18 @@ pub struct LlmOutcome {
     pub tool_calls: u32,
     /// Tokens used, as reported (or estimated from characters when not reported).
     pub tokens: u64,
+    /// Alerts that joined the incident while it ran, which it was given between rounds.
+    pub joined: Vec<AlertContext>,
+}
+
+/// The incident's alerts as the analysis knows them, so that those joining it while the model
+/// works are given to it between rounds.
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    /// The incident.
+    pub incident_id: Uuid,
+    /// The ids of the alerts already given.
+    pub known: Vec<i32>,
 }
 
 const SYSTEM_PROMPT: &str = "You are Aurora, an SRE investigating an incident. Use only the facts given \
@@ -90,13 +106,17 @@ impl LlmAnalyst {
         facts: &Value,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
+        alerts: Alerts,
     ) -> Result<LlmOutcome, LlmError> {
         let limit = Duration::from_secs(self.settings.timeout_secs);
-        tokio::time::timeout(limit, self.converse(conn, lease, facts, commands, runner))
-            .await
-            .map_err(|_| {
-                LlmError::Budget(format!("no answer within {} s", self.settings.timeout_secs))
-            })?
+        tokio::time::timeout(
+            limit,
+            self.converse(conn, lease, facts, commands, runner, alerts),
+        )
+        .await
+        .map_err(|_| {
+            LlmError::Budget(format!("no answer within {} s", self.settings.timeout_secs))
+        })?
     }
 
     async fn converse(
@@ -106,13 +126,30 @@ impl LlmAnalyst {
         facts: &Value,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
+        mut alerts: Alerts,
     ) -> Result<LlmOutcome, LlmError> {
+        let mut joined = Vec::new();
         let mut messages = vec![
             json!({"role": "system", "content": SYSTEM_PROMPT}),
             json!({"role": "user", "content": format!("The incident, as JSON:\n{facts}")}),
         ];
         let (mut tokens, mut tool_calls) = (0_u64, 0_u32);
         loop {
+            // Alerts that joined since the last round are new context for the next one.
+            let fresh = context::joined(conn, alerts.incident_id, &alerts.known)
+                .await
+                .map_err(Interrupted::from)?;
+            if !fresh.is_empty() {
+                lease::add_thought(conn, lease, "observation", &context::joined_note(&fresh))
+                    .await?;
+                let described: Vec<Value> = fresh.iter().map(context::alert_json).collect();
+                messages.push(json!({"role": "user", "content": format!(
+                    "New alerts joined the incident while you were analysing it; take them into account:\n{}",
+                    Value::Array(described)
+                )}));
+                alerts.known.extend(fresh.iter().map(|a| a.id));
+                joined.extend(fresh);
+            }
             let may_call = !commands.is_empty() && tool_calls < self.settings.max_tool_calls;
             let remaining = self.settings.max_tokens.saturating_sub(tokens);
             if remaining == 0 {
@@ -147,6 +184,7 @@ impl LlmAnalyst {
                     summary: summary_part(&round.content),
                     tool_calls,
                     tokens,
+                    joined,
                 });
             }
             messages.push(json!({

@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use aurora_rca::{AlertContext, MetricEvidence, Signal, first_movement};
+use aurora_rca::{AlertContext, MetricEvidence, Reading, Signal, read};
 use aurora_settings::PrometheusSettings;
 use chrono::{DateTime, TimeDelta, Utc};
 use regex::Regex;
@@ -41,6 +41,10 @@ struct RangeSeries {
     values: Vec<(f64, String)>,
 }
 
+/// Largest response body read, in bytes: a range query over one window is far smaller, and an
+/// expression matching every series must not exhaust the worker's memory.
+const MAX_BODY_BYTES: usize = 4 << 20;
+
 impl MetricsProbe {
     /// A probe of the Prometheus `settings` name.
     pub fn new(settings: PrometheusSettings) -> Self {
@@ -51,78 +55,107 @@ impl MetricsProbe {
         Self { client, settings }
     }
 
-    /// What the metrics show around `alert`; `None` when it carries no expression.
-    pub async fn gather(&self, alert: &AlertContext) -> Option<Result<MetricEvidence, String>> {
+    /// What the metrics show around `alert` of `user_id`'s incident; `None` when the alert
+    /// carries no expression or the user may not query this Prometheus.
+    pub async fn gather(&self, user_id: &str, alert: &AlertContext) -> Option<MetricEvidence> {
+        if !self.settings.users.iter().any(|user| user == user_id) {
+            return None;
+        }
         let expression = alert.url.as_deref().and_then(expression_of)?;
-        Some(self.evidence(alert, expression).await)
+        Some(self.evidence(alert, &expression).await)
     }
 
-    async fn evidence(
-        &self,
-        alert: &AlertContext,
-        expression: String,
-    ) -> Result<MetricEvidence, String> {
+    /// The alert's expression and every signal, queried at once; a query that fails is
+    /// recorded as such and the others still count.
+    async fn evidence(&self, alert: &AlertContext, expression: &str) -> MetricEvidence {
         let start = alert.started_at - TimeDelta::seconds(self.settings.before_secs as i64);
         let end = alert.started_at + TimeDelta::seconds(self.settings.after_secs as i64);
-        // The alert's condition (`x > 5`) only has points while it holds: its left side is the
-        // value that changed.
-        let measured = condition_operand(&expression);
-        let expression_series = self.range(measured, start, end).await?;
-        let mut signals = Vec::new();
-        for template in &self.settings.signals {
-            let Some(query) = fill(&template.query, alert) else {
-                continue;
-            };
-            let series = self.range(&query, start, end).await?;
-            signals.push(Signal {
-                name: template.name.clone(),
-                movement: first_movement(&series),
-                query,
-            });
-        }
+        // The alert's condition (`x > 5`) only has points while it holds: the side it compares
+        // is the value that changed. Summed, so a selector of many series answers one.
+        let measured = format!("sum(({}))", condition_operand(expression));
+        let signals: Vec<(String, String)> = self
+            .settings
+            .signals
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), fill(&t.query, alert)?)))
+            .collect();
+        let queries = std::iter::once(measured.as_str())
+            .chain(signals.iter().map(|(_, query)| query.as_str()))
+            .map(|query| self.reading(query, (start, end)));
+        let mut readings = futures::future::join_all(queries).await.into_iter();
+        let expression_reading = readings.next().expect("the expression was queried");
         let mut evidence = MetricEvidence {
-            prometheus: self.settings.url.clone(),
-            expression_moved: first_movement(&expression_series),
-            expression: measured.to_owned(),
-            signals,
+            prometheus: without_credentials(&self.settings.url),
+            expression: measured,
+            expression_reading,
+            signals: signals
+                .into_iter()
+                .zip(readings)
+                .map(|((name, query), reading)| Signal {
+                    name,
+                    query,
+                    reading,
+                })
+                .collect(),
         };
         evidence.rank();
-        Ok(evidence)
+        evidence
+    }
+
+    /// What `query` showed over `window`.
+    async fn reading(&self, query: &str, window: (DateTime<Utc>, DateTime<Utc>)) -> Reading {
+        match self.range(query, window).await {
+            Ok(series) => read(&series, window),
+            Err(err) => Reading::Failed(err),
+        }
     }
 
     /// One range query; several series are added up point by point.
     async fn range(
         &self,
         query: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<Vec<(DateTime<Utc>, f64)>, String> {
         let url = format!(
             "{}/api/v1/query_range",
             self.settings.url.trim_end_matches('/')
         );
         let seconds = |at: DateTime<Utc>| format!("{:.3}", at.timestamp_millis() as f64 / 1000.0);
-        let response = self
-            .client
-            .get(&url)
-            .query(&[
-                ("query", query.to_owned()),
-                ("start", seconds(start)),
-                ("end", seconds(end)),
-                ("step", format!("{}s", self.settings.step_secs.max(1))),
-            ])
+        let mut request = self.client.get(&url).query(&[
+            ("query", query.to_owned()),
+            ("start", seconds(start)),
+            ("end", seconds(end)),
+            ("step", format!("{}s", self.settings.step_secs.max(1))),
+        ]);
+        if let Some(token) = self
+            .settings
+            .bearer_token_env
+            .as_deref()
+            .and_then(|name| std::env::var(name).ok())
+        {
+            request = request.bearer_auth(token);
+        }
+        let failed = |err: &dyn std::fmt::Display| format!("query `{query}`: {err}");
+        let mut response = request
             .send()
             .await
-            .map_err(|err| format!("query `{query}`: {err}"))?;
-        let body: RangeResponse = response
-            .json()
+            .map_err(|err| failed(&err.without_url()))?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|err| format!("query `{query}`: {err}"))?;
+            .map_err(|err| failed(&err.without_url()))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(failed(&format!(
+                    "answer larger than {MAX_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body: RangeResponse = serde_json::from_slice(&body).map_err(|err| failed(&err))?;
         if body.status != "success" {
-            return Err(format!(
-                "query `{query}`: {}",
-                body.error.unwrap_or(body.status)
-            ));
+            return Err(failed(&body.error.unwrap_or(body.status)));
         }
         let mut points: std::collections::BTreeMap<i64, f64> = Default::default();
         for series in body.data.map(|d| d.result).unwrap_or_default() {
@@ -141,6 +174,18 @@ impl MetricsProbe {
     }
 }
 
+/// The URL as thoughts may cite it: without a user name or password.
+fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "(the configured Prometheus)".to_owned(),
+    }
+}
+
 /// The PromQL expression a Prometheus graph link carries (`/graph?g0.expr=…`).
 fn expression_of(url: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
@@ -150,11 +195,14 @@ fn expression_of(url: &str) -> Option<String> {
         .filter(|expr| !expr.is_empty())
 }
 
-/// The left side of the expression's outermost comparison (`rate(x[5m]) > 0.5` → `rate(x[5m])`),
-/// or the whole expression when it compares nothing at the top level.
-fn condition_operand(expression: &str) -> &str {
+/// The side of the expression's outermost comparison that is not a number (`rate(x[5m]) > 0.5`
+/// → `rate(x[5m])`, `5 < x` → `x`), or the whole expression when it compares nothing at the top
+/// level. Comments (`# …`) are dropped first.
+fn condition_operand(expression: &str) -> String {
+    let expression = without_comments(expression);
     let (mut depth, mut quoted) = (0_i32, None::<char>);
     let bytes = expression.as_bytes();
+    let mut split = None;
     for (i, c) in expression.char_indices() {
         match (quoted, c) {
             (Some(q), c) if c == q => quoted = None,
@@ -162,14 +210,53 @@ fn condition_operand(expression: &str) -> &str {
             (None, '"' | '\'' | '`') => quoted = Some(c),
             (None, '(' | '{' | '[') => depth += 1,
             (None, ')' | '}' | ']') => depth -= 1,
-            (None, '>' | '<') if depth == 0 => return expression[..i].trim(),
+            (None, '>' | '<') if depth == 0 => {
+                let width = if bytes.get(i + 1) == Some(&b'=') {
+                    2
+                } else {
+                    1
+                };
+                split = Some((i, i + width));
+                break;
+            }
             (None, '=' | '!') if depth == 0 && bytes.get(i + 1) == Some(&b'=') => {
-                return expression[..i].trim();
+                split = Some((i, i + 2));
+                break;
             }
             _ => {}
         }
     }
-    expression.trim()
+    let Some((end, start)) = split else {
+        return expression.trim().to_owned();
+    };
+    let left = expression[..end].trim();
+    let right = expression[start..].trim().trim_start_matches("bool").trim();
+    if left.parse::<f64>().is_ok() {
+        right.to_owned()
+    } else {
+        left.to_owned()
+    }
+}
+
+/// The expression without `#` comments (outside quotes).
+fn without_comments(expression: &str) -> String {
+    expression
+        .lines()
+        .map(|line| {
+            let mut quoted = None::<char>;
+            for (i, c) in line.char_indices() {
+                match (quoted, c) {
+                    (Some(q), c) if c == q => quoted = None,
+                    (Some(_), _) => {}
+                    (None, '"' | '\'' | '`') => quoted = Some(c),
+                    (None, '#') => return &line[..i],
+                    _ => {}
+                }
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The placeholders a signal's template may hold; PromQL's own braces are left alone.
@@ -219,6 +306,15 @@ mod tests {
         assert_eq!(condition_operand("up == 0"), "up");
         assert_eq!(condition_operand(r#"x{a!="b"} != 1"#), r#"x{a!="b"}"#);
         assert_eq!(condition_operand("node_load1"), "node_load1");
+        assert_eq!(condition_operand("5 < bool x"), "x");
+        assert_eq!(
+            condition_operand("# errors > 5\nrate(e[5m]) >= 2"),
+            "rate(e[5m])"
+        );
+        assert_eq!(
+            without_credentials("https://u:secret@prom:9090/"),
+            "https://prom:9090"
+        );
         assert_eq!(
             expression_of("https://grafana/alerting/grafana/abc/view"),
             None

@@ -384,23 +384,29 @@ impl<'a> Decision<'a> {
     }
 }
 
-/// A follow-up thought for an alert joining an incident whose analysis already ran (or is
-/// running), so the people reading the summary know it does not account for it.
+/// A follow-up thought for an alert joining an incident whose analysis already ran, so the
+/// people reading the summary know it does not account for it, or is running, which reads it
+/// before it concludes.
 fn follow_up(
     incident: &IncidentSlot,
     alert: &NormalizedAlert,
     reason: &str,
 ) -> Option<plan::Thought> {
-    let when = match incident.aurora_status {
-        Some(AuroraStatus::Complete) => "after the analysis",
-        Some(AuroraStatus::Running) => "while the analysis ran",
+    let (when, effect) = match incident.aurora_status {
+        Some(AuroraStatus::Complete) => {
+            ("after the analysis", "the summary does not account for it")
+        }
+        Some(AuroraStatus::Running) => (
+            "while the analysis ran",
+            "the analysis reads it unless it had already concluded",
+        ),
         _ => return None,
     };
     Some(plan::Thought {
         incident_id: incident.id,
         kind: "follow_up",
         content: format!(
-            "Follow-up: \"{}\" from {} correlated {when} ({reason}); the summary does not account for it.",
+            "Follow-up: \"{}\" from {} correlated {when} ({reason}); {effect}.",
             alert.title,
             alert.source_type.display_name()
         ),
