@@ -152,6 +152,15 @@ async fn the_signal_that_moved_first_is_ranked_first_cited_and_raises_its_patter
         Duration::from_secs(60),
     )
     .await;
+    // … and the error rate already has samples (zero), or it would read as a series that
+    // appeared with the errors.
+    until(
+        &prometheus,
+        r#"sum(rate(app_errors_total{service="checkout"}[5s]))"#,
+        |_| true,
+        Duration::from_secs(60),
+    )
+    .await;
     exporter.start();
     let script_start = Utc::now();
     let started_at = script_start + TimeDelta::seconds(ALERT_AT);

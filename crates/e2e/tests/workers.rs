@@ -612,11 +612,14 @@ async fn an_alert_correlating_after_the_analysis_adds_a_follow_up_thought() {
 async fn an_alert_joining_while_the_analysis_runs_is_read_into_it() {
     let h = Harness::new().await;
     let incident_id = h.send(&disk_full()).await.opened_incidents[0];
-    // The runbook keeps the analysis busy for two seconds: the alert joins meanwhile.
+    // The runbook's command holds the analysis until the test opens the gate, after the alert
+    // joined.
+    let gate = std::env::temp_dir().join(format!("aurora-gate-{incident_id}"));
+    let wait = format!("until [ -e {} ]; do sleep 0.05; done", gate.display());
     let analyst = analyst_with(vec![disk_runbook(
         "slow look",
         &h.user.to_string(),
-        &[&["sleep", "2"]],
+        &[&["sh", "-c", &wait]],
     )]);
     let investigator = h.investigator(analyst);
     let running = tokio::spawn(async move { investigator.investigate(incident_id).await });
@@ -626,7 +629,7 @@ async fn an_alert_joining_while_the_analysis_runs_is_read_into_it() {
         .await
         .unwrap()
         .iter()
-        .any(|t| t.content.starts_with("Running `sleep 2`"))
+        .any(|t| t.content.starts_with("Running `sh -c until"))
     {
         assert!(
             std::time::Instant::now() < deadline,
@@ -644,10 +647,12 @@ async fn an_alert_joining_while_the_analysis_runs_is_read_into_it() {
         h.send(&joining).await.opened_incidents.is_empty(),
         "it joins the incident"
     );
+    std::fs::write(&gate, "").unwrap();
     assert_eq!(
         running.await.unwrap().unwrap(),
         InvestigationOutcome::Completed
     );
+    std::fs::remove_file(&gate).unwrap();
 
     let thoughts = analysis::thoughts(&mut conn, incident_id).await.unwrap();
     let said = |start: &str| thoughts.iter().any(|t| t.content.starts_with(start));

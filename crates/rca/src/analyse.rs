@@ -179,10 +179,14 @@ pub fn analyse(
         }));
     }
     for stated in &found.unmatched_stated {
+        let known = match &stated.about {
+            Some(pattern) => format!("in words no pattern knows, in a sentence about {pattern}"),
+            None => "no known pattern describes".to_owned(),
+        };
         thoughts.push((
             "hypothesis",
             format!(
-                "Alert {} states a cause no known pattern describes: \"{}\".",
+                "Alert {} states a cause {known}: \"{}\".",
                 stated.alert_id,
                 stated.quote()
             ),

@@ -38,6 +38,8 @@ pub(crate) struct StatedIn {
     pub alert_id: i32,
     /// What it states.
     pub cause: StatedCause,
+    /// The pattern its sentence is about when the clause itself names none.
+    pub about: Option<String>,
 }
 
 impl StatedIn {
@@ -148,7 +150,7 @@ pub(crate) struct Found<'k> {
 fn fields(context: &IncidentContext) -> Vec<Field> {
     let alerts = std::iter::once((&context.alert, 1.0))
         .chain(context.correlated.iter().map(|a| (a, CORRELATED_WEIGHT)));
-    let mut texts: Vec<(&str, f64, usize)> = Vec::new();
+    let mut texts: Vec<(&str, f64, Vec<usize>)> = Vec::new();
     for (index, (alert, weight)) in alerts.enumerate() {
         let own = std::iter::once(alert.title.as_str())
             .chain(alert.description.as_deref())
@@ -160,17 +162,18 @@ fn fields(context: &IncidentContext) -> Vec<Field> {
             .filter(|text| **text != alert.title)
             .map(|text| (text.as_str(), weight * CONTEXT_WEIGHT));
         for (text, weight) in own.chain(context_texts) {
-            if !texts
-                .iter()
-                .any(|(seen, w, _)| *seen == text && *w >= weight)
+            match texts
+                .iter_mut()
+                .find(|(seen, w, _)| *seen == text && *w >= weight)
             {
-                texts.push((text, weight, index));
+                Some((_, _, alerts)) => alerts.push(index),
+                None => texts.push((text, weight, vec![index])),
             }
         }
     }
     texts
         .into_iter()
-        .map(|(text, weight, alert)| Field::new(text, weight, alert))
+        .map(|(text, weight, alerts)| Field::new(text, weight, alerts))
         .collect()
 }
 
@@ -204,16 +207,19 @@ fn stated<'k>(
             }
             seen.push(cause.clause.clone());
             let excluded = |pattern: &Pattern| {
-                fields.iter().filter(|f| f.alert == index).any(|f| {
-                    pattern
-                        .exclude
-                        .iter()
-                        .any(|term| !term.find_in(&f.words).is_empty())
-                })
+                fields
+                    .iter()
+                    .filter(|f| f.alerts.contains(&index))
+                    .any(|f| {
+                        pattern
+                            .exclude
+                            .iter()
+                            .any(|term| !term.find_in(&f.words).is_empty())
+                    })
             };
             let best = |text: &str| {
                 match_patterns(
-                    &[Field::new(text, 1.0, index)],
+                    &[Field::new(text, 1.0, vec![index])],
                     knowledge,
                     &alert.source_type,
                 )
@@ -225,10 +231,15 @@ fn stated<'k>(
                 Some(pattern) => Link::Clause(pattern),
                 None => best(&cause.sentence).map_or(Link::None, Link::Sentence),
             };
+            let about = match &link {
+                Link::Sentence(pattern) => Some(pattern.name.to_lowercase()),
+                _ => None,
+            };
             found.push((
                 StatedIn {
                     alert_id: alert.id,
                     cause,
+                    about,
                 },
                 link,
             ));

@@ -265,12 +265,12 @@ impl KnowledgeBase {
             if let Some(missing) = pattern
                 .explains
                 .iter()
-                .find(|id| !self.patterns.iter().any(|p| &p.id == *id))
+                .find(|id| **id == pattern.id || !self.patterns.iter().any(|p| &p.id == *id))
             {
                 return Err(KnowledgeError {
                     file: file.to_owned(),
                     detail: format!(
-                        "pattern `{}` explains `{missing}`, which no pattern has as its id",
+                        "pattern `{}` explains `{missing}`, which is itself or no pattern's id",
                         pattern.id
                     ),
                 });

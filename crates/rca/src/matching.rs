@@ -16,21 +16,22 @@ pub struct Field {
     /// 1 for what the alert says of itself (title, description); less for context (labels,
     /// the service's name, correlated alerts).
     pub weight: f64,
-    /// The alert it belongs to: a pattern's exclusion applies to that alert's fields only.
-    pub alert: usize,
+    /// The alerts whose text it is (several when they repeat it): a pattern's exclusion
+    /// applies to the excluding alert's fields only.
+    pub alerts: Vec<usize>,
     /// Every stem in it, split and as written, to skip terms that cannot occur.
     vocabulary: HashSet<String>,
 }
 
 impl Field {
-    /// A field of alert `alert`'s `text`, counting `weight`.
-    pub fn new(text: &str, weight: f64, alert: usize) -> Self {
+    /// A field of the `text` of `alerts`, counting `weight`.
+    pub fn new(text: &str, weight: f64, alerts: Vec<usize>) -> Self {
         let words = Words::of(text);
         let vocabulary = words.stems.iter().cloned().chain(words.written()).collect();
         Self {
             words,
             weight,
-            alert,
+            alerts,
             vocabulary,
         }
     }
@@ -71,11 +72,17 @@ struct Occurrence {
 }
 
 impl Occurrence {
+    /// How much of the text it stands for: its words, or the words it covers when it is one
+    /// word written for several (`crashloopbackoff` over `crash loop back off`).
+    fn span(&self) -> usize {
+        self.words.max(self.covered)
+    }
+
     /// True when `other`, of another pattern, is a longer phrase over the same words.
     fn shadowed_by(&self, other: &Occurrence) -> bool {
         other.pattern != self.pattern
             && other.field == self.field
-            && other.words > self.words
+            && other.span() > self.span()
             && other.start <= self.start
             && other.start + other.covered >= self.start + self.covered
     }
@@ -101,7 +108,7 @@ pub fn match_patterns<'k>(
             fields
                 .iter()
                 .filter(|f| pattern.exclude.iter().any(|term| !f.find(term).is_empty()))
-                .map(move |f| (p, f.alert))
+                .flat_map(move |f| f.alerts.iter().map(move |alert| (p, *alert)))
         })
         .collect();
     // Per field, so that the shadowing below compares occurrences of one field only; only the
@@ -118,7 +125,8 @@ pub fn match_patterns<'k>(
         candidates.dedup();
         for (p, t) in candidates {
             let pattern = &patterns[p];
-            if !applies(pattern) || excluded.contains(&(p, field.alert)) {
+            let counts = field.alerts.iter().any(|a| !excluded.contains(&(p, *a)));
+            if !applies(pattern) || !counts {
                 continue;
             }
             let term = &pattern.terms[t];
@@ -209,7 +217,7 @@ hypotheses = [{ cause = "Clock skew", confidence = 0.6 }]
 
     fn ids(text: &str, source: &str) -> Vec<(String, f64)> {
         let base = base();
-        match_patterns(&[Field::new(text, 1.0, 0)], &base, source)
+        match_patterns(&[Field::new(text, 1.0, vec![0])], &base, source)
             .into_iter()
             .map(|m| (m.pattern.id.clone(), m.score))
             .collect()
@@ -243,8 +251,8 @@ hypotheses = [{ cause = "Clock skew", confidence = 0.6 }]
         assert!(ids("lock screen bypass attempt", "grafana").is_empty());
         let base = base();
         let fields = [
-            Field::new("lock screen bypass attempt", 1.0, 0),
-            Field::new("row lock held for 30 s", 0.75, 1),
+            Field::new("lock screen bypass attempt", 1.0, vec![0]),
+            Field::new("row lock held for 30 s", 0.75, vec![1]),
         ];
         let found = match_patterns(&fields, &base, "grafana");
         assert_eq!(found[0].pattern.id, "locks");
@@ -255,8 +263,8 @@ hypotheses = [{ cause = "Clock skew", confidence = 0.6 }]
     fn fields_weigh_what_is_found_in_them() {
         let base = base();
         let fields = [
-            Field::new("backlog", 1.0, 0),
-            Field::new("consumer", 0.5, 0),
+            Field::new("backlog", 1.0, vec![0]),
+            Field::new("consumer", 0.5, vec![0]),
         ];
         let found = match_patterns(&fields, &base, "grafana");
         assert_eq!(found[0].terms, ["backlog", "consumer"]);

@@ -14,6 +14,9 @@ const BASELINE_SHARE: f64 = 0.25;
 const MIN_RELATIVE_CHANGE: f64 = 0.2;
 /// … and smaller than this many standard deviations of the baseline.
 const MIN_DEVIATIONS: f64 = 3.0;
+/// A series whose last point is older than this share of the window, before its end, stopped
+/// reporting.
+const VANISHED_SHARE: f64 = 0.1;
 /// A relative change reported when the baseline was zero.
 pub const FROM_ZERO: f64 = 100.0;
 
@@ -52,27 +55,35 @@ impl Reading {
     }
 }
 
-/// How `series` behaved over `window` (start, end): the first quarter of the window is its
-/// baseline.
+/// How `series` behaved over `window` (start, and the end or now, whichever is earlier): the
+/// first quarter of the window is its baseline.
 pub fn read(series: &Series, window: (DateTime<Utc>, DateTime<Utc>)) -> Reading {
-    let Some(&(first_at, _)) = series.first() else {
+    let (Some(&(first_at, _)), Some(&(last_at, _))) = (series.first(), series.last()) else {
         return Reading::NoData;
     };
     let (start, end) = window;
-    let baseline_end = start + (end - start) * ((BASELINE_SHARE * 1000.0) as i32) / 1000;
-    if first_at > baseline_end {
-        // Absent before, present now: a series that only exists while something is wrong
-        // (5xx responses, say) moved from zero.
-        return Reading::Moved(Movement {
-            at: first_at,
-            change: FROM_ZERO,
-        });
+    let share = |part: f64| (end - start) * ((part * 1000.0) as i32) / 1000;
+    let baseline_end = start + share(BASELINE_SHARE);
+    if last_at < end - share(VANISHED_SHARE) {
+        // It stopped reporting (a crashed target's series goes stale): what it did after
+        // cannot be read, which says nothing either way.
+        return Reading::NoData;
     }
-    let baseline: Vec<f64> = series
-        .iter()
-        .take_while(|(at, _)| *at <= baseline_end)
-        .map(|(_, value)| *value)
-        .collect();
+    // Absent before the baseline's end, a series that only exists while something is wrong
+    // (5xx responses, say) is read against zero.
+    let baseline: Vec<f64> = if first_at > baseline_end {
+        vec![0.0]
+    } else {
+        series
+            .iter()
+            .take_while(|(at, _)| *at <= baseline_end)
+            .map(|(_, value)| *value)
+            .collect()
+    };
+    let rest = &series[series.partition_point(|(at, _)| *at <= baseline_end)..];
+    if rest.len() < 2 {
+        return Reading::NoData;
+    }
     let mean = baseline.iter().sum::<f64>() / baseline.len() as f64;
     let deviation =
         (baseline.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / baseline.len() as f64).sqrt();
@@ -80,7 +91,6 @@ pub fn read(series: &Series, window: (DateTime<Utc>, DateTime<Utc>)) -> Reading 
         .max(deviation * MIN_DEVIATIONS)
         .max(f64::EPSILON);
     let away = |value: f64| (value - mean).abs() > threshold;
-    let rest = &series[baseline.len()..];
     let Some(at) = rest
         .windows(2)
         .find(|pair| away(pair[0].1) && away(pair[1].1))
@@ -232,7 +242,7 @@ mod tests {
         let errors = series(&[0., 0., 0., 0., 0., 0., 0., 3., 5., 8.]);
         let moved = read(&errors, window()).movement().unwrap();
         assert_eq!((moved.at, moved.change), (errors[7].0, FROM_ZERO));
-        let late: Vec<_> = series(&[0., 0., 0., 0., 0., 0., 0., 3., 5., 8.])[7..].to_vec();
+        let late: Vec<_> = errors[7..].to_vec();
         assert_eq!(
             read(&late, window()),
             Reading::Moved(Movement {
@@ -240,7 +250,20 @@ mod tests {
                 change: FROM_ZERO
             })
         );
+        let late_zeros: Vec<_> = series(&[0.; 10])[6..].to_vec();
+        assert_eq!(read(&late_zeros, window()), Reading::Still);
         assert_eq!(read(&[], window()), Reading::NoData);
+        assert_eq!(
+            read(&errors[9..], window()),
+            Reading::NoData,
+            "one point is no reading"
+        );
+        let stopped: Vec<_> = series(&[100., 100., 100., 100., 100., 100.]);
+        assert_eq!(
+            read(&stopped, window()),
+            Reading::NoData,
+            "a series that stopped"
+        );
     }
 
     #[test]

@@ -110,7 +110,14 @@ thread_local! {
     static STEMS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
 
+/// Longer words are stemmed every time: alert text is the sender's, and a cache of long words
+/// would grow with whatever it sends.
+const CACHED_WORD_BYTES: usize = 32;
+
 fn stem(word: &str) -> String {
+    if word.len() > CACHED_WORD_BYTES {
+        return STEMMER.stem(word).into_owned();
+    }
     STEMS.with_borrow_mut(|stems| {
         if let Some(stem) = stems.get(word) {
             return stem.clone();

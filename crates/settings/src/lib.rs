@@ -51,6 +51,7 @@
 //! | `rca.claim_idle_after_secs` | `2` | an incident still `idle` this long after it opened (it waited for one of its user's slots, or its event was set aside) is claimed by the next worker with a free slot that looks (every 5 s, and whenever one of its analyses ends) and finds its user a free slot |
 //! | `rca.commands.{timeout_secs,output_cap_bytes,max_concurrent,env_allowlist}` | `30`, `65536`, `4`, `PATH LANG LC_ALL TZ` | limits on diagnostic commands |
 //! | `rca.llm.{base_url,model,api_key_env,max_tokens,max_tool_calls,timeout_secs,attempts}` | unset | a language-model analyst (OpenAI-compatible); `20000`, `4`, `120`, `3` |
+//! | `rca.prometheus.{url,users,bearer_token_env,before_secs,after_secs,step_secs,timeout_secs,signals}` | unset | a Prometheus the analyst reads evidence from, for the listed users' incidents only; `1800`, `300`, `15`, `5`, and the signals cpu, memory, restarts, errors, latency, saturation (PromQL templates with `{service}`, `{environment}`, `{labels.<name>}`) |
 //! | `retention.{raw_payloads_days,alerts_days,resolved_incidents_days}` | `30`, `180`, `365` | how long raw bodies, resolved alerts and resolved or merged incidents are kept (`0`: for ever) |
 //! | `retention.{batch_size,interval_secs}` | `1000`, `300` | rows deleted per statement; how often a correlator deletes what is due |
 //! | `notifier.bind` | `127.0.0.1:8084` | notifier health and readiness |
@@ -244,6 +245,12 @@ impl PrometheusSettings {
         }
         if self.before_secs < 4 * self.step_secs {
             return fail("before_secs must span at least 4 steps, or there is no baseline");
+        }
+        // The baseline is the window's first quarter: it must end before the alert started.
+        if self.after_secs > 3 * self.before_secs {
+            return fail(
+                "after_secs must be at most 3 × before_secs, or the baseline holds the alert",
+            );
         }
         Ok(())
     }

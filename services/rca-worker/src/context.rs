@@ -73,13 +73,27 @@ pub fn alert_json(alert: &AlertContext) -> serde_json::Value {
     })
 }
 
+/// Joined alerts named in a thought or shown to the language model, at most: a storm can add
+/// hundreds.
+pub const JOINED_SHOWN: usize = 20;
+
 /// The thought that says which alerts joined while the analysis ran.
 pub fn joined_note(joined: &[AlertContext]) -> String {
-    let titles: Vec<String> = joined.iter().map(|a| format!("\"{}\"", a.title)).collect();
+    let titles: Vec<String> = joined
+        .iter()
+        .take(JOINED_SHOWN)
+        .map(|a| format!("\"{}\"", a.title))
+        .collect();
+    let more = joined.len().saturating_sub(JOINED_SHOWN);
     format!(
-        "{} alert(s) joined the incident while the analysis ran: {}; taking them into account.",
+        "{} alert(s) joined the incident while the analysis ran: {}{}; taking them into account.",
         joined.len(),
-        titles.join(", ")
+        titles.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
     )
 }
 

@@ -288,26 +288,38 @@ impl Investigator {
                     Planned::Refused { .. } => None,
                 })
                 .collect();
-            let alerts = Alerts {
+            let mut alerts = Alerts {
                 incident_id: incident.id,
                 known: context.alert_ids(),
+                joined: Vec::new(),
             };
-            match llm
-                .analyse(conn, lease, &facts, &tools, &self.analyst.commands, alerts)
-                .await
-            {
+            let analysed = llm
+                .analyse(
+                    conn,
+                    lease,
+                    &facts,
+                    &tools,
+                    &self.analyst.commands,
+                    &mut alerts,
+                )
+                .await;
+            // What the model was given joins the context, whatever became of the model.
+            let given = !alerts.joined.is_empty();
+            context.correlated.extend(alerts.joined);
+            match analysed {
                 Ok(outcome) => {
                     let note = format!(
                         "The language-model analyst finished: {} diagnostic command(s), about {} tokens.",
                         outcome.tool_calls, outcome.tokens
                     );
                     lease::add_thought(conn, lease, "conclusion", &note).await?;
-                    // The stored hypotheses account for what joined while the model worked.
-                    let hints = if outcome.joined.is_empty() {
-                        hints
-                    } else {
-                        context.correlated.extend(outcome.joined);
+                    // The stored hypotheses account for what joined while the model worked,
+                    // its last round included.
+                    let late = read_joined(conn, lease, incident.id, &mut context).await?;
+                    let hints = if given || late {
                         builtin(&context)
+                    } else {
+                        hints
                     };
                     return Ok((hints, outcome.summary));
                 }
@@ -423,20 +435,22 @@ impl Investigator {
     }
 }
 
-/// Adds the alerts that joined the incident since `context` was gathered (while commands ran or
-/// metrics were read), with a thought, so the analysis ranks with them.
+/// Adds the alerts that joined the incident since `context` was gathered (while commands ran,
+/// metrics were read or the model worked), with a thought, so the analysis ranks with them;
+/// true when any did.
 async fn read_joined(
     conn: &mut PooledConnection,
     lease: Lease,
     incident_id: Uuid,
     context: &mut aurora_rca::IncidentContext,
-) -> Result<(), Interrupted> {
+) -> Result<bool, Interrupted> {
     let joined = context::joined(conn, incident_id, &context.alert_ids()).await?;
-    if !joined.is_empty() {
-        lease::add_thought(conn, lease, "observation", &context::joined_note(&joined)).await?;
-        context.correlated.extend(joined);
+    if joined.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    lease::add_thought(conn, lease, "observation", &context::joined_note(&joined)).await?;
+    context.correlated.extend(joined);
+    Ok(true)
 }
 
 fn metrics_json(metrics: &aurora_rca::MetricEvidence) -> serde_json::Value {

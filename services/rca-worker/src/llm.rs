@@ -55,8 +55,6 @@ pub struct LlmOutcome {
     pub tool_calls: u32,
     /// Tokens used, as reported (or estimated from characters when not reported).
     pub tokens: u64,
-    /// Alerts that joined the incident while it ran, which it was given between rounds.
-    pub joined: Vec<AlertContext>,
 }
 
 /// The incident's alerts as the analysis knows them, so that those joining it while the model
@@ -67,6 +65,8 @@ pub struct Alerts {
     pub incident_id: Uuid,
     /// The ids of the alerts already given.
     pub known: Vec<i32>,
+    /// The alerts that joined while the model worked, as it was given them.
+    pub joined: Vec<AlertContext>,
 }
 
 const SYSTEM_PROMPT: &str = "You are Aurora, an SRE investigating an incident. Use only the facts given \
@@ -106,7 +106,7 @@ impl LlmAnalyst {
         facts: &Value,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
-        alerts: Alerts,
+        alerts: &mut Alerts,
     ) -> Result<LlmOutcome, LlmError> {
         let limit = Duration::from_secs(self.settings.timeout_secs);
         tokio::time::timeout(
@@ -126,9 +126,8 @@ impl LlmAnalyst {
         facts: &Value,
         commands: &[(String, Vec<String>)],
         runner: &CommandRunner,
-        mut alerts: Alerts,
+        alerts: &mut Alerts,
     ) -> Result<LlmOutcome, LlmError> {
-        let mut joined = Vec::new();
         let mut messages = vec![
             json!({"role": "system", "content": SYSTEM_PROMPT}),
             json!({"role": "user", "content": format!("The incident, as JSON:\n{facts}")}),
@@ -142,13 +141,19 @@ impl LlmAnalyst {
             if !fresh.is_empty() {
                 lease::add_thought(conn, lease, "observation", &context::joined_note(&fresh))
                     .await?;
-                let described: Vec<Value> = fresh.iter().map(context::alert_json).collect();
+                let described: Vec<Value> = fresh
+                    .iter()
+                    .take(context::JOINED_SHOWN)
+                    .map(context::alert_json)
+                    .collect();
+                let more = fresh.len().saturating_sub(context::JOINED_SHOWN);
                 messages.push(json!({"role": "user", "content": format!(
-                    "New alerts joined the incident while you were analysing it; take them into account:\n{}",
-                    Value::Array(described)
+                    "New alerts joined the incident while you were analysing it; take them into account:\n{}{}",
+                    Value::Array(described),
+                    if more > 0 { format!("\n(and {more} more like them)") } else { String::new() }
                 )}));
                 alerts.known.extend(fresh.iter().map(|a| a.id));
-                joined.extend(fresh);
+                alerts.joined.extend(fresh);
             }
             let may_call = !commands.is_empty() && tool_calls < self.settings.max_tool_calls;
             let remaining = self.settings.max_tokens.saturating_sub(tokens);
@@ -184,7 +189,6 @@ impl LlmAnalyst {
                     summary: summary_part(&round.content),
                     tool_calls,
                     tokens,
-                    joined,
                 });
             }
             messages.push(json!({

@@ -48,6 +48,11 @@ const MAX_BODY_BYTES: usize = 4 << 20;
 impl MetricsProbe {
     /// A probe of the Prometheus `settings` name.
     pub fn new(settings: PrometheusSettings) -> Self {
+        if let Some(name) = &settings.bearer_token_env
+            && std::env::var_os(name).is_none()
+        {
+            tracing::warn!(variable = %name, "rca.prometheus.bearer_token_env names a variable that is not set; queries go without a token");
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.timeout_secs))
             .build()
@@ -69,7 +74,10 @@ impl MetricsProbe {
     /// recorded as such and the others still count.
     async fn evidence(&self, alert: &AlertContext, expression: &str) -> MetricEvidence {
         let start = alert.started_at - TimeDelta::seconds(self.settings.before_secs as i64);
-        let end = alert.started_at + TimeDelta::seconds(self.settings.after_secs as i64);
+        // Prometheus has nothing later than now: a window ending in the future would read
+        // every series as one that stopped.
+        let end = (alert.started_at + TimeDelta::seconds(self.settings.after_secs as i64))
+            .min(Utc::now());
         // The alert's condition (`x > 5`) only has points while it holds: the side it compares
         // is the value that changed. Summed, so a selector of many series answers one.
         let measured = format!("sum(({}))", condition_operand(expression));
@@ -140,6 +148,12 @@ impl MetricsProbe {
             .send()
             .await
             .map_err(|err| failed(&err.without_url()))?;
+        // 400 and 422 carry Prometheus' own error in the body; anything else (an auth proxy's
+        // 401, a 502) does not.
+        let status = response.status();
+        if !(status.is_success() || status.as_u16() == 400 || status.as_u16() == 422) {
+            return Err(failed(&format!("HTTP {status}")));
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -230,7 +244,12 @@ fn condition_operand(expression: &str) -> String {
         return expression.trim().to_owned();
     };
     let left = expression[..end].trim();
-    let right = expression[start..].trim().trim_start_matches("bool").trim();
+    let right = expression[start..].trim();
+    // `5 < bool x`: the modifier, not a metric named `boolean…`.
+    let right = match right.strip_prefix("bool") {
+        Some(rest) if rest.starts_with(|c: char| c.is_whitespace() || c == '(') => rest.trim(),
+        _ => right,
+    };
     if left.parse::<f64>().is_ok() {
         right.to_owned()
     } else {
@@ -307,6 +326,7 @@ mod tests {
         assert_eq!(condition_operand(r#"x{a!="b"} != 1"#), r#"x{a!="b"}"#);
         assert_eq!(condition_operand("node_load1"), "node_load1");
         assert_eq!(condition_operand("5 < bool x"), "x");
+        assert_eq!(condition_operand("5 < boolean_up"), "boolean_up");
         assert_eq!(
             condition_operand("# errors > 5\nrate(e[5m]) >= 2"),
             "rate(e[5m])"
