@@ -90,10 +90,10 @@ impl Term {
             TermSpec::Plain(text) => (text.clone(), 1.0),
             TermSpec::Weighted { term, weight } => (term.clone(), *weight),
         };
-        let words = Words::of(&text);
+        let Words { stems, written, .. } = Words::of(&text);
         Self {
-            stems: words.stems.clone(),
-            written: words.written(),
+            stems,
+            written,
             text,
             weight,
         }

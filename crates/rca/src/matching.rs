@@ -27,7 +27,7 @@ impl Field {
     /// A field of the `text` of `alerts`, counting `weight`.
     pub fn new(text: &str, weight: f64, alerts: Vec<usize>) -> Self {
         let words = Words::of(text);
-        let vocabulary = words.stems.iter().cloned().chain(words.written()).collect();
+        let vocabulary = words.stems.iter().chain(&words.written).cloned().collect();
         Self {
             words,
             weight,

@@ -27,8 +27,10 @@ const FILLER: &[&str] = &[
 pub struct Words {
     /// The split stems, in order.
     pub stems: Vec<String>,
-    /// Each word as written: `(stem, first position in stems, number of stems)`.
-    pub words: Vec<(String, usize, usize)>,
+    /// Each word as written, stemmed (`CrashLoopBackOff` as one).
+    pub written: Vec<String>,
+    /// Where each word as written lies in `stems`: `(first position, number of stems)`.
+    pub spans: Vec<(usize, usize)>,
 }
 
 impl Words {
@@ -50,24 +52,20 @@ impl Words {
             let count = words.stems.len() - start;
             if count > 0 {
                 let whole = without_plural_acronym(word).to_lowercase();
-                words.words.push((stem(&whole), start, count));
+                words.written.push(stem(&whole));
+                words.spans.push((start, count));
             }
         }
         words
-    }
-
-    /// The stems of the words as written, for a term looked up that way.
-    pub fn written(&self) -> Vec<String> {
-        self.words.iter().map(|(stem, _, _)| stem.clone()).collect()
     }
 
     /// Where the phrase `split` (or the same phrase as written, `written`) occurs:
     /// `(first position, number of stems covered)`, each place once.
     pub fn find(&self, split: &[String], written: &[String]) -> Vec<(usize, usize)> {
         let mut found = occurrences(&self.stems, split);
-        for (first, length) in occurrences(&self.written(), written) {
-            let (_, start, _) = self.words[first];
-            let (_, last_start, last_count) = self.words[first + length - 1];
+        for (first, length) in occurrences(&self.written, written) {
+            let (start, _) = self.spans[first];
+            let (last_start, last_count) = self.spans[first + length - 1];
             let span = (start, last_start + last_count - start);
             if !found.contains(&span) {
                 found.push(span);
@@ -169,7 +167,7 @@ mod tests {
 
     fn find(text: &str, term: &str) -> Vec<(usize, usize)> {
         let term = Words::of(term);
-        Words::of(text).find(&term.stems, &term.written())
+        Words::of(text).find(&term.stems, &term.written)
     }
 
     #[test]
